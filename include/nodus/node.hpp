@@ -1,0 +1,388 @@
+// nodus/node.hpp: the node facade: nodus::node<Topology, Protocol> owns the io_context, the name
+// registry, the top supervisor and the threads that run them.
+//
+//   nodus::node<> node{opts};
+//   node.start(nodus::supervisor<nodus::one_for_one, observer, ping_server>{});
+//   auto r = node.call<ping_server>(ping{});        // blocking; result<pong>
+//   node.run();                                     // until stop() or the top supervisor gives up
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <charconv>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <asio/async_result.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include "nodus/fwd.hpp"
+#include "nodus/core/error.hpp"
+#include "nodus/core/format.hpp"
+#include "nodus/core/log.hpp"
+#include "nodus/core/node_name.hpp"
+#include "nodus/message/protocol.hpp"
+#include "nodus/process/detail/runtime.hpp"
+#include "nodus/process/interface.hpp"
+#include "nodus/process/server.hpp"
+#include "nodus/process/supervisor.hpp"
+
+namespace nodus {
+
+// no_topology: a node that forms no cluster by itself (the default Topology).
+struct no_topology {};
+
+// options: the run-time settings of a node.
+struct options {
+  node_name name;  // empty: a node that is not distributed, named nonode@nohost like Erlang's
+  std::string cookie;
+  unsigned threads = 1;                           // threads that run the node
+  std::chrono::milliseconds call_timeout{5000};   // default timeout of call (GenServer's 5 s)
+  log_level level = log_level::info;
+
+  // from_args(argc, argv): --name NAME@HOST, --cookie C, --threads N, --call-timeout MS,
+  // --log-level debug|info|warn|error|off; other arguments are left for the program
+  // (see `rest`). Fails with a message naming the bad argument.
+  [[nodiscard]] static result<options> from_args(int argc, const char* const* argv);
+  std::vector<std::string> rest;  // arguments from_args did not consume, in order
+};
+
+namespace detail {
+inline result<unsigned long long> parse_number(std::string_view flag, std::string_view text) {
+  unsigned long long v = 0;
+  const auto* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || p != end)
+    return error(std::make_error_code(std::errc::invalid_argument),
+                 format("{} expects a number, got '{}'", flag, text));
+  return v;
+}
+}  // namespace detail
+
+inline result<options> options::from_args(int argc, const char* const* argv) {
+  options o;
+  auto bad = [](std::string msg) {
+    return error(std::make_error_code(std::errc::invalid_argument), std::move(msg));
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    auto value = [&](std::string_view flag) -> std::optional<std::string_view> {
+      if (i + 1 >= argc) return std::nullopt;
+      (void)flag;
+      return std::string_view(argv[++i]);
+    };
+    if (a == "--name" || a == "--cookie" || a == "--threads" || a == "--call-timeout" ||
+        a == "--log-level") {
+      auto v = value(a);
+      if (!v) return bad(format("{} needs a value", a));
+      if (a == "--name") {
+        auto n = node_name::parse(*v);
+        if (!n) return n.error();
+        o.name = *n;
+      } else if (a == "--cookie") {
+        o.cookie = std::string(*v);
+      } else if (a == "--threads") {
+        auto n = detail::parse_number(a, *v);
+        if (!n) return n.error();
+        if (*n == 0 || *n > 256) return bad("--threads expects 1 to 256");
+        o.threads = static_cast<unsigned>(*n);
+      } else if (a == "--call-timeout") {
+        auto n = detail::parse_number(a, *v);
+        if (!n) return n.error();
+        o.call_timeout = std::chrono::milliseconds(static_cast<long long>(*n));
+      } else {
+        const std::string_view l = *v;
+        if (l == "debug") o.level = log_level::debug;
+        else if (l == "info") o.level = log_level::info;
+        else if (l == "warn") o.level = log_level::warn;
+        else if (l == "error") o.level = log_level::error;
+        else if (l == "off") o.level = log_level::off;
+        else return bad(format("--log-level expects debug, info, warn, error or off, got '{}'", l));
+      }
+    } else {
+      o.rest.emplace_back(a);
+    }
+  }
+  return o;
+}
+
+// node<Topology, Protocol>: one node. Thread-safe unless noted. Topology and Protocol are where
+// cluster formation and the wire protocol plug in; a node of one process needs neither.
+template <class Topology, class Protocol>
+class node {
+ public:
+  using topology_type = Topology;
+  using protocol_type = Protocol;
+
+  explicit node(options opts = {})
+      : opts_(std::move(opts)),
+        work_(asio::make_work_guard(io_)),
+        rt_(io_, opts_.name.empty() ? node_name::parse("nonode@nohost").value() : opts_.name, log_,
+            opts_.call_timeout) {
+    log_.set_level(opts_.level);
+  }
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+  // ~node(): stops the node (servers get terminate) and joins its threads.
+  ~node() {
+    stop();
+    join_threads();
+    std::lock_guard lock(m_);
+    top_.reset();
+    spawned_.clear();
+  }
+
+  // start(spec): starts the top supervisor and its children, in order; fails (and starts
+  // nothing) when a child fails to start. Not from a thread of this node.
+  template <class Strategy, class... Children>
+  result<void> start(const supervisor<Strategy, Children...>& spec) {
+    {
+      std::lock_guard lock(m_);
+      if (top_) return error(errc::already_registered, "the node already has a top supervisor");
+      top_ = detail::make_supervisor(rt_, spec);
+      top_->on_exit = [this](error e) { on_top_exit(std::move(e)); };
+    }
+    auto* top = top_.get();
+    auto r = on_supervision([top](std::function<void(result<void>)> done) {
+      top->start(std::move(done));
+    });
+    if (!r) {
+      std::lock_guard lock(m_);
+      top_.reset();
+    }
+    return r;
+  }
+
+  // spawn<S>(args...): starts an unsupervised server constructed from args (copied; a crash ends
+  // it for good). Not from a thread of this node.
+  template <class S, class... Args>
+  result<void> spawn(Args&&... args) {
+    auto c = std::make_unique<detail::cell<S>>(
+        rt_, [... a = std::decay_t<Args>(static_cast<Args&&>(args))] { return std::make_unique<S>(a...); });
+    auto* cell = c.get();
+    auto r = on_supervision([cell](std::function<void(result<void>)> done) { done(cell->start()); });
+    if (r) {
+      std::lock_guard lock(m_);
+      spawned_.push_back(std::move(c));
+    }
+    return r;
+  }
+
+  // run(): runs the node on this thread and options.threads - 1 more until stop(); returns the
+  // top supervisor's exit error when it gave up, success otherwise.
+  result<void> run() {
+    std::vector<std::thread> extra;
+    running_threads_.fetch_add(static_cast<int>(opts_.threads));
+    for (unsigned i = 1; i < opts_.threads; ++i) extra.emplace_back([this] { run_io(); });
+    run_io();
+    for (auto& t : extra) t.join();
+    return exit_result();
+  }
+
+  // run_in_background(): starts options.threads threads that run the node until stop().
+  void run_in_background() {
+    std::lock_guard lock(m_);
+    running_threads_.fetch_add(static_cast<int>(opts_.threads));
+    for (unsigned i = 0; i < opts_.threads; ++i) threads_.emplace_back([this] { run_io(); });
+  }
+
+  // stop(): stops every server (in reverse start order), fails outstanding calls with
+  // errc::shutdown, then lets the node's threads return. Idempotent; returns at once.
+  void stop() {
+    if (stopping_.exchange(true)) return;
+    asio::post(rt_.supervision(), [this] { shutdown(); });
+    if (running_threads_.load() == 0) {
+      // Nobody runs the node: run the shutdown here.
+      if (io_.stopped()) io_.restart();
+      io_.run();
+    }
+  }
+
+  // join(): waits for the threads of run_in_background() (after stop() or a supervisor giving
+  // up) and returns like run().
+  result<void> join() {
+    join_threads();
+    return exit_result();
+  }
+
+  // async_call<S>(msg[, timeout], token): calls the local server S. Completion signature:
+  // void(nodus::result<Reply>). The handler runs on its associated executor (by default the
+  // node's io_context). Fails with noproc when S is not running, server_crashed (with the reason)
+  // when it crashes first, timeout after timeout (default options.call_timeout).
+  template <class S, class Req, class Token>
+  auto async_call(Req&& msg, std::chrono::milliseconds timeout, Token&& token) {
+    using P = reply_t<S, std::remove_cvref_t<Req>>;
+    return asio::async_initiate<Token, void(result<P>)>(
+        [this, timeout](auto handler, auto&& m) {
+          detail::start_call<S>(rt_, static_cast<decltype(m)&&>(m), timeout, std::move(handler));
+        },
+        token, static_cast<Req&&>(msg));
+  }
+  template <class S, class Req, class Token>
+    requires(!std::is_convertible_v<Token, std::chrono::milliseconds>)
+  auto async_call(Req&& msg, Token&& token) {
+    return async_call<S>(static_cast<Req&&>(msg), opts_.call_timeout, static_cast<Token&&>(token));
+  }
+
+  // call<S>(msg[, timeout]) -> result<Reply>: blocking call, for main() and tests; fails with
+  // errc::would_deadlock from a thread of this node and errc::not_running when no thread runs it.
+  template <class S, class Req>
+  result<reply_t<S, std::remove_cvref_t<Req>>> call(Req&& msg,
+                                                    std::chrono::milliseconds timeout = {}) {
+    using P = reply_t<S, std::remove_cvref_t<Req>>;
+    if (rt_.in_node_thread())
+      return error(errc::would_deadlock,
+                   format("blocking call to '{}' from a thread of {}; use async_call",
+                          S::name.view(), rt_.self()));
+    if (running_threads_.load() == 0)
+      return error(errc::not_running, format("no thread runs {}", rt_.self()));
+    auto p = std::make_shared<std::promise<result<P>>>();
+    auto f = p->get_future();
+    detail::start_call<S>(rt_, static_cast<Req&&>(msg),
+                          timeout.count() == 0 ? opts_.call_timeout : timeout,
+                          [p](result<P> r) { p->set_value(std::move(r)); });
+    try {
+      return f.get();
+    } catch (const std::future_error&) {
+      return error(errc::shutdown, "the node stopped before the call completed");
+    }
+  }
+
+  // cast<S>(msg): queues msg for S's handle_cast; noproc when S is not running.
+  template <class S, class M>
+  result<void> cast(M&& msg) {
+    [[maybe_unused]] constexpr bool declared = detail::checked_cast<S, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
+    return detail::cast_to<S>(rt_, static_cast<M&&>(msg));
+  }
+  // send<S>(msg): queues msg for S's handle_info; noproc when S is not running.
+  template <class S, class M>
+  result<void> send(M&& msg) {
+    [[maybe_unused]] constexpr bool declared = detail::checked_info<S, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
+    return detail::send_to<S>(rt_, static_cast<M&&>(msg));
+  }
+
+  // whereis<S>() -> whether S runs here now.
+  template <class S>
+  [[nodiscard]] bool whereis() const {
+    auto* c = rt_.whereis(S::name.view());
+    return c != nullptr && c->running();
+  }
+  // registered() -> the names registered on this node, sorted.
+  [[nodiscard]] std::vector<std::string> registered() const { return rt_.registered(); }
+
+  [[nodiscard]] const node_name& self() const noexcept { return rt_.self(); }
+  [[nodiscard]] logger& log() noexcept { return log_; }
+  [[nodiscard]] asio::io_context& io_context() noexcept { return io_; }
+  [[nodiscard]] const options& opts() const noexcept { return opts_; }
+
+ private:
+  // on_supervision(f): runs f(done) on the supervision strand and waits for done(result).
+  template <class F>
+  result<void> on_supervision(F f) {
+    if (rt_.in_node_thread())
+      return error(errc::would_deadlock, "starting servers from a thread of the node");
+    auto p = std::make_shared<std::promise<result<void>>>();
+    auto fut = p->get_future();
+    asio::post(rt_.supervision(), [f = std::move(f), p]() mutable {
+      f([p](result<void> r) { p->set_value(std::move(r)); });
+    });
+    if (running_threads_.load() == 0) {
+      if (io_.stopped()) io_.restart();
+      while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io_.run_one();
+    }
+    try {
+      return fut.get();
+    } catch (const std::future_error&) {
+      return error(errc::shutdown, "the node stopped while starting");
+    }
+  }
+
+  // run_io(): one thread's share; the spawner counted it in running_threads_ beforehand.
+  void run_io() {
+    io_.run();
+    running_threads_.fetch_sub(1);
+  }
+
+  void join_threads() {
+    std::vector<std::thread> ts;
+    {
+      std::lock_guard lock(m_);
+      ts.swap(threads_);
+    }
+    for (auto& t : ts)
+      if (t.joinable()) t.join();
+  }
+
+  result<void> exit_result() {
+    std::lock_guard lock(m_);
+    if (exit_) return *exit_;
+    return {};
+  }
+
+  void on_top_exit(error e) {
+    {
+      std::lock_guard lock(m_);
+      exit_ = e;
+    }
+    log_.error("{} stops: {}", rt_.self(), e.message());
+    stopping_ = true;
+    shutdown();
+  }
+
+  // shutdown(): on the supervision strand: stop the unsupervised servers, then the tree.
+  void shutdown() { stop_spawned(0); }
+
+  void stop_spawned(std::size_t done_count) {
+    detail::cell_base* c = nullptr;
+    {
+      std::lock_guard lock(m_);
+      if (done_count < spawned_.size()) c = spawned_[spawned_.size() - 1 - done_count].get();
+    }
+    if (c != nullptr) {
+      c->stop(error(errc::shutdown, "shutdown"), [this, done_count] { stop_spawned(done_count + 1); });
+      return;
+    }
+    detail::supervisor_node* top = nullptr;
+    {
+      std::lock_guard lock(m_);
+      top = top_.get();
+    }
+    if (top != nullptr) {
+      top->stop([this] { finish(); });
+    } else {
+      finish();
+    }
+  }
+
+  // finish(): fail outstanding calls and let io_context::run() return once idle.
+  void finish() {
+    rt_.timeouts().shutdown();
+    work_.reset();
+  }
+
+  options opts_;
+  logger log_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  detail::runtime rt_;
+  std::mutex m_;
+  std::unique_ptr<detail::supervisor_node> top_;
+  std::vector<std::unique_ptr<detail::cell_base>> spawned_;
+  std::vector<std::thread> threads_;
+  std::optional<error> exit_;
+  std::atomic<int> running_threads_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace nodus

@@ -1,0 +1,19 @@
+// nodus/nodus.hpp: the whole public surface of nodus (include the topic headers for less).
+#pragma once
+
+#include "nodus/fwd.hpp"
+
+#include "nodus/core/error.hpp"
+#include "nodus/core/fixed_string.hpp"
+#include "nodus/core/format.hpp"
+#include "nodus/core/log.hpp"
+#include "nodus/core/node_name.hpp"
+
+#include "nodus/message/protocol.hpp"
+
+#include "nodus/process/caller.hpp"
+#include "nodus/process/interface.hpp"
+#include "nodus/process/server.hpp"
+#include "nodus/process/supervisor.hpp"
+
+#include "nodus/node.hpp"

@@ -1,0 +1,313 @@
+// nodus/process/detail/call_op.hpp: one outstanding call (its completion handler and its
+// timeout), and the node-wide timeout lists.
+//
+// A call op is completed exactly once: by the reply, by the caller handle being dropped, by the
+// server crashing, by the timeout or by shutdown; whoever claims it first delivers, the others do
+// nothing. That is also what drops a late reply: the timeout claimed the op before the reply did.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <asio/associated_executor.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "nodus/core/error.hpp"
+#include "nodus/core/format.hpp"
+#include "nodus/core/node_name.hpp"
+
+namespace nodus::detail {
+
+using clock = std::chrono::steady_clock;
+
+class call_timeouts;
+
+// The type-independent part of a call op: refcount, claim flag, timeout-list links.
+class call_op_base {
+ public:
+  call_op_base(const call_op_base&) = delete;
+  call_op_base& operator=(const call_op_base&) = delete;
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  // claim() -> true for the one party that may complete the op.
+  [[nodiscard]] bool claim() noexcept { return !done_.exchange(true, std::memory_order_acq_rel); }
+  [[nodiscard]] bool done() const noexcept { return done_.load(std::memory_order_acquire); }
+
+  // fail(e): completes the op with e unless it was completed already.
+  void fail(error e);
+
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  [[nodiscard]] const node_name& from() const noexcept { return *from_; }
+  [[nodiscard]] std::string_view target() const noexcept { return target_; }
+
+ protected:
+  call_op_base(std::uint64_t id, const node_name* from, std::string_view target) noexcept
+      : id_(id), from_(from), target_(target) {}
+  virtual ~call_op_base() = default;
+  virtual void deliver_error(error e) = 0;
+  void unlink() noexcept;
+
+ private:
+  friend class call_timeouts;
+  std::atomic<std::uint32_t> refs_{1};
+  std::atomic<bool> done_{false};
+  std::uint64_t id_;
+  const node_name* from_;
+  std::string_view target_;
+  // Timeout-list links; guarded by the owning call_timeouts' mutex.
+  call_timeouts* timeouts_ = nullptr;
+  call_op_base* prev_ = nullptr;
+  call_op_base* next_ = nullptr;
+  void* list_ = nullptr;
+  clock::time_point deadline_{};
+};
+
+// A call op that completes with result<Reply>.
+template <class Reply>
+class call_op : public call_op_base {
+ public:
+  // complete(r): delivers r unless the op was completed already.
+  void complete(result<Reply> r) {
+    if (claim()) {
+      unlink();
+      deliver(std::move(r));
+    }
+  }
+
+ protected:
+  using call_op_base::call_op_base;
+  virtual void deliver(result<Reply>&& r) = 0;
+  void deliver_error(error e) override { deliver(result<Reply>(std::move(e))); }
+};
+
+// The concrete op: posts Handler(result<Reply>) to the handler's associated executor.
+template <class Reply, class Handler, class Executor>
+class call_op_impl final : public call_op<Reply> {
+ public:
+  call_op_impl(Handler&& h, const Executor& ex, std::uint64_t id, const node_name* from,
+               std::string_view target)
+      : call_op<Reply>(id, from, target), handler_(static_cast<Handler&&>(h)), ex_(ex) {}
+
+ private:
+  void deliver(result<Reply>&& r) override {
+    asio::post(ex_, [h = std::move(handler_), r = std::move(r)]() mutable {
+      std::move(h)(std::move(r));
+    });
+  }
+  Handler handler_;
+  Executor ex_;
+};
+
+// make_call_op(handler, default_executor, ...) -> a new op owned by one reference.
+template <class Reply, class Handler, class DefaultExecutor>
+call_op<Reply>* make_call_op(Handler&& h, const DefaultExecutor& fallback, std::uint64_t id,
+                             const node_name* from, std::string_view target) {
+  using handler_type = std::decay_t<Handler>;
+  auto ex = asio::get_associated_executor(h, fallback);
+  return new call_op_impl<Reply, handler_type, decltype(ex)>(static_cast<Handler&&>(h), ex, id,
+                                                             from, target);
+}
+
+// call_ref<Reply>: an owning reference to a call op (the caller side's share).
+template <class Reply>
+class call_ref {
+ public:
+  call_ref() = default;
+  explicit call_ref(call_op<Reply>* op) noexcept : op_(op) {}
+  call_ref(call_ref&& o) noexcept : op_(std::exchange(o.op_, nullptr)) {}
+  call_ref& operator=(call_ref&& o) noexcept {
+    if (this != &o) {
+      reset();
+      op_ = std::exchange(o.op_, nullptr);
+    }
+    return *this;
+  }
+  call_ref(const call_ref&) = delete;
+  call_ref& operator=(const call_ref&) = delete;
+  ~call_ref() { reset(); }
+
+  void reset() noexcept {
+    if (op_ != nullptr) std::exchange(op_, nullptr)->release();
+  }
+  [[nodiscard]] call_op<Reply>* get() const noexcept { return op_; }
+  call_op<Reply>* operator->() const noexcept { return op_; }
+  explicit operator bool() const noexcept { return op_ != nullptr; }
+
+ private:
+  call_op<Reply>* op_ = nullptr;
+};
+
+// call_timeouts: every outstanding call with a finite timeout, in one FIFO list per distinct
+// timeout duration (so each list is ordered by deadline), and one timer armed for the earliest
+// deadline. Adding to a list never re-arms the timer unless the new deadline is the earliest.
+// Thread-safe.
+class call_timeouts {
+ public:
+  explicit call_timeouts(asio::io_context& io) : timer_(io) {}
+  call_timeouts(const call_timeouts&) = delete;
+  call_timeouts& operator=(const call_timeouts&) = delete;
+  ~call_timeouts() {
+    for (auto* op : take_all()) op->release();
+  }
+
+  // add(op, timeout): the op fails with errc::timeout after timeout unless completed first.
+  void add(call_op_base* op, std::chrono::nanoseconds timeout) {
+    const auto deadline = clock::now() + timeout;
+    std::unique_lock lock(m_);
+    if (shut_down_) {
+      lock.unlock();
+      op->fail(error(errc::shutdown, "the node is shutting down"));
+      return;
+    }
+    list* l = list_for(timeout);
+    op->add_ref();
+    op->timeouts_ = this;
+    op->list_ = l;
+    op->deadline_ = deadline;
+    op->prev_ = l->tail;
+    op->next_ = nullptr;
+    (l->tail != nullptr ? l->tail->next_ : l->head) = op;
+    l->tail = op;
+    if (!armed_ || deadline < armed_at_) arm_locked(deadline);
+  }
+
+  // shutdown(): fails every outstanding op (and every later one) with errc::shutdown.
+  void shutdown() {
+    std::vector<call_op_base*> ops;
+    {
+      std::lock_guard lock(m_);
+      shut_down_ = true;
+      ops = take_all_locked();
+      timer_.cancel();
+      armed_ = false;
+    }
+    for (auto* op : ops) {
+      op->fail(error(errc::shutdown, "the node is shutting down"));
+      op->release();
+    }
+  }
+
+  // remove(op): unlinks op if it is linked, dropping the list's reference.
+  void remove(call_op_base* op) noexcept {
+    {
+      std::lock_guard lock(m_);
+      if (op->list_ == nullptr) return;
+      unlink_locked(op);
+    }
+    op->release();
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::lock_guard lock(m_);
+    std::size_t n = 0;
+    for (const auto& l : lists_)
+      for (auto* op = l->head; op != nullptr; op = op->next_) ++n;
+    return n;
+  }
+
+ private:
+  struct list {
+    std::chrono::nanoseconds duration;
+    call_op_base* head = nullptr;
+    call_op_base* tail = nullptr;
+  };
+
+  list* list_for(std::chrono::nanoseconds d) {
+    for (auto& l : lists_)
+      if (l->duration == d) return l.get();
+    lists_.push_back(std::make_unique<list>(list{d}));
+    return lists_.back().get();
+  }
+
+  static void unlink_locked(call_op_base* op) noexcept {
+    auto* l = static_cast<list*>(op->list_);
+    (op->prev_ != nullptr ? op->prev_->next_ : l->head) = op->next_;
+    (op->next_ != nullptr ? op->next_->prev_ : l->tail) = op->prev_;
+    op->prev_ = op->next_ = nullptr;
+    op->list_ = nullptr;
+  }
+
+  std::vector<call_op_base*> take_all_locked() {
+    std::vector<call_op_base*> ops;
+    for (auto& l : lists_) {
+      while (l->head != nullptr) {
+        auto* op = l->head;
+        unlink_locked(op);
+        ops.push_back(op);
+      }
+    }
+    return ops;
+  }
+  std::vector<call_op_base*> take_all() {
+    std::lock_guard lock(m_);
+    return take_all_locked();
+  }
+
+  void arm_locked(clock::time_point at) {
+    armed_ = true;
+    armed_at_ = at;
+    timer_.expires_at(at);
+    timer_.async_wait([this, at](std::error_code ec) {
+      if (!ec) on_timer(at);
+    });
+  }
+
+  void on_timer(clock::time_point fired_for) {
+    std::vector<std::pair<call_op_base*, std::chrono::nanoseconds>> expired;
+    {
+      std::lock_guard lock(m_);
+      if (!armed_ || armed_at_ != fired_for) return;  // re-armed meanwhile
+      armed_ = false;
+      const auto now = clock::now();
+      std::optional<clock::time_point> next;
+      for (auto& l : lists_) {
+        while (l->head != nullptr && l->head->deadline_ <= now) {
+          auto* op = l->head;
+          unlink_locked(op);
+          expired.emplace_back(op, l->duration);
+        }
+        if (l->head != nullptr && (!next || l->head->deadline_ < *next)) next = l->head->deadline_;
+      }
+      // Coalesce: never wake more often than once a millisecond for a stream of deadlines.
+      if (next) arm_locked(std::max(*next, now + std::chrono::milliseconds(1)));
+    }
+    for (auto [op, timeout] : expired) {
+      op->fail(error(errc::timeout,
+                     nodus::format("no reply from '{}' within {}", op->target(),
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(timeout))));
+      op->release();
+    }
+  }
+
+  mutable std::mutex m_;
+  std::vector<std::unique_ptr<list>> lists_;
+  asio::steady_timer timer_;
+  bool armed_ = false;
+  bool shut_down_ = false;
+  clock::time_point armed_at_{};
+};
+
+inline void call_op_base::unlink() noexcept {
+  if (timeouts_ != nullptr) timeouts_->remove(this);
+}
+
+inline void call_op_base::fail(error e) {
+  if (claim()) {
+    unlink();
+    deliver_error(std::move(e));
+  }
+}
+
+}  // namespace nodus::detail

@@ -1,0 +1,149 @@
+// nodus/process/detail/runtime.hpp: what every server of a node shares: the io_context, the
+// registry of local names, the call timeouts, the supervision strand, the logger.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+
+#include "nodus/core/error.hpp"
+#include "nodus/core/format.hpp"
+#include "nodus/core/log.hpp"
+#include "nodus/core/node_name.hpp"
+#include "nodus/process/detail/call_op.hpp"
+#include "nodus/process/detail/unique_function.hpp"
+
+namespace nodus::detail {
+
+class runtime;
+
+// cell_base: the runtime's record of one named server: its mailbox and its current instance.
+// Lifecycle operations (start, stop) run on the supervision strand.
+class cell_base {
+ public:
+  cell_base(const cell_base&) = delete;
+  cell_base& operator=(const cell_base&) = delete;
+  virtual ~cell_base() = default;
+
+  [[nodiscard]] std::string_view name() const noexcept { return name_; }
+  [[nodiscard]] const std::type_info& server_type() const noexcept { return type_; }
+  [[nodiscard]] runtime& rt() const noexcept { return rt_; }
+
+  // start(): constructs a fresh instance and runs its init(); the cell must be stopped.
+  virtual result<void> start() = 0;
+  // stop(reason, done): terminates the instance after its current handler; done() runs on the
+  // supervision strand once it is gone (at once when it is not running).
+  virtual void stop(error reason, unique_function done) = 0;
+  // running() -> an instance is alive and takes messages.
+  [[nodiscard]] virtual bool running() const = 0;
+  // generation() -> the number of the current (or last) instance, from 1.
+  [[nodiscard]] virtual std::uint64_t generation() const = 0;
+
+  // on_exit(generation, reason): called on the supervision strand when an instance crashes or
+  // stops by itself.
+  std::function<void(std::uint64_t, error)> on_exit;
+
+ protected:
+  cell_base(runtime& rt, std::string_view name, const std::type_info& type) noexcept
+      : rt_(rt), name_(name), type_(type) {}
+
+ private:
+  runtime& rt_;
+  std::string_view name_;
+  const std::type_info& type_;
+};
+
+// runtime: the shared services of one node. Thread-safe.
+class runtime {
+ public:
+  runtime(asio::io_context& io, node_name self, logger& log,
+          std::chrono::milliseconds default_call_timeout)
+      : io_(io),
+        supervision_(asio::make_strand(io)),
+        timeouts_(io),
+        self_(self),
+        log_(log),
+        default_call_timeout_(default_call_timeout) {}
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  [[nodiscard]] asio::io_context& io() noexcept { return io_; }
+  [[nodiscard]] auto& supervision() noexcept { return supervision_; }
+  [[nodiscard]] call_timeouts& timeouts() noexcept { return timeouts_; }
+  [[nodiscard]] const node_name& self() const noexcept { return self_; }
+  [[nodiscard]] logger& log() const noexcept { return log_; }
+  [[nodiscard]] std::chrono::milliseconds default_call_timeout() const noexcept {
+    return default_call_timeout_;
+  }
+  [[nodiscard]] std::uint64_t next_call_id() noexcept {
+    return call_ids_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // register_name(cell): errc::already_registered when another cell holds the name.
+  [[nodiscard]] result<void> register_name(cell_base& cell) {
+    std::lock_guard lock(m_);
+    auto [it, inserted] = names_.emplace(cell.name(), &cell);
+    if (!inserted && it->second != &cell)
+      return error(errc::already_registered,
+                   format("a server named '{}' already runs on {}", cell.name(), self_));
+    return {};
+  }
+  void unregister_name(cell_base& cell) {
+    std::lock_guard lock(m_);
+    auto it = names_.find(cell.name());
+    if (it != names_.end() && it->second == &cell) names_.erase(it);
+  }
+  // whereis(name) -> the cell registered under name, or nullptr.
+  [[nodiscard]] cell_base* whereis(std::string_view name) const {
+    std::lock_guard lock(m_);
+    auto it = names_.find(name);
+    return it == names_.end() ? nullptr : it->second;
+  }
+  // registered() -> the registered names, sorted.
+  [[nodiscard]] std::vector<std::string> registered() const;
+
+  // Whether a thread of this node is the current thread (blocking calls there would deadlock).
+  [[nodiscard]] bool in_node_thread() const noexcept {
+    return io_.get_executor().running_in_this_thread();
+  }
+
+ private:
+  struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  asio::io_context& io_;
+  asio::strand<asio::io_context::executor_type> supervision_;
+  call_timeouts timeouts_;
+  node_name self_;
+  logger& log_;
+  std::chrono::milliseconds default_call_timeout_;
+  std::atomic<std::uint64_t> call_ids_{1};
+  mutable std::mutex m_;
+  std::unordered_map<std::string_view, cell_base*, name_hash, std::equal_to<>> names_;
+};
+
+inline std::vector<std::string> runtime::registered() const {
+  std::vector<std::string> out;
+  {
+    std::lock_guard lock(m_);
+    for (const auto& [name, cell] : names_) out.emplace_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace nodus::detail

@@ -1,0 +1,750 @@
+// nodus/process/server.hpp: named servers (GenServer): nodus::server<Derived, Interface...>.
+//
+//   struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>, nodus::info<tick>> {
+//     static constexpr nodus::fixed_string name = "ping";   // registered name, unique per node
+//     void init() { send_interval(1s, tick{}); }             // optional; may return result<void>
+//     pong handle_call(const ping&, nodus::caller<pong>&);    // or return result<pong>, or void and
+//                                                             // answer later through the caller
+//     void handle_info(const tick&);
+//     void terminate(const nodus::error& reason);            // optional
+//     int pings = 0;                                          // members are the state
+//   };
+//
+// One server's handlers never run concurrently (each server is a serial mailbox on the node's
+// io_context). A handler that throws crashes the server: pending calls fail at once with
+// errc::server_crashed and the reason, and its supervisor restarts it with fresh state.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <cxxabi.h>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "nodus/core/error.hpp"
+#include "nodus/core/fixed_string.hpp"
+#include "nodus/core/format.hpp"
+#include "nodus/core/log.hpp"
+#include "nodus/core/node_name.hpp"
+#include "nodus/message/type_name.hpp"
+#include "nodus/process/caller.hpp"
+#include "nodus/process/detail/call_op.hpp"
+#include "nodus/process/detail/runtime.hpp"
+#include "nodus/process/detail/unique_function.hpp"
+#include "nodus/process/interface.hpp"
+
+namespace nodus {
+
+// infinite_timeout: a call timeout that never expires (Erlang's :infinity).
+inline constexpr std::chrono::milliseconds infinite_timeout = std::chrono::milliseconds::max();
+
+namespace detail {
+
+// Messages larger than this travel through the mailbox boxed on the heap.
+template <class M>
+inline constexpr bool boxed_v = sizeof(M) > 256;
+template <class M>
+using stored = std::conditional_t<boxed_v<M>, std::unique_ptr<M>, M>;
+template <class M>
+stored<M> store(M&& m) {
+  if constexpr (boxed_v<M>) {
+    return std::make_unique<M>(static_cast<M&&>(m));
+  } else {
+    return static_cast<M&&>(m);
+  }
+}
+template <class M>
+M& unstore(stored<M>& s) noexcept {
+  if constexpr (boxed_v<M>) {
+    return *s;
+  } else {
+    return s;
+  }
+}
+
+template <class Entry>
+struct envelope;
+template <class R, class P>
+struct envelope<call<R, P>> {
+  stored<R> msg;
+  call_ref<P> op;
+};
+template <class M>
+struct envelope<cast<M>> {
+  stored<M> msg;
+};
+template <class M>
+struct envelope<info<M>> {
+  stored<M> msg;
+  std::uint64_t generation = 0;  // 0: for whichever instance runs; else dropped by other ones
+};
+// A piece of work to run in the server's context (a reply continuation), for one instance.
+struct task_envelope {
+  unique_function fn;
+  std::uint64_t generation = 0;
+};
+
+template <class List>
+struct mailbox_variant;
+template <class... Es>
+struct mailbox_variant<entry_list<Es...>> {
+  using type = std::variant<task_envelope, envelope<Es>...>;
+};
+
+template <class T, class... Ts>
+inline constexpr bool is_unique_v = (0 + ... + static_cast<int>(std::is_same_v<T, Ts>)) == 1;
+template <class List>
+struct all_unique;
+template <class... Es>
+struct all_unique<entry_list<Es...>> : std::bool_constant<(is_unique_v<Es, Es...> && ...)> {};
+
+// describe_current_exception() -> "std::runtime_error: boom"; call inside a catch block.
+inline std::string describe_current_exception() {
+  auto demangle = [](const char* mangled) {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> p(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
+                                             std::free);
+    return std::string(status == 0 && p ? p.get() : mangled);
+  };
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return demangle(typeid(e).name()) + ": " + e.what();
+  } catch (...) {
+    const auto* t = abi::__cxa_current_exception_type();
+    return t != nullptr ? "exception of type " + demangle(t->name()) : "unknown exception";
+  }
+}
+
+// A timer of a server (send_after / send_interval); cancelled when its instance ends.
+struct timer_state {
+  explicit timer_state(asio::io_context& io) : timer(io) {}
+  std::mutex m;
+  asio::steady_timer timer;
+  bool cancelled = false;
+  void cancel() {
+    std::lock_guard lock(m);
+    cancelled = true;
+    timer.cancel();
+  }
+};
+
+template <class S>
+class cell;
+
+}  // namespace detail
+
+// timer_ref: a handle to a timer started by send_after / send_interval; cancel() stops it.
+// Copyable; thread-safe; a no-op once the timer is gone.
+class timer_ref {
+ public:
+  timer_ref() = default;
+  explicit timer_ref(std::weak_ptr<detail::timer_state> t) noexcept : t_(std::move(t)) {}
+  void cancel() const {
+    if (auto t = t_.lock()) t->cancel();
+  }
+
+ private:
+  std::weak_ptr<detail::timer_state> t_;
+};
+
+// server_base: what every server instance can ask about itself, whatever its type.
+class server_base {
+ public:
+  server_base() = default;
+  server_base(const server_base&) = delete;
+  server_base& operator=(const server_base&) = delete;
+  virtual ~server_base() = default;
+
+  // self_node() -> the node this server runs on.
+  [[nodiscard]] const node_name& self_node() const noexcept { return cell_->rt().self(); }
+  // self_name() -> the registered name of this server.
+  [[nodiscard]] std::string_view self_name() const noexcept { return cell_->name(); }
+  // log() -> the node's logger.
+  [[nodiscard]] logger& log() const noexcept { return cell_->rt().log(); }
+
+ protected:
+  [[nodiscard]] detail::runtime& rt() const noexcept { return cell_->rt(); }
+  [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
+  [[nodiscard]] detail::cell_base& this_cell() const noexcept { return *cell_; }
+
+ private:
+  template <class S>
+  friend class detail::cell;
+  detail::cell_base* cell_ = nullptr;
+  std::uint64_t generation_ = 0;
+};
+
+namespace detail {
+
+// Sends, casts and calls to a local server of type S (by S::name). Thread-safe.
+template <class S>
+cell<S>* find_cell(runtime& rt, error& why) {
+  cell_base* c = rt.whereis(S::name.view());
+  if (c == nullptr) {
+    why = error(errc::noproc, format("no server named '{}' on {}", S::name.view(), rt.self()));
+    return nullptr;
+  }
+  if (c->server_type() != typeid(S)) {
+    why = error(errc::wrong_server_type,
+                format("'{}' on {} is a server of another type", S::name.view(), rt.self()));
+    return nullptr;
+  }
+  return static_cast<cell<S>*>(c);
+}
+
+template <class S>
+error stopped_error(const runtime& rt) {
+  return error(errc::noproc, format("'{}' on {} is not running", S::name.view(), rt.self()));
+}
+
+// start_call<S>(rt, msg, timeout, handler): handler(result<reply_t<S, Req>>) runs on its
+// associated executor (default: the node's io_context) exactly once.
+template <class S, class Req, class Handler>
+void start_call(runtime& rt, Req&& msg, std::chrono::nanoseconds timeout, Handler&& handler) {
+  using R = std::remove_cvref_t<Req>;
+  using P = reply_t<S, R>;
+  if constexpr (!handles_call_v<S, R>) {
+    return;  // reply_t has reported the undeclared call; avoid a cascade of errors
+  } else {
+  call_ref<P> ref(make_call_op<P>(static_cast<Handler&&>(handler), rt.io().get_executor(),
+                                  rt.next_call_id(), &rt.self(), S::name.view()));
+  error why;
+  cell<S>* c = find_cell<S>(rt, why);
+  if (c == nullptr) {
+    ref->fail(std::move(why));
+    return;
+  }
+  if (timeout != std::chrono::nanoseconds(infinite_timeout)) rt.timeouts().add(ref.get(), timeout);
+  envelope<call<R, P>> env{store<R>(R(static_cast<Req&&>(msg))), std::move(ref)};
+  if (!c->push(env)) env.op->fail(stopped_error<S>(rt));
+  }
+}
+
+template <class S, class M>
+result<void> cast_to(runtime& rt, M&& msg) {
+  using T = std::remove_cvref_t<M>;
+  if constexpr (!handles_cast_v<S, T>) {
+    return errc::noproc;  // the caller's checked_cast has reported the error
+  } else {
+  error why;
+  cell<S>* c = find_cell<S>(rt, why);
+  if (c == nullptr) return why;
+  envelope<cast<T>> env{store<T>(T(static_cast<M&&>(msg)))};
+  if (!c->push(env)) return stopped_error<S>(rt);
+  return {};
+  }
+}
+
+template <class S, class M>
+result<void> send_to(runtime& rt, M&& msg) {
+  using T = std::remove_cvref_t<M>;
+  if constexpr (!handles_info_v<S, T>) {
+    return errc::noproc;  // the caller's checked_info has reported the error
+  } else {
+  error why;
+  cell<S>* c = find_cell<S>(rt, why);
+  if (c == nullptr) return why;
+  envelope<info<T>> env{store<T>(T(static_cast<M&&>(msg))), 0};
+  if (!c->push(env)) return stopped_error<S>(rt);
+  return {};
+  }
+}
+
+}  // namespace detail
+
+// server<Derived, Interface...>: the base of a named server; Interface lists the call<Req, Rep>,
+// cast<M> and info<M> it handles (optionally grouped in handles<...>).
+template <class Derived, class... Interface>
+class server : public server_base {
+ public:
+  using nodus_interface = detail::flatten<Interface...>;
+  static_assert(detail::all_unique<nodus_interface>::value,
+                "nodus::server<Derived, Interface...>: an entry of the interface is listed twice");
+
+  // stop(): ends this server normally once the current handler returns (its supervisor then
+  // applies its strategy, as for any exit of a permanent child).
+  void stop() noexcept { stop_requested_ = true; }
+
+  // send_after(delay, msg) -> timer_ref: msg arrives as an info message after delay, to this
+  // instance only (a restarted server does not get its predecessor's timers).
+  template <class M>
+  timer_ref send_after(std::chrono::nanoseconds delay, M msg) {
+    if constexpr (detail::checked_info<Derived, M>::ok) {
+      return typed_cell().start_timer(delay, std::move(msg), false, generation());
+    } else {
+      return {};
+    }
+  }
+  // send_interval(period, msg) -> timer_ref: a copy of msg arrives every period until cancelled.
+  template <class M>
+  timer_ref send_interval(std::chrono::nanoseconds period, M msg) {
+    static_assert(std::is_copy_constructible_v<M>,
+                  "nodus::server::send_interval(period, msg) requires a copyable message");
+    if constexpr (detail::checked_info<Derived, M>::ok) {
+      return typed_cell().start_timer(period, std::move(msg), true, generation());
+    } else {
+      return {};
+    }
+  }
+
+  // call<Target>(msg, on_reply[, timeout]): calls a local server; on_reply(result<Reply>) runs
+  // later in this server's context (dropped if this instance has ended by then).
+  template <class Target, class Req, class OnReply>
+  void call(Req&& msg, OnReply&& on_reply,
+            std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+    using P = reply_t<Target, std::remove_cvref_t<Req>>;
+    static_assert(std::is_invocable_v<std::decay_t<OnReply>&, result<P>>,
+                  "nodus::server::call<Target>(msg, on_reply): on_reply must be callable with "
+                  "nodus::result<Reply>");
+    auto* self = &typed_cell();
+    detail::start_call<Target>(
+        rt(), static_cast<Req&&>(msg),
+        timeout.count() == 0 ? rt().default_call_timeout() : timeout,
+        [self, gen = generation(), f = std::decay_t<OnReply>(static_cast<OnReply&&>(on_reply))](
+            result<P> r) mutable {
+          detail::task_envelope t{[f = std::move(f), r = std::move(r)]() mutable { f(std::move(r)); },
+                                  gen};
+          (void)self->push(t);
+        });
+  }
+  // cast<Target>(msg): casts to a local server.
+  template <class Target, class M>
+  result<void> cast(M&& msg) {
+    [[maybe_unused]] constexpr bool declared = detail::checked_cast<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
+    return detail::cast_to<Target>(rt(), static_cast<M&&>(msg));
+  }
+  // send<Target>(msg): sends an info message to a local server.
+  template <class Target, class M>
+  result<void> send(M&& msg) {
+    [[maybe_unused]] constexpr bool declared = detail::checked_info<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
+    return detail::send_to<Target>(rt(), static_cast<M&&>(msg));
+  }
+
+ private:
+  template <class S>
+  friend class detail::cell;
+  detail::cell<Derived>& typed_cell() const noexcept {
+    return static_cast<detail::cell<Derived>&>(this_cell());
+  }
+  bool stop_requested_ = false;
+};
+
+namespace detail {
+
+template <class S>
+concept has_server_name = requires {
+  { S::name.view() } -> std::convertible_to<std::string_view>;
+};
+
+template <class S, class R, class P>
+struct missing_call_handler {
+  static_assert(dependent_false<S>,
+                "nodus::server: the interface declares nodus::call<Request, Reply> but the server "
+                "has no handle_call(const Request&, nodus::caller<Reply>&) (or handle_call(const "
+                "Request&)) returning Reply, nodus::result<Reply> or void (S, Request, Reply are "
+                "the template arguments of nodus::detail::missing_call_handler)");
+};
+template <class S, class M>
+struct missing_cast_handler {
+  static_assert(dependent_false<S>,
+                "nodus::server: the interface declares nodus::cast<Message> but the server has no "
+                "handle_cast(const Message&) (S, Message are the template arguments of "
+                "nodus::detail::missing_cast_handler)");
+};
+template <class S, class M>
+struct missing_info_handler {
+  static_assert(dependent_false<S>,
+                "nodus::server: the interface declares nodus::info<Message> but the server has no "
+                "handle_info(const Message&) (S, Message are the template arguments of "
+                "nodus::detail::missing_info_handler)");
+};
+
+// cell<S>: the mailbox and lifecycle of server type S.
+template <class S>
+class cell final : public cell_base {
+  static_assert(has_server_name<S>,
+                "nodus::server: the server type must declare its registered name as "
+                "`static constexpr nodus::fixed_string name = \"...\";`");
+  static_assert(std::is_base_of_v<server_base, S>,
+                "nodus: a server type must derive from nodus::server<Derived, Interface...>");
+
+ public:
+  using variant = typename mailbox_variant<typename S::nodus_interface>::type;
+  using factory = std::function<std::unique_ptr<S>()>;
+
+  cell(runtime& rt, factory make)
+      : cell_base(rt, S::name.view(), typeid(S)), make_(std::move(make)) {}
+  ~cell() override {
+    if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
+    rt().unregister_name(*this);
+  }
+
+  result<void> start() override {
+    if (auto r = rt().register_name(*this); !r) return r;
+    std::unique_ptr<S> inst;
+    try {
+      inst = make_();
+    } catch (...) {
+      return error(errc::init_failed,
+                   format("'{}' could not be constructed: {}", name(), describe_current_exception()));
+    }
+    {
+      std::lock_guard lock(m_);
+      alive_ = true;
+      scheduled_ = true;  // holds back the drain until init() has returned
+    }
+    const auto gen = generation_.fetch_add(1, std::memory_order_relaxed) + 1;
+    inst->cell_ = this;
+    inst->generation_ = gen;
+    instance_ = std::move(inst);
+    std::optional<error> failed;
+    try {
+      if constexpr (requires(S& s) { s.init(); }) {
+        using init_result = decltype(instance_->init());
+        if constexpr (std::is_same_v<init_result, result<void>>) {
+          if (auto r = instance_->init(); !r) failed = r.error();
+        } else {
+          instance_->init();
+        }
+      }
+    } catch (...) {
+      failed = error(errc::init_failed, describe_current_exception());
+    }
+    if (failed) {
+      error e(errc::init_failed, format("'{}' init failed: {}", name(), failed->message()));
+      end_instance(e, end::init_failed);
+      return e;
+    }
+    std::lock_guard lock(m_);
+    if (!incoming_.empty()) {
+      post_drain();
+    } else {
+      scheduled_ = false;
+    }
+    return {};
+  }
+
+  void stop(error reason, unique_function done) override {
+    std::unique_lock lock(m_);
+    if (!alive_) {
+      lock.unlock();
+      asio::post(rt().supervision(), std::move(done));
+      return;
+    }
+    stop_reason_ = std::move(reason);
+    stop_done_ = std::move(done);
+    stop_requested_.store(true, std::memory_order_release);
+    if (!scheduled_) {
+      scheduled_ = true;
+      post_drain();
+    }
+  }
+
+  [[nodiscard]] bool running() const override {
+    std::lock_guard lock(m_);
+    return alive_;
+  }
+  [[nodiscard]] std::uint64_t generation() const override {
+    return generation_.load(std::memory_order_relaxed);
+  }
+
+  // push(env) -> false (env left intact) when no instance runs. Thread-safe.
+  template <class Env>
+  [[nodiscard]] bool push(Env& env) {
+    std::lock_guard lock(m_);
+    if (!alive_) return false;
+    incoming_.emplace_back(std::in_place_type<Env>, std::move(env));
+    if (!scheduled_) {
+      scheduled_ = true;
+      post_drain();
+    }
+    return true;
+  }
+
+  template <class M>
+  timer_ref start_timer(std::chrono::nanoseconds d, M msg, bool periodic, std::uint64_t gen) {
+    auto st = std::make_shared<timer_state>(rt().io());
+    {
+      std::lock_guard lock(timers_m_);
+      std::erase_if(timers_, [](const auto& w) { return w.expired(); });
+      timers_.push_back(st);
+    }
+    arm(st, clock::now() + d, d, std::move(msg), periodic, gen);
+    return timer_ref(st);
+  }
+
+ private:
+  enum class end { crashed, self_stopped, stopped, init_failed };
+
+  void post_drain() {
+    asio::post(rt().io(), [this] { drain(); });
+  }
+
+  template <class M>
+  void arm(const std::shared_ptr<timer_state>& st, clock::time_point at,
+           std::chrono::nanoseconds period, M msg, bool periodic, std::uint64_t gen) {
+    std::lock_guard lock(st->m);
+    if (st->cancelled) return;
+    st->timer.expires_at(at);
+    st->timer.async_wait([this, st, at, period, msg = std::move(msg), periodic,
+                          gen](std::error_code ec) mutable {
+      if (ec) return;
+      {
+        std::lock_guard guard(st->m);
+        if (st->cancelled) return;
+      }
+      if (periodic) {
+        envelope<info<M>> env{store<M>(M(msg)), gen};
+        if (push(env)) arm(st, at + period, period, std::move(msg), true, gen);
+      } else {
+        envelope<info<M>> env{store<M>(std::move(msg)), gen};
+        (void)push(env);
+      }
+    });
+  }
+
+  void cancel_timers() {
+    std::vector<std::weak_ptr<timer_state>> ts;
+    {
+      std::lock_guard lock(timers_m_);
+      ts.swap(timers_);
+    }
+    for (auto& w : ts)
+      if (auto t = w.lock()) t->cancel();
+  }
+
+  // drain(): runs queued messages; at most one drain per cell is scheduled at any time.
+  void drain() {
+    for (int budget = 256; budget > 0; --budget) {
+      if (stop_requested_.load(std::memory_order_acquire)) {
+        error reason;
+        {
+          std::lock_guard lock(m_);
+          reason = stop_reason_;
+        }
+        end_instance(reason, end::stopped);
+        return;
+      }
+      if (pos_ == processing_.size()) {
+        processing_.clear();
+        pos_ = 0;
+        std::lock_guard lock(m_);
+        if (incoming_.empty()) {
+          scheduled_ = false;
+          return;
+        }
+        processing_.swap(incoming_);
+      }
+      variant v = std::move(processing_[pos_++]);
+      if (auto crash = process(v)) {
+        log().error("{}", crash->message());
+        end_instance(*crash, end::crashed);
+        return;
+      }
+      if (instance_->stop_requested_) {
+        end_instance(error(errc::ok, "normal"), end::self_stopped);
+        return;
+      }
+    }
+    post_drain();  // budget spent: let other servers run; scheduled_ stays true
+  }
+
+  [[nodiscard]] logger& log() const noexcept { return rt().log(); }
+
+  // crash_error(handler, message type): call inside a catch block.
+  error crash_error(std::string_view handler, std::string_view message_type) const {
+    return error(errc::server_crashed,
+                 format("'{}' on {}: {}({}) threw {}", name(), rt().self(), handler, message_type,
+                        describe_current_exception()));
+  }
+
+  // process(v) -> the crash error if the handler threw.
+  std::optional<error> process(variant& v) {
+    S& s = *instance_;
+    const auto gen = generation_.load(std::memory_order_relaxed);
+    return std::visit(
+        [&](auto& env) -> std::optional<error> {
+          using E = std::remove_cvref_t<decltype(env)>;
+          if constexpr (std::is_same_v<E, task_envelope>) {
+            if (env.generation != gen) return std::nullopt;
+            try {
+              env.fn();
+            } catch (...) {
+              return crash_error("reply continuation", "");
+            }
+            return std::nullopt;
+          } else {
+            return dispatch(s, env, gen);
+          }
+        },
+        v);
+  }
+
+  template <class R, class P>
+  std::optional<error> dispatch(S& s, envelope<call<R, P>>& env, std::uint64_t) {
+    caller<P> from(std::move(env.op));
+    R& msg = unstore<R>(env.msg);
+    try {
+      if constexpr (requires { s.handle_call(msg, from); }) {
+        using ret = decltype(s.handle_call(msg, from));
+        if constexpr (std::is_void_v<ret>) {
+          s.handle_call(msg, from);
+        } else if constexpr (std::is_same_v<std::remove_cvref_t<ret>, result<P>>) {
+          auto r = s.handle_call(msg, from);
+          if (r) {
+            from.reply(std::move(r).value());
+          } else {
+            from.reply_error(r.error());
+          }
+        } else {
+          from.reply(P(s.handle_call(msg, from)));
+        }
+      } else if constexpr (requires { s.handle_call(msg); }) {
+        using ret = decltype(s.handle_call(msg));
+        if constexpr (std::is_same_v<std::remove_cvref_t<ret>, result<P>>) {
+          auto r = s.handle_call(msg);
+          if (r) {
+            from.reply(std::move(r).value());
+          } else {
+            from.reply_error(r.error());
+          }
+        } else {
+          from.reply(P(s.handle_call(msg)));
+        }
+      } else {
+        (void)missing_call_handler<S, R, P>{};
+      }
+    } catch (...) {
+      error e = crash_error("handle_call", type_name<R>());
+      from.reply_error(e);
+      return e;
+    }
+    return std::nullopt;
+  }
+
+  template <class M>
+  std::optional<error> dispatch(S& s, envelope<cast<M>>& env, std::uint64_t) {
+    M& msg = unstore<M>(env.msg);
+    try {
+      if constexpr (requires { s.handle_cast(msg); }) {
+        s.handle_cast(msg);
+      } else {
+        (void)missing_cast_handler<S, M>{};
+      }
+    } catch (...) {
+      return crash_error("handle_cast", type_name<M>());
+    }
+    return std::nullopt;
+  }
+
+  template <class M>
+  std::optional<error> dispatch(S& s, envelope<info<M>>& env, std::uint64_t gen) {
+    if (env.generation != 0 && env.generation != gen) return std::nullopt;
+    M& msg = unstore<M>(env.msg);
+    try {
+      if constexpr (requires { s.handle_info(msg); }) {
+        s.handle_info(msg);
+      } else {
+        (void)missing_info_handler<S, M>{};
+      }
+    } catch (...) {
+      return crash_error("handle_info", type_name<M>());
+    }
+    return std::nullopt;
+  }
+
+  // end_instance(reason, how): terminate(), drop the state, fail what is queued, tell whoever
+  // waits. Runs in the server's context (or on the supervision strand for init failures).
+  void end_instance(const error& reason, end how) {
+    if (how != end::init_failed) {
+      if constexpr (requires(S& s) { s.terminate(reason); }) {
+        try {
+          instance_->terminate(reason);
+        } catch (...) {
+          log().error("'{}' terminate threw: {}", name(), describe_current_exception());
+        }
+      }
+    }
+    cancel_timers();
+    const error queued_error =
+        how == end::crashed ? reason
+        : how == end::stopped
+            ? error(errc::shutdown, format("'{}' was stopped: {}", name(), reason.message()))
+            : error(errc::noproc, format("'{}' stopped before handling the call", name()));
+    std::vector<variant> rest;
+    unique_function done;
+    {
+      scoped_abandon_reason scope(&queued_error);
+      instance_.reset();
+      std::lock_guard lock(m_);
+      alive_ = false;
+      scheduled_ = false;
+      stop_requested_.store(false, std::memory_order_relaxed);
+      for (std::size_t i = pos_; i < processing_.size(); ++i)
+        rest.push_back(std::move(processing_[i]));
+      processing_.clear();
+      pos_ = 0;
+      for (auto& v : incoming_) rest.push_back(std::move(v));
+      incoming_.clear();
+      done = std::move(stop_done_);
+    }
+    {
+      scoped_abandon_reason scope(&queued_error);
+      for (auto& v : rest) {
+        std::visit(
+            [&](auto& env) {
+              if constexpr (requires { env.op->fail(queued_error); }) env.op->fail(queued_error);
+            },
+            v);
+      }
+      rest.clear();  // callers captured by queued continuations fail with queued_error too
+    }
+    const auto gen = generation_.load(std::memory_order_relaxed);
+    if ((how == end::crashed || how == end::self_stopped) && on_exit) {
+      asio::post(rt().supervision(), [this, gen, reason] {
+        if (on_exit) on_exit(gen, reason);
+      });
+    }
+    if (done) asio::post(rt().supervision(), std::move(done));
+  }
+
+  factory make_;
+  std::unique_ptr<S> instance_;  // touched only in the server's context
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<bool> stop_requested_{false};
+
+  mutable std::mutex m_;  // guards the fields below
+  std::vector<variant> incoming_;
+  bool alive_ = false;
+  bool scheduled_ = false;
+  error stop_reason_;
+  unique_function stop_done_;
+
+  std::vector<variant> processing_;  // drain-only
+  std::size_t pos_ = 0;
+
+  std::mutex timers_m_;
+  std::vector<std::weak_ptr<timer_state>> timers_;
+};
+
+}  // namespace detail
+
+}  // namespace nodus

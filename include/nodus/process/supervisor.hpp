@@ -1,0 +1,367 @@
+// nodus/process/supervisor.hpp: supervision trees, declared as types.
+//
+//   nodus::supervisor<nodus::one_for_one, observer, ping_server>
+//   nodus::supervisor<nodus::one_for_all, nodus::restart_intensity<5, 10000>, a, b,
+//                     nodus::supervisor<nodus::rest_for_one, c, d>>
+//
+// Children start in order and stop in reverse order. A child that crashes (or stops by itself) is
+// restarted with fresh state by the strategy: one_for_one restarts it alone; one_for_all stops
+// the others and restarts all; rest_for_one stops and restarts it and the children after it. More
+// than max_restarts restarts within period makes the supervisor stop its children and exit with
+// errc::supervisor_gave_up; its parent treats that as a crash of a child (the top one stops the
+// node, and node::run() returns the error). Defaults are Elixir's: 3 restarts in 5 seconds.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "nodus/core/error.hpp"
+#include "nodus/core/format.hpp"
+#include "nodus/process/detail/runtime.hpp"
+#include "nodus/process/server.hpp"
+
+namespace nodus {
+
+// Restart strategies (Erlang's supervisor strategies of the same names).
+struct one_for_one {};
+struct one_for_all {};
+struct rest_for_one {};
+
+// restart_intensity<MaxRestarts, PeriodMs>: an optional first child entry of a supervisor setting
+// its restart intensity.
+template <int MaxRestarts, long long PeriodMs>
+struct restart_intensity {
+  static_assert(MaxRestarts >= 0 && PeriodMs > 0,
+                "nodus::restart_intensity<MaxRestarts, PeriodMs>: MaxRestarts must be >= 0 and "
+                "PeriodMs > 0");
+};
+
+// supervisor_flags: how many restarts within which period a supervisor tolerates.
+struct supervisor_flags {
+  int max_restarts = 3;
+  std::chrono::milliseconds period{5000};
+};
+
+namespace detail {
+template <class T>
+struct is_intensity : std::false_type {};
+template <int M, long long P>
+struct is_intensity<restart_intensity<M, P>> : std::true_type {
+  static constexpr supervisor_flags flags{M, std::chrono::milliseconds(P)};
+};
+template <class... Cs>
+struct intensity_of {
+  static constexpr supervisor_flags flags{};
+};
+template <class C, class... Cs>
+struct intensity_of<C, Cs...> {
+  static constexpr supervisor_flags flags = [] {
+    if constexpr (is_intensity<C>::value) {
+      return is_intensity<C>::flags;
+    } else {
+      return intensity_of<Cs...>::flags;
+    }
+  }();
+};
+template <class S>
+inline constexpr bool is_strategy_v = std::is_same_v<S, one_for_one> ||
+                                      std::is_same_v<S, one_for_all> ||
+                                      std::is_same_v<S, rest_for_one>;
+}  // namespace detail
+
+// supervisor<Strategy, Children...>: a supervisor spec. Children are server types (default
+// constructed at each start) or nested supervisor specs; `flags` may be changed at run time.
+template <class Strategy, class... Children>
+struct supervisor {
+  static_assert(detail::is_strategy_v<Strategy>,
+                "nodus::supervisor<Strategy, Children...>: Strategy must be nodus::one_for_one, "
+                "nodus::one_for_all or nodus::rest_for_one");
+  using strategy = Strategy;
+  supervisor_flags flags = detail::intensity_of<Children...>::flags;
+};
+
+namespace detail {
+
+template <class T>
+struct is_supervisor_spec : std::false_type {};
+template <class St, class... Cs>
+struct is_supervisor_spec<supervisor<St, Cs...>> : std::true_type {};
+
+// child_node: a supervised child (a server or a nested supervisor). Runs on the supervision strand.
+class child_node {
+ public:
+  child_node() = default;
+  child_node(const child_node&) = delete;
+  child_node& operator=(const child_node&) = delete;
+  virtual ~child_node() = default;
+  // start(done): done(result) once started (or failed to start).
+  virtual void start(std::function<void(result<void>)> done) = 0;
+  // stop(done): done() once stopped.
+  virtual void stop(std::function<void()> done) = 0;
+  [[nodiscard]] virtual std::string describe() const = 0;
+  // on_exit(reason): set by the parent; the child exited without being asked to.
+  std::function<void(error)> on_exit;
+};
+
+// worker_node<S>: a server child.
+template <class S>
+class worker_node final : public child_node {
+ public:
+  worker_node(runtime& rt, typename cell<S>::factory make) : cell_(rt, std::move(make)) {
+    cell_.on_exit = [this](std::uint64_t gen, error reason) {
+      if (!up_ || gen != gen_) return;  // an instance we stopped or already replaced
+      up_ = false;
+      if (on_exit) on_exit(std::move(reason));
+    };
+  }
+  void start(std::function<void(result<void>)> done) override {
+    auto r = cell_.start();
+    up_ = r.has_value();
+    gen_ = cell_.generation();
+    done(std::move(r));
+  }
+  void stop(std::function<void()> done) override {
+    up_ = false;
+    cell_.stop(error(errc::shutdown, "shutdown"), std::move(done));
+  }
+  [[nodiscard]] std::string describe() const override { return format("'{}'", S::name.view()); }
+
+ private:
+  cell<S> cell_;
+  bool up_ = false;
+  std::uint64_t gen_ = 0;
+};
+
+enum class strategy_kind { one_for_one, one_for_all, rest_for_one };
+
+// supervisor_node: a running supervisor.
+class supervisor_node final : public child_node {
+ public:
+  supervisor_node(runtime& rt, strategy_kind kind, supervisor_flags flags,
+                  std::vector<std::unique_ptr<child_node>> children)
+      : rt_(rt), kind_(kind), flags_(flags), children_(std::move(children)),
+        up_(children_.size(), false),
+        incarnation_(children_.size(), 0) {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      children_[i]->on_exit = [this, i](error reason) { child_exited(i, std::move(reason)); };
+  }
+
+  void start(std::function<void(result<void>)> done) override {
+    state_ = state::starting;
+    restarts_.clear();
+    pending_.clear();
+    std::vector<std::size_t> all;
+    for (std::size_t i = 0; i < children_.size(); ++i) all.push_back(i);
+    start_sequence(std::move(all), 0, [this, done = std::move(done)](result<void> r, std::size_t) {
+      if (r) {
+        state_ = state::running;
+        done({});
+        return;
+      }
+      // Stop the children started before the one that failed, then report.
+      stop_sequence(up_in_reverse(0), 0, [this, done, r] {
+        state_ = state::stopped;
+        done(r);
+      });
+    });
+  }
+
+  void stop(std::function<void()> done) override {
+    state_ = state::stopping;
+    stop_sequence(up_in_reverse(0), 0, [this, done = std::move(done)] {
+      state_ = state::stopped;
+      done();
+    });
+  }
+
+  [[nodiscard]] std::string describe() const override {
+    std::string s = "supervisor(";
+    s += kind_ == strategy_kind::one_for_one   ? "one_for_one"
+         : kind_ == strategy_kind::one_for_all ? "one_for_all"
+                                               : "rest_for_one";
+    for (const auto& c : children_) {
+      s += ", ";
+      s += c->describe();
+    }
+    s += ")";
+    return s;
+  }
+
+ private:
+  enum class state { stopped, starting, running, restarting, stopping };
+  using start_done = std::function<void(result<void>, std::size_t)>;
+
+  std::vector<std::size_t> up_in_reverse(std::size_t from) const {
+    std::vector<std::size_t> v;
+    for (std::size_t i = children_.size(); i-- > from;)
+      if (up_[i]) v.push_back(i);
+    return v;
+  }
+
+  // Starts order[k...] one after the other; done(result, index of the failed child).
+  void start_sequence(std::vector<std::size_t> order, std::size_t k, start_done done) {
+    if (k == order.size()) {
+      done({}, order.empty() ? 0 : order.back() + 1);
+      return;
+    }
+    const std::size_t i = order[k];
+    children_[i]->start([this, order = std::move(order), k, i, done = std::move(done)](
+                            result<void> r) mutable {
+      if (!r) {
+        done(error(r.code(), format("{} failed to start: {}", children_[i]->describe(),
+                                    r.error().message())),
+             i);
+        return;
+      }
+      up_[i] = true;
+      ++incarnation_[i];
+      start_sequence(std::move(order), k + 1, std::move(done));
+    });
+  }
+
+  void stop_sequence(std::vector<std::size_t> order, std::size_t k, std::function<void()> done) {
+    if (k == order.size()) {
+      done();
+      return;
+    }
+    const std::size_t i = order[k];
+    up_[i] = false;
+    children_[i]->stop([this, order = std::move(order), k, done = std::move(done)]() mutable {
+      stop_sequence(std::move(order), k + 1, std::move(done));
+    });
+  }
+
+  void child_exited(std::size_t i, error reason) {
+    if (state_ == state::stopping || state_ == state::stopped) return;
+    if (state_ == state::restarting || state_ == state::starting) {
+      pending_.push_back({i, incarnation_[i], std::move(reason)});
+      return;
+    }
+    handle_exit(i, reason);
+  }
+
+  void handle_exit(std::size_t i, const error& reason) {
+    up_[i] = false;
+    const auto now = clock::now();
+    restarts_.push_back(now);
+    while (!restarts_.empty() && now - restarts_.front() > flags_.period) restarts_.pop_front();
+    if (static_cast<int>(restarts_.size()) > flags_.max_restarts) {
+      give_up(i, reason);
+      return;
+    }
+    rt_.log().info("{}: restarting {} after: {}", describe(), children_[i]->describe(),
+                   reason.message());
+    std::vector<std::size_t> to_stop;
+    std::vector<std::size_t> to_start;
+    switch (kind_) {
+      case strategy_kind::one_for_one:
+        to_start.push_back(i);
+        break;
+      case strategy_kind::one_for_all:
+        to_stop = up_in_reverse(0);
+        for (std::size_t j = 0; j < children_.size(); ++j) to_start.push_back(j);
+        break;
+      case strategy_kind::rest_for_one:
+        to_stop = up_in_reverse(i + 1);
+        for (std::size_t j = i; j < children_.size(); ++j) to_start.push_back(j);
+        break;
+    }
+    state_ = state::restarting;
+    stop_sequence(std::move(to_stop), 0, [this, to_start = std::move(to_start)]() mutable {
+      start_sequence(std::move(to_start), 0, [this](result<void> r, std::size_t failed) {
+        state_ = state::running;
+        // A failed restart counts as another exit of that child.
+        if (!r) pending_.push_front({failed, incarnation_[failed], r.error()});
+        drain_pending();
+      });
+    });
+  }
+
+  // drain_pending(): handles exits reported while restarting, except those of children that the
+  // restart replaced meanwhile.
+  void drain_pending() {
+    while (state_ == state::running && !pending_.empty()) {
+      auto ev = std::move(pending_.front());
+      pending_.pop_front();
+      if (ev.incarnation == incarnation_[ev.child]) handle_exit(ev.child, ev.reason);
+    }
+  }
+
+  void give_up(std::size_t i, const error& reason) {
+    error e(errc::supervisor_gave_up,
+            format("{} reached its maximum restart intensity ({} restarts in {}); last exit of {}: "
+                   "{}",
+                   describe(), flags_.max_restarts, flags_.period, children_[i]->describe(),
+                   reason.message()));
+    rt_.log().error("{}", e.message());
+    state_ = state::stopping;
+    stop_sequence(up_in_reverse(0), 0, [this, e] {
+      state_ = state::stopped;
+      if (on_exit) on_exit(e);
+    });
+  }
+
+  runtime& rt_;
+  strategy_kind kind_;
+  supervisor_flags flags_;
+  std::vector<std::unique_ptr<child_node>> children_;
+  std::vector<bool> up_;
+  std::deque<clock::time_point> restarts_;
+  struct exit_event {
+    std::size_t child;
+    std::uint64_t incarnation;
+    error reason;
+  };
+  std::deque<exit_event> pending_;
+  std::vector<std::uint64_t> incarnation_;
+  state state_ = state::stopped;
+};
+
+template <class St>
+constexpr strategy_kind kind_of() {
+  if constexpr (std::is_same_v<St, one_for_one>) {
+    return strategy_kind::one_for_one;
+  } else if constexpr (std::is_same_v<St, one_for_all>) {
+    return strategy_kind::one_for_all;
+  } else {
+    return strategy_kind::rest_for_one;
+  }
+}
+
+template <class St, class... Cs>
+std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<St, Cs...>& spec);
+
+template <class C>
+void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
+  if constexpr (is_intensity<C>::value) {
+    // not a child: the supervisor's restart intensity
+  } else if constexpr (is_supervisor_spec<C>::value) {
+    out.push_back(make_supervisor(rt, C{}));
+  } else {
+    static_assert(std::is_base_of_v<server_base, C>,
+                  "nodus::supervisor<Strategy, Children...>: every child must be a server type "
+                  "(derived from nodus::server<...>), a nested nodus::supervisor<...> or a "
+                  "nodus::restart_intensity<...>");
+    static_assert(std::is_default_constructible_v<C>,
+                  "nodus::supervisor<Strategy, Children...>: a supervised server must be default "
+                  "constructible (it is built afresh at each restart)");
+    out.push_back(std::make_unique<worker_node<C>>(rt, [] { return std::make_unique<C>(); }));
+  }
+}
+
+template <class St, class... Cs>
+std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<St, Cs...>& spec) {
+  std::vector<std::unique_ptr<child_node>> children;
+  (add_child<Cs>(rt, children), ...);
+  return std::make_unique<supervisor_node>(rt, kind_of<St>(), spec.flags, std::move(children));
+}
+
+}  // namespace detail
+}  // namespace nodus

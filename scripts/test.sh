@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Builds and runs every nodus test: the meson list check, CMake + Ninja + ctest, then meson test.
+# Assumes the dependencies are installed (scripts/install-deps.sh). Exits non-zero on any failure.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh lists      only check that the meson file lists name every file that exists
+#   scripts/test.sh cmake      only the CMake build and ctest
+#   scripts/test.sh meson      only the meson build and meson test
+#
+# Environment (all optional):
+#   NODUS_BUILD_DIR=build              CMake build directory
+#   NODUS_MESON_BUILD_DIR=build-meson  meson build directory
+#   NODUS_BUILD_TYPE=RelWithDebInfo    CMake build type
+#   NODUS_SANITIZE=address,undefined   sanitizers for the test/example builds (default: none)
+#   NODUS_WARNINGS_AS_ERRORS=ON        -Werror on nodus' own targets (default OFF)
+#   NODUS_BUILD_BENCHMARKS=OFF         skip building the benchmarks (default ON)
+#   NODUS_SKIP_MESON=1                 skip the meson build (same as `scripts/test.sh cmake`)
+#   NODUS_JOBS=N                       parallel compile and test jobs (default: nproc)
+#   CXX=clang++                        compiler, for a fresh build directory
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+what=${1:-all}
+case $what in all | lists | cmake | meson) ;; *)
+  echo "usage: $0 [all|lists|cmake|meson]" >&2
+  exit 2
+  ;;
+esac
+
+build_dir=${NODUS_BUILD_DIR:-build}
+meson_dir=${NODUS_MESON_BUILD_DIR:-build-meson}
+build_type=${NODUS_BUILD_TYPE:-RelWithDebInfo}
+sanitize=${NODUS_SANITIZE:-}
+werror=${NODUS_WARNINGS_AS_ERRORS:-OFF}
+benchmarks=${NODUS_BUILD_BENCHMARKS:-ON}
+jobs=${NODUS_JOBS:-$(nproc)}
+
+step() { printf '\n==== test.sh: %s\n' "$*"; }
+
+# ---- the meson lists must name every file that exists (meson has no glob) -----------------------
+# Prints one line per file to add to (or remove from) a list, and fails if there is any.
+check_meson_lists() {
+  step "meson file lists vs. the tree"
+  local problems=0 f rel layer dir
+  shopt -s nullglob
+  report() {
+    echo "meson lists: $*"
+    problems=$((problems + 1))
+  }
+
+  # Public headers (not detail/, impl/) -> nodus_public_headers in tests/meson.build.
+  while IFS= read -r rel; do
+    grep -qF "'$rel'" tests/meson.build ||
+      report "add '$rel' to nodus_public_headers in tests/meson.build"
+  done < <(cd include && find nodus -name '*.hpp' -not -path '*/detail/*' -not -path '*/impl/*' |
+    LC_ALL=C sort)
+
+  # tests/<layer>/*.cpp -> nodus_test_layers['<layer>'] in tests/meson.build.
+  for dir in tests/*/; do
+    layer=$(basename "$dir")
+    case $layer in compile_fail | headers | consumer) continue ;; esac
+    local sources=("$dir"*.cpp)
+    ((${#sources[@]} > 0)) || continue
+    [[ -f $dir/main.cpp ]] ||
+      report "tests/$layer/ has .cpp files but no main.cpp (#define BOOST_TEST_MODULE nodus_$layer)"
+    grep -qE "^[[:space:]]*'$layer'[[:space:]]*:" tests/meson.build ||
+      report "add the key '$layer': [ ] to nodus_test_layers in tests/meson.build"
+    for f in "${sources[@]}"; do
+      rel=$layer/$(basename "$f")
+      grep -qF "'$rel'" tests/meson.build ||
+        report "add '$rel' to nodus_test_layers['$layer'] in tests/meson.build"
+    done
+  done
+
+  # tests/compile_fail/*.cpp -> nodus_compile_fail in tests/meson.build.
+  for f in tests/compile_fail/*.cpp; do
+    rel=compile_fail/$(basename "$f")
+    grep -qF "'$rel'" tests/meson.build ||
+      report "add '$rel' to nodus_compile_fail in tests/meson.build"
+  done
+
+  # examples/*.cpp -> nodus_examples in meson.build.
+  for f in examples/*.cpp; do
+    grep -qF "'$f'" meson.build || report "add '$f' to nodus_examples in meson.build"
+  done
+
+  # Entries naming a file that no longer exists.
+  while IFS= read -r rel; do
+    case $rel in nodus/*) f=include/$rel ;; *) f=tests/$rel ;; esac
+    [[ -f $f ]] || report "remove '$rel' from tests/meson.build ($f does not exist)"
+  done < <(grep -v '^[[:space:]]*#' tests/meson.build | grep -oE "'[^']+\.(hpp|cpp)'" | tr -d "'")
+  while IFS= read -r rel; do
+    [[ -f $rel ]] || report "remove '$rel' from meson.build (it does not exist)"
+  done < <(grep -v '^[[:space:]]*#' meson.build | grep -oE "'examples/[^']+'" | tr -d "'")
+  shopt -u nullglob
+
+  if ((problems > 0)); then
+    echo "meson lists: $problems problem(s); fix the lists above (meson has no glob)."
+    return 1
+  fi
+  echo "meson lists: up to date"
+}
+
+run_cmake() {
+  local start=$SECONDS
+  step "CMake configure ($build_dir, $build_type${sanitize:+, sanitize=$sanitize})"
+  local generator=()
+  [[ -f $build_dir/CMakeCache.txt ]] || generator=(-G Ninja)
+  cmake -S . -B "$build_dir" "${generator[@]}" \
+    -DCMAKE_BUILD_TYPE="$build_type" \
+    -DNODUS_SANITIZE="$sanitize" \
+    -DNODUS_WARNINGS_AS_ERRORS="$werror" \
+    -DNODUS_BUILD_TESTS=ON -DNODUS_BUILD_EXAMPLES=ON \
+    -DNODUS_BUILD_BENCHMARKS="$benchmarks"
+  step "CMake build ($build_dir, -j$jobs)"
+  cmake --build "$build_dir" --parallel "$jobs"
+  step "ctest ($build_dir)"
+  ctest --test-dir "$build_dir" --output-on-failure --no-tests=error --parallel "$jobs"
+  echo "test.sh: CMake stage took $((SECONDS - start)) s"
+}
+
+run_meson() {
+  local start=$SECONDS
+  local options=("-Dwerror=$([[ $werror =~ ^(ON|on|1|true|TRUE)$ ]] && echo true || echo false)")
+  options+=("-Db_sanitize=${sanitize:-none}")
+  if [[ -f $meson_dir/meson-private/coredata.dat ]]; then
+    step "meson setup --reconfigure ($meson_dir)"
+    meson setup --reconfigure "$meson_dir" "${options[@]}"
+  else
+    step "meson setup ($meson_dir)"
+    meson setup "$meson_dir" "${options[@]}"
+  fi
+  step "meson compile ($meson_dir, -j$jobs)"
+  meson compile -C "$meson_dir" -j "$jobs"
+  step "meson test ($meson_dir)"
+  meson test -C "$meson_dir" --print-errorlogs --num-processes "$jobs"
+  echo "test.sh: meson stage took $((SECONDS - start)) s"
+}
+
+case $what in
+  lists) check_meson_lists ;;
+  cmake) run_cmake ;;
+  meson) check_meson_lists && run_meson ;;
+  all)
+    check_meson_lists
+    run_cmake
+    if [[ ${NODUS_SKIP_MESON:-0} == 1 ]]; then
+      echo "test.sh: meson skipped (NODUS_SKIP_MESON=1)"
+    else
+      run_meson
+    fi
+    ;;
+esac
+echo "test.sh: all good"
