@@ -240,6 +240,7 @@ BOOST_AUTO_TEST_CASE(concurrent_writers) {
   constexpr int threads = 4;
   constexpr int per_thread = 500;
   std::vector<std::thread> pool;
+  pool.reserve(threads);
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&log, t] {
       for (int i = 0; i < per_thread; ++i) log.info("thread {} line {}", t, i);

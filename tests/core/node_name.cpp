@@ -202,6 +202,7 @@ BOOST_AUTO_TEST_CASE(ordering_is_by_string) {
   std::vector<node_name> v = {"n3@h"_node, "n1@h"_node, "n10@h"_node, "a@z"_node};
   std::sort(v.begin(), v.end());
   std::vector<std::string> s;
+  s.reserve(v.size());
   for (const auto& n : v) s.emplace_back(n.str());
   BOOST_TEST(s == (std::vector<std::string>{"a@z", "n10@h", "n1@h", "n3@h"}),
              boost::test_tools::per_element());

@@ -223,12 +223,14 @@ BOOST_AUTO_TEST_CASE(run_returns_when_stopped_from_a_handler_thread) {
   events().clear();
   nodus::node<> node;
   BOOST_REQUIRE(node.start(nodus::supervisor<nodus::one_for_one, a>{}));
-  std::thread stopper([&] {
-    BOOST_TEST(events().wait_count("init a", 1));
+  std::atomic<bool> seen_init{false};
+  std::thread stopper([&] {  // no Boost.Test checks off the main thread
+    seen_init = events().wait_count("init a", 1);
     node.stop();
   });
   BOOST_TEST(node.run());  // returns once stop() has run the shutdown
   stopper.join();
+  BOOST_TEST(seen_init.load());
   BOOST_TEST(events().count("terminate a") == 1);
 }
 

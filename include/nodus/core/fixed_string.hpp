@@ -15,9 +15,9 @@ struct fixed_string {
   char data_[N + 1]{};
 
   constexpr fixed_string() noexcept = default;
-  // From a string literal: fixed_string s = "ping"; (N is deduced as 4).
-  constexpr fixed_string(
-      const char (&text)[N + 1]) noexcept {  // NOLINT(google-explicit-constructor)
+  // From a string literal: fixed_string s = "ping"; (N is deduced as 4). Implicit on purpose.
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  constexpr fixed_string(const char (&text)[N + 1]) noexcept {
     for (std::size_t i = 0; i < N; ++i) data_[i] = text[i];
     data_[N] = '\0';
   }

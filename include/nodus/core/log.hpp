@@ -43,7 +43,7 @@ struct log_record {
 
 // A logger: a level filter in front of a sink. The default sink prints format_line() to stdout.
 // Thread safety: every member may be called from any thread; the level is atomic, and the sink is
-// called under a mutex, one record at a time (so a sink must not log through the same logger).
+// called under a mutex, one record at a time (so a sink must not call back into the same logger).
 // Formatting is skipped when the level is disabled. The default level is info.
 class logger {
  public:

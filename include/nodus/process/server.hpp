@@ -52,7 +52,8 @@
 
 namespace nodus {
 
-// infinite_timeout: a call timeout that never expires (Erlang's :infinity).
+// infinite_timeout: a call timeout that never expires (Erlang's :infinity); so does any timeout of
+// a century or more.
 inline constexpr std::chrono::milliseconds infinite_timeout = std::chrono::milliseconds::max();
 
 namespace detail {
@@ -218,7 +219,7 @@ error stopped_error(const runtime& rt) {
 // start_call<S>(rt, msg, timeout, handler): handler(result<reply_t<S, Req>>) runs on its
 // associated executor (default: the node's io_context) exactly once.
 template <class S, class Req, class Handler>
-void start_call(runtime& rt, Req&& msg, std::chrono::nanoseconds timeout, Handler&& handler) {
+void start_call(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handler&& handler) {
   using R = std::remove_cvref_t<Req>;
   using P = reply_t<S, R>;
   if constexpr (!handles_call_v<S, R>) {
@@ -232,7 +233,8 @@ void start_call(runtime& rt, Req&& msg, std::chrono::nanoseconds timeout, Handle
     ref->fail(std::move(why));
     return;
   }
-  if (timeout != std::chrono::nanoseconds(infinite_timeout)) rt.timeouts().add(ref.get(), timeout);
+  // Timeouts of a century or more never expire (and would overflow the clock).
+  if (timeout < std::chrono::hours(24 * 365 * 100)) rt.timeouts().add(ref.get(), timeout);
   envelope<call<R, P>> env{store<R>(R(static_cast<Req&&>(msg))), std::move(ref)};
   if (!c->push(env)) env.op->fail(stopped_error<S>(rt));
   }
@@ -634,7 +636,9 @@ class cell final : public cell_base {
       }
     } catch (...) {
       error e = crash_error("handle_call", type_name<R>());
-      from.reply_error(e);
+      // Answered by end_instance once the server is gone, so that a call made after this reply
+      // finds no server (noproc), as in Erlang.
+      crash_reply_ = [from = std::move(from), e]() mutable { from.reply_error(e); };
       return e;
     }
     return std::nullopt;
@@ -706,6 +710,7 @@ class cell final : public cell_base {
       incoming_.clear();
       done = std::move(stop_done_);
     }
+    if (crash_reply_) std::exchange(crash_reply_, {})();
     {
       scoped_abandon_reason scope(&queued_error);
       for (auto& v : rest) {
@@ -730,6 +735,7 @@ class cell final : public cell_base {
   std::unique_ptr<S> instance_;  // touched only in the server's context
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<bool> stop_requested_{false};
+  unique_function crash_reply_;  // the call whose handler crashed, answered after the crash
 
   mutable std::mutex m_;  // guards the fields below
   std::vector<variant> incoming_;
