@@ -198,7 +198,15 @@ namespace detail {
 // Sends, casts and calls to a local server of type S (by S::name). Thread-safe.
 template <class S>
 cell<S>* find_cell(runtime& rt, error& why) {
-  cell_base* c = rt.whereis(S::name.view());
+  // Each thread remembers the last lookup of S::name with the registry version it was made under.
+  struct cached_lookup {
+    std::uint64_t version = 0;
+    cell_base* cell = nullptr;
+  };
+  thread_local cached_lookup cache;
+  const auto version = rt.registry_version();
+  if (cache.version != version) cache = {version, rt.whereis(S::name.view())};
+  cell_base* c = cache.cell;
   if (c == nullptr) {
     why = error(errc::noproc, format("no server named '{}' on {}", S::name.view(), rt.self()));
     return nullptr;
@@ -393,7 +401,9 @@ class cell final : public cell_base {
   using factory = std::function<std::unique_ptr<S>()>;
 
   cell(runtime& rt, factory make)
-      : cell_base(rt, S::name.view(), typeid(S)), make_(std::move(make)) {}
+      : cell_base(rt, S::name.view(), typeid(S)), make_(std::move(make)) {
+    sink_.io = &rt.io();
+  }
   ~cell() override {
     if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
     rt().unregister_name(*this);
@@ -496,9 +506,7 @@ class cell final : public cell_base {
  private:
   enum class end { crashed, self_stopped, stopped, init_failed };
 
-  void post_drain() {
-    asio::post(rt().io(), [this] { drain(); });
-  }
+  void post_drain() { schedule_drain(rt().io(), *this); }
 
   template <class M>
   void arm(const std::shared_ptr<timer_state>& st, clock::time_point at,
@@ -534,7 +542,7 @@ class cell final : public cell_base {
   }
 
   // drain(): runs queued messages; at most one drain per cell is scheduled at any time.
-  void drain() {
+  void drain() override {
     for (int budget = 256; budget > 0; --budget) {
       if (stop_requested_.load(std::memory_order_acquire)) {
         error reason;
@@ -556,17 +564,59 @@ class cell final : public cell_base {
         processing_.swap(incoming_);
       }
       variant v = std::move(processing_[pos_++]);
-      if (auto crash = process(v)) {
-        log().error("{}", crash->message());
-        end_instance(*crash, end::crashed);
+      std::optional<error> crash;
+      {
+        sink_scope scope(sink_);
+        crash = process(v);
+      }
+      if (crash || instance_->stop_requested_) {
+        // Once end_instance returns, a restarted instance may drain on another thread: take the
+        // completions out of sink_ first.
+        std::vector<unique_function> completions;
+        completions.swap(sink_.items);
+        if (crash) {
+          log().error("{}", crash->message());
+          end_instance(*crash, end::crashed);
+        } else {
+          end_instance(error(errc::ok, "normal"), end::self_stopped);
+        }
+        run_completions(completions, false);
         return;
       }
-      if (instance_->stop_requested_) {
-        end_instance(error(errc::ok, "normal"), end::self_stopped);
-        return;
-      }
+      run_completions(sink_.items, true);
     }
     post_drain();  // budget spent: let other servers run; scheduled_ stays true
+  }
+
+  // Sets current_sink for the scope.
+  class sink_scope {
+   public:
+    explicit sink_scope(completion_sink& s) noexcept : prev_(current_sink) { current_sink = &s; }
+    sink_scope(const sink_scope&) = delete;
+    sink_scope& operator=(const sink_scope&) = delete;
+    ~sink_scope() { current_sink = prev_; }
+
+   private:
+    completion_sink* prev_;
+  };
+
+  // run_completions(items, alive): runs the completions collected while handling a message. A
+  // throwing completion leaves io_context::run() like any Asio handler's exception would; the
+  // remaining completions are posted and, while the instance is alive (this drain still owns the
+  // cell), the drain goes on in a new handler.
+  void run_completions(std::vector<unique_function>& items, bool alive) {
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      try {
+        items[i]();
+      } catch (...) {
+        for (std::size_t j = i + 1; j < items.size(); ++j)
+          asio::post(rt().io(), std::move(items[j]));
+        items.clear();
+        if (alive) post_drain();
+        throw;
+      }
+    }
+    items.clear();
   }
 
   [[nodiscard]] logger& log() const noexcept { return rt().log(); }
@@ -746,6 +796,7 @@ class cell final : public cell_base {
 
   std::vector<variant> processing_;  // drain-only
   std::size_t pos_ = 0;
+  completion_sink sink_;             // drain-only
 
   std::mutex timers_m_;
   std::vector<std::weak_ptr<timer_state>> timers_;

@@ -2,6 +2,7 @@
 // registry of local names, the call timeouts, the supervision strand, the logger.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -54,6 +55,9 @@ class cell_base {
   // stops by itself.
   std::function<void(std::uint64_t, error)> on_exit;
 
+  // drain(): handles queued messages; scheduled through schedule_drain() only.
+  virtual void drain() = 0;
+
  protected:
   cell_base(runtime& rt, std::string_view name, const std::type_info& type) noexcept
       : rt_(rt), name_(name), type_(type) {}
@@ -63,6 +67,42 @@ class cell_base {
   std::string_view name_;
   const std::type_info& type_;
 };
+
+// ready_cells: the cells that became ready while a drain ran on this thread. They are drained
+// right after it in the same handler (like a scheduler picking the next runnable process) instead
+// of each costing a handler run of its own (and, with a reactor, a poll).
+struct ready_cells {
+  asio::io_context* io = nullptr;
+  std::vector<cell_base*> cells;
+};
+inline thread_local ready_cells* current_ready = nullptr;
+
+// schedule_drain(cell): runs cell.drain() soon; the caller made sure it is not already scheduled.
+inline void schedule_drain(asio::io_context& io, cell_base& cell) {
+  if (current_ready != nullptr && current_ready->io == &io) {
+    current_ready->cells.push_back(&cell);
+  } else {
+    asio::post(io, [&io, c = &cell] {
+      ready_cells ready{&io, {}};
+      ready_cells* prev = current_ready;
+      current_ready = &ready;
+      std::size_t next = 0;
+      auto hand_off_the_rest = [&] {
+        current_ready = prev;
+        for (; next < ready.cells.size(); ++next) schedule_drain(io, *ready.cells[next]);
+      };
+      try {
+        c->drain();
+        // A bounded number of follow-ups in this handler; the rest get handlers of their own.
+        while (next < ready.cells.size() && next < 64) ready.cells[next++]->drain();
+      } catch (...) {  // a completion threw: it leaves run() like any handler's exception
+        hand_off_the_rest();
+        throw;
+      }
+      hand_off_the_rest();
+    });
+  }
+}
 
 // runtime: the shared services of one node. Thread-safe.
 class runtime {
@@ -97,12 +137,21 @@ class runtime {
     if (!inserted && it->second != &cell)
       return error(errc::already_registered,
                    format("a server named '{}' already runs on {}", cell.name(), self_));
+    if (inserted) registry_version_.store(next_registry_version(), std::memory_order_release);
     return {};
   }
   void unregister_name(cell_base& cell) {
     std::lock_guard lock(m_);
     auto it = names_.find(cell.name());
-    if (it != names_.end() && it->second == &cell) names_.erase(it);
+    if (it != names_.end() && it->second == &cell) {
+      names_.erase(it);
+      registry_version_.store(next_registry_version(), std::memory_order_release);
+    }
+  }
+  // registry_version() -> changes whenever a name is registered or unregistered, on any node, so
+  // that a lookup cached under one version is valid while it lasts.
+  [[nodiscard]] std::uint64_t registry_version() const noexcept {
+    return registry_version_.load(std::memory_order_acquire);
   }
   // whereis(name) -> the cell registered under name, or nullptr.
   [[nodiscard]] cell_base* whereis(std::string_view name) const {
@@ -132,6 +181,11 @@ class runtime {
   logger& log_;
   std::chrono::milliseconds default_call_timeout_;
   std::atomic<std::uint64_t> call_ids_{1};
+  static std::uint64_t next_registry_version() noexcept {
+    static std::atomic<std::uint64_t> counter{1};
+    return counter.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::atomic<std::uint64_t> registry_version_{next_registry_version()};
   mutable std::mutex m_;
   std::unordered_map<std::string_view, cell_base*, name_hash, std::equal_to<>> names_;
 };
