@@ -8,8 +8,8 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -27,11 +27,11 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
-#include "nodus/fwd.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/fwd.hpp"
 #include "nodus/message/protocol.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/interface.hpp"
@@ -47,8 +47,8 @@ struct no_topology {};
 struct options {
   node_name name;  // empty: a node that is not distributed, named nonode@nohost like Erlang's
   std::string cookie;
-  unsigned threads = 1;                           // threads that run the node
-  std::chrono::milliseconds call_timeout{5000};   // default timeout of call (GenServer's 5 s)
+  unsigned threads = 1;                          // threads that run the node
+  std::chrono::milliseconds call_timeout{5000};  // default timeout of call (GenServer's 5 s)
   log_level level = log_level::info;
 
   // from_args(argc, argv): --name NAME@HOST, --cookie C, --threads N, --call-timeout MS,
@@ -103,12 +103,18 @@ inline result<options> options::from_args(int argc, const char* const* argv) {
         o.call_timeout = std::chrono::milliseconds(static_cast<long long>(*n));
       } else {
         const std::string_view l = *v;
-        if (l == "debug") o.level = log_level::debug;
-        else if (l == "info") o.level = log_level::info;
-        else if (l == "warn") o.level = log_level::warn;
-        else if (l == "error") o.level = log_level::error;
-        else if (l == "off") o.level = log_level::off;
-        else return bad(format("--log-level expects debug, info, warn, error or off, got '{}'", l));
+        if (l == "debug")
+          o.level = log_level::debug;
+        else if (l == "info")
+          o.level = log_level::info;
+        else if (l == "warn")
+          o.level = log_level::warn;
+        else if (l == "error")
+          o.level = log_level::error;
+        else if (l == "off")
+          o.level = log_level::off;
+        else
+          return bad(format("--log-level expects debug, info, warn, error or off, got '{}'", l));
       }
     } else {
       o.rest.emplace_back(a);
@@ -154,9 +160,8 @@ class node {
       top_->on_exit = [this](error e) { on_top_exit(std::move(e)); };
     }
     auto* top = top_.get();
-    auto r = on_supervision([top](std::function<void(result<void>)> done) {
-      top->start(std::move(done));
-    });
+    auto r = on_supervision(
+        [top](std::function<void(result<void>)> done) { top->start(std::move(done)); });
     if (!r) {
       std::lock_guard lock(m_);
       top_.reset();
@@ -169,9 +174,12 @@ class node {
   template <class S, class... Args>
   result<void> spawn(Args&&... args) {
     auto c = std::make_unique<detail::cell<S>>(
-        rt_, [... a = std::decay_t<Args>(static_cast<Args&&>(args))] { return std::make_unique<S>(a...); });
+        rt_, [... a = std::decay_t<Args>(static_cast<Args&&>(args))] {
+          return std::make_unique<S>(a...);
+        });
     auto* cell = c.get();
-    auto r = on_supervision([cell](std::function<void(result<void>)> done) { done(cell->start()); });
+    auto r =
+        on_supervision([cell](std::function<void(result<void>)> done) { done(cell->start()); });
     if (r) {
       std::lock_guard lock(m_);
       spawned_.push_back(std::move(c));
@@ -230,8 +238,8 @@ class node {
         token, static_cast<Req&&>(msg));
   }
   template <class S, class Req, class Token>
-    requires(!std::is_convertible_v<Token, std::chrono::milliseconds>)
-  auto async_call(Req&& msg, Token&& token) {
+  requires(!std::is_convertible_v<Token, std::chrono::milliseconds>) auto async_call(
+      Req&& msg, Token&& token) {
     return async_call<S>(static_cast<Req&&>(msg), opts_.call_timeout, static_cast<Token&&>(token));
   }
 
@@ -262,13 +270,15 @@ class node {
   // cast<S>(msg): queues msg for S's handle_cast; noproc when S is not running.
   template <class S, class M>
   result<void> cast(M&& msg) {
-    [[maybe_unused]] constexpr bool declared = detail::checked_cast<S, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_cast<S, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
     return detail::cast_to<S>(rt_, static_cast<M&&>(msg));
   }
   // send<S>(msg): queues msg for S's handle_info; noproc when S is not running.
   template <class S, class M>
   result<void> send(M&& msg) {
-    [[maybe_unused]] constexpr bool declared = detail::checked_info<S, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_info<S, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
     return detail::send_to<S>(rt_, static_cast<M&&>(msg));
   }
 
@@ -350,7 +360,8 @@ class node {
       if (done_count < spawned_.size()) c = spawned_[spawned_.size() - 1 - done_count].get();
     }
     if (c != nullptr) {
-      c->stop(error(errc::shutdown, "shutdown"), [this, done_count] { stop_spawned(done_count + 1); });
+      c->stop(error(errc::shutdown, "shutdown"),
+              [this, done_count] { stop_spawned(done_count + 1); });
       return;
     }
     detail::supervisor_node* top = nullptr;

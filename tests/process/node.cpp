@@ -32,9 +32,9 @@ nodus::result<nodus::options> parse(const std::array<const char*, N>& args) {
 BOOST_AUTO_TEST_SUITE(node_facade)
 
 BOOST_AUTO_TEST_CASE(options_from_args_reads_the_known_flags_and_keeps_the_rest) {
-  auto o = parse(std::array{"prog", "--name", "n1@127.0.0.1", "--cookie", "secret", "--threads",
-                            "3", "--call-timeout", "250", "--log-level", "debug", "--smoke",
-                            "extra"});
+  auto o =
+      parse(std::array{"prog", "--name", "n1@127.0.0.1", "--cookie", "secret", "--threads", "3",
+                       "--call-timeout", "250", "--log-level", "debug", "--smoke", "extra"});
   BOOST_REQUIRE(o);
   BOOST_TEST(o->name.str() == "n1@127.0.0.1");
   BOOST_TEST(o->cookie == "secret");

@@ -30,12 +30,12 @@ struct get {};
 struct add {
   int n;
 };
-struct hold {};        // the server keeps the caller and answers on `release`
+struct hold {};  // the server keeps the caller and answers on `release`
 struct release {
   int value;
 };
-struct drop {};        // the server drops the caller without replying
-struct refuse {};      // the server answers with an error, without crashing
+struct drop {};    // the server drops the caller without replying
+struct refuse {};  // the server answers with an error, without crashing
 struct tick {};
 struct big {
   std::array<char, 4096> bytes;
@@ -44,11 +44,11 @@ struct big_echo {
   std::array<char, 4096> bytes;
 };
 
-struct counter : nodus::server<counter, nodus::call<ping, pong>, nodus::call<crash, pong>,
-                               nodus::call<get, int>, nodus::cast<add>, nodus::call<hold, int>,
-                               nodus::cast<release>, nodus::call<drop, int>,
-                               nodus::call<refuse, int>, nodus::info<tick>,
-                               nodus::call<big, big_echo>> {
+struct counter
+    : nodus::server<counter, nodus::call<ping, pong>, nodus::call<crash, pong>,
+                    nodus::call<get, int>, nodus::cast<add>, nodus::call<hold, int>,
+                    nodus::cast<release>, nodus::call<drop, int>, nodus::call<refuse, int>,
+                    nodus::info<tick>, nodus::call<big, big_echo>> {
   static constexpr nodus::fixed_string name = "counter";
   int count = 0;
   int ticks = 0;

@@ -99,9 +99,9 @@ BOOST_AUTO_TEST_CASE(one_for_one_restarts_only_the_crashed_child_with_fresh_stat
   BOOST_TEST(a1.bumps == 2);
   crash_and_wait<a>(node, "init a", 2);
   const auto a2 = bump_once<a>(node);
-  BOOST_TEST(a2.bumps == 1);                        // fresh state
+  BOOST_TEST(a2.bumps == 1);  // fresh state
   BOOST_TEST(a2.incarnation != a1.incarnation);
-  BOOST_TEST(bump_once<b>(node).bumps == 2);        // b untouched
+  BOOST_TEST(bump_once<b>(node).bumps == 2);  // b untouched
   BOOST_TEST(events().count("init b") == 1);
   BOOST_TEST(log.contains("restarting 'a'"));
 }
@@ -145,8 +145,8 @@ BOOST_AUTO_TEST_CASE(past_the_restart_intensity_the_supervisor_stops_and_says_wh
   test::captured_log log;
   nodus::node<> node(two_threads());
   log.attach(node.log());
-  BOOST_REQUIRE(
-      node.start(nodus::supervisor<nodus::one_for_one, nodus::restart_intensity<2, 60000>, a, b>{}));
+  BOOST_REQUIRE(node.start(
+      nodus::supervisor<nodus::one_for_one, nodus::restart_intensity<2, 60000>, a, b>{}));
   node.run_in_background();
   crash_and_wait<a>(node, "init a", 2);
   crash_and_wait<a>(node, "init a", 3);

@@ -31,10 +31,10 @@ class scoped_abandon_reason {
 };
 }  // namespace detail
 
-// caller<Reply>: who is waiting for a reply to one call. Move-only. A handler that returns its reply
-// never touches it; a handler that answers later moves it somewhere (the server's state) and calls
-// reply() when ready (GenServer.reply). Dropping an unanswered caller fails the call at once: with
-// errc::server_crashed and the crash reason when the server crashed, errc::no_reply otherwise.
+// caller<Reply>: who is waiting for a reply to one call. Move-only. A handler that returns its
+// reply never touches it; a handler that answers later moves it somewhere (the server's state) and
+// calls reply() when ready (GenServer.reply). Dropping an unanswered caller fails the call at once:
+// with errc::server_crashed and the crash reason when the server crashed, errc::no_reply otherwise.
 // reply() may be called from any thread; only the first answer counts.
 template <class Reply>
 class caller {
@@ -89,8 +89,8 @@ class caller {
       try {
         op_->fail(detail::abandon_reason != nullptr
                       ? *detail::abandon_reason
-                      : error(errc::no_reply, format("'{}' dropped the caller without replying",
-                                                     op_->target())));
+                      : error(errc::no_reply,
+                              format("'{}' dropped the caller without replying", op_->target())));
       } catch (...) {  // allocation failure while building the message: fail without a reason
         op_->fail(error(errc::no_reply));
       }

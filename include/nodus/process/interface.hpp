@@ -17,9 +17,10 @@ struct call {
   static_assert(std::is_same_v<Request, std::remove_cvref_t<Request>> && std::is_object_v<Request>,
                 "nodus::call<Request, Reply>: Request must be a plain object type (no reference, "
                 "const or volatile)");
-  static_assert(std::is_same_v<Reply, std::remove_cvref_t<Reply>> && std::is_object_v<Reply>,
-                "nodus::call<Request, Reply>: Reply must be a plain object type (no reference, "
-                "const, volatile or void); reply with an empty struct when there is nothing to say");
+  static_assert(
+      std::is_same_v<Reply, std::remove_cvref_t<Reply>> && std::is_object_v<Reply>,
+      "nodus::call<Request, Reply>: Reply must be a plain object type (no reference, "
+      "const, volatile or void); reply with an empty struct when there is nothing to say");
   using request = Request;
   using reply = Reply;
 };
@@ -141,10 +142,11 @@ namespace detail {
 // server and the message as this struct's template arguments.
 template <class Server, class Request>
 struct server_does_not_declare_call {
-  static_assert(dependent_false<Server>,
-                "nodus: calling a server with a request it does not declare: add "
-                "nodus::call<Request, Reply> to the server's interface (Server and Request are the "
-                "template arguments of nodus::detail::server_does_not_declare_call<Server, Request>)");
+  static_assert(
+      dependent_false<Server>,
+      "nodus: calling a server with a request it does not declare: add "
+      "nodus::call<Request, Reply> to the server's interface (Server and Request are the "
+      "template arguments of nodus::detail::server_does_not_declare_call<Server, Request>)");
   using reply = void;
 };
 template <class Server, class Message>
@@ -156,10 +158,11 @@ struct server_does_not_declare_cast {
 };
 template <class Server, class Message>
 struct server_does_not_declare_info {
-  static_assert(dependent_false<Server>,
-                "nodus: sending an info message the server does not declare: add "
-                "nodus::info<Message> to the server's interface (Server and Message are the "
-                "template arguments of nodus::detail::server_does_not_declare_info<Server, Message>)");
+  static_assert(
+      dependent_false<Server>,
+      "nodus: sending an info message the server does not declare: add "
+      "nodus::info<Message> to the server's interface (Server and Message are the "
+      "template arguments of nodus::detail::server_does_not_declare_info<Server, Message>)");
 };
 
 template <class Server, class Request, bool Declared = handles_call_v<Server, Request>>

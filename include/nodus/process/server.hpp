@@ -3,7 +3,8 @@
 //   struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>, nodus::info<tick>> {
 //     static constexpr nodus::fixed_string name = "ping";   // registered name, unique per node
 //     void init() { send_interval(1s, tick{}); }             // optional; may return result<void>
-//     pong handle_call(const ping&, nodus::caller<pong>&);    // or return result<pong>, or void and
+//     pong handle_call(const ping&, nodus::caller<pong>&);    // or return result<pong>, or void
+//     and
 //                                                             // answer later through the caller
 //     void handle_info(const tick&);
 //     void terminate(const nodus::error& reason);            // optional
@@ -120,8 +121,8 @@ struct all_unique<entry_list<Es...>> : std::bool_constant<(is_unique_v<Es, Es...
 inline std::string describe_current_exception() {
   auto demangle = [](const char* mangled) {
     int status = 0;
-    std::unique_ptr<char, void (*)(void*)> p(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                             std::free);
+    std::unique_ptr<char, void (*)(void*)> p(
+        abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
     return std::string(status == 0 && p ? p.get() : mangled);
   };
   try {
@@ -233,18 +234,18 @@ void start_call(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handl
   if constexpr (!handles_call_v<S, R>) {
     return;  // reply_t has reported the undeclared call; avoid a cascade of errors
   } else {
-  call_ref<P> ref(make_call_op<P>(static_cast<Handler&&>(handler), rt.io().get_executor(),
-                                  rt.next_call_id(), &rt.self(), S::name.view()));
-  error why;
-  cell<S>* c = find_cell<S>(rt, why);
-  if (c == nullptr) {
-    ref->fail(std::move(why));
-    return;
-  }
-  // Timeouts of a century or more never expire (and would overflow the clock).
-  if (timeout < std::chrono::hours(24 * 365 * 100)) rt.timeouts().add(ref.get(), timeout);
-  envelope<call<R, P>> env{store<R>(R(static_cast<Req&&>(msg))), std::move(ref)};
-  if (!c->push(env)) env.op->fail(stopped_error<S>(rt));
+    call_ref<P> ref(make_call_op<P>(static_cast<Handler&&>(handler), rt.io().get_executor(),
+                                    rt.next_call_id(), &rt.self(), S::name.view()));
+    error why;
+    cell<S>* c = find_cell<S>(rt, why);
+    if (c == nullptr) {
+      ref->fail(std::move(why));
+      return;
+    }
+    // Timeouts of a century or more never expire (and would overflow the clock).
+    if (timeout < std::chrono::hours(24 * 365 * 100)) rt.timeouts().add(ref.get(), timeout);
+    envelope<call<R, P>> env{store<R>(R(static_cast<Req&&>(msg))), std::move(ref)};
+    if (!c->push(env)) env.op->fail(stopped_error<S>(rt));
   }
 }
 
@@ -254,12 +255,12 @@ result<void> cast_to(runtime& rt, M&& msg) {
   if constexpr (!handles_cast_v<S, T>) {
     return errc::noproc;  // the caller's checked_cast has reported the error
   } else {
-  error why;
-  cell<S>* c = find_cell<S>(rt, why);
-  if (c == nullptr) return why;
-  envelope<cast<T>> env{store<T>(T(static_cast<M&&>(msg)))};
-  if (!c->push(env)) return stopped_error<S>(rt);
-  return {};
+    error why;
+    cell<S>* c = find_cell<S>(rt, why);
+    if (c == nullptr) return why;
+    envelope<cast<T>> env{store<T>(T(static_cast<M&&>(msg)))};
+    if (!c->push(env)) return stopped_error<S>(rt);
+    return {};
   }
 }
 
@@ -269,12 +270,12 @@ result<void> send_to(runtime& rt, M&& msg) {
   if constexpr (!handles_info_v<S, T>) {
     return errc::noproc;  // the caller's checked_info has reported the error
   } else {
-  error why;
-  cell<S>* c = find_cell<S>(rt, why);
-  if (c == nullptr) return why;
-  envelope<info<T>> env{store<T>(T(static_cast<M&&>(msg))), 0};
-  if (!c->push(env)) return stopped_error<S>(rt);
-  return {};
+    error why;
+    cell<S>* c = find_cell<S>(rt, why);
+    if (c == nullptr) return why;
+    envelope<info<T>> env{store<T>(T(static_cast<M&&>(msg))), 0};
+    if (!c->push(env)) return stopped_error<S>(rt);
+    return {};
   }
 }
 
@@ -326,25 +327,26 @@ class server : public server_base {
                   "nodus::result<Reply>");
     auto* self = &typed_cell();
     detail::start_call<Target>(
-        rt(), static_cast<Req&&>(msg),
-        timeout.count() == 0 ? rt().default_call_timeout() : timeout,
-        [self, gen = generation(), f = std::decay_t<OnReply>(static_cast<OnReply&&>(on_reply))](
-            result<P> r) mutable {
-          detail::task_envelope t{[f = std::move(f), r = std::move(r)]() mutable { f(std::move(r)); },
-                                  gen};
+        rt(), static_cast<Req&&>(msg), timeout.count() == 0 ? rt().default_call_timeout() : timeout,
+        [self, gen = generation(),
+         f = std::decay_t<OnReply>(static_cast<OnReply&&>(on_reply))](result<P> r) mutable {
+          detail::task_envelope t{
+              [f = std::move(f), r = std::move(r)]() mutable { f(std::move(r)); }, gen};
           (void)self->push(t);
         });
   }
   // cast<Target>(msg): casts to a local server.
   template <class Target, class M>
   result<void> cast(M&& msg) {
-    [[maybe_unused]] constexpr bool declared = detail::checked_cast<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_cast<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
     return detail::cast_to<Target>(rt(), static_cast<M&&>(msg));
   }
   // send<Target>(msg): sends an info message to a local server.
   template <class Target, class M>
   result<void> send(M&& msg) {
-    [[maybe_unused]] constexpr bool declared = detail::checked_info<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_info<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
     return detail::send_to<Target>(rt(), static_cast<M&&>(msg));
   }
 
@@ -415,8 +417,8 @@ class cell final : public cell_base {
     try {
       inst = make_();
     } catch (...) {
-      return error(errc::init_failed,
-                   format("'{}' could not be constructed: {}", name(), describe_current_exception()));
+      return error(errc::init_failed, format("'{}' could not be constructed: {}", name(),
+                                             describe_current_exception()));
     }
     {
       std::lock_guard lock(m_);
@@ -429,7 +431,7 @@ class cell final : public cell_base {
     instance_ = std::move(inst);
     std::optional<error> failed;
     try {
-      if constexpr (requires(S& s) { s.init(); }) {
+      if constexpr (requires(S & s) { s.init(); }) {
         using init_result = decltype(instance_->init());
         if constexpr (std::is_same_v<init_result, result<void>>) {
           if (auto r = instance_->init(); !r) failed = r.error();
@@ -514,21 +516,21 @@ class cell final : public cell_base {
     std::lock_guard lock(st->m);
     if (st->cancelled) return;
     st->timer.expires_at(at);
-    st->timer.async_wait([this, st, at, period, msg = std::move(msg), periodic,
-                          gen](std::error_code ec) mutable {
-      if (ec) return;
-      {
-        std::lock_guard guard(st->m);
-        if (st->cancelled) return;
-      }
-      if (periodic) {
-        envelope<info<M>> env{store<M>(M(msg)), gen};
-        if (push(env)) arm(st, at + period, period, std::move(msg), true, gen);
-      } else {
-        envelope<info<M>> env{store<M>(std::move(msg)), gen};
-        (void)push(env);
-      }
-    });
+    st->timer.async_wait(
+        [this, st, at, period, msg = std::move(msg), periodic, gen](std::error_code ec) mutable {
+          if (ec) return;
+          {
+            std::lock_guard guard(st->m);
+            if (st->cancelled) return;
+          }
+          if (periodic) {
+            envelope<info<M>> env{store<M>(M(msg)), gen};
+            if (push(env)) arm(st, at + period, period, std::move(msg), true, gen);
+          } else {
+            envelope<info<M>> env{store<M>(std::move(msg)), gen};
+            (void)push(env);
+          }
+        });
   }
 
   void cancel_timers() {
@@ -623,9 +625,8 @@ class cell final : public cell_base {
 
   // crash_error(handler, message type): call inside a catch block.
   error crash_error(std::string_view handler, std::string_view message_type) const {
-    return error(errc::server_crashed,
-                 format("'{}' on {}: {}({}) threw {}", name(), rt().self(), handler, message_type,
-                        describe_current_exception()));
+    return error(errc::server_crashed, format("'{}' on {}: {}({}) threw {}", name(), rt().self(),
+                                              handler, message_type, describe_current_exception()));
   }
 
   // process(v) -> the crash error if the handler threw.
@@ -729,7 +730,7 @@ class cell final : public cell_base {
   // waits. Runs in the server's context (or on the supervision strand for init failures).
   void end_instance(const error& reason, end how) {
     if (how != end::init_failed) {
-      if constexpr (requires(S& s) { s.terminate(reason); }) {
+      if constexpr (requires(S & s) { s.terminate(reason); }) {
         try {
           instance_->terminate(reason);
         } catch (...) {
@@ -796,7 +797,7 @@ class cell final : public cell_base {
 
   std::vector<variant> processing_;  // drain-only
   std::size_t pos_ = 0;
-  completion_sink sink_;             // drain-only
+  completion_sink sink_;  // drain-only
 
   std::mutex timers_m_;
   std::vector<std::weak_ptr<timer_state>> timers_;

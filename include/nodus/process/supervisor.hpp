@@ -71,9 +71,9 @@ struct intensity_of<C, Cs...> {
   }();
 };
 template <class S>
-inline constexpr bool is_strategy_v = std::is_same_v<S, one_for_one> ||
-                                      std::is_same_v<S, one_for_all> ||
-                                      std::is_same_v<S, rest_for_one>;
+inline constexpr bool is_strategy_v =
+    std::is_same_v<S, one_for_one> || std::is_same_v<S, one_for_all> ||
+    std::is_same_v<S, rest_for_one>;
 }  // namespace detail
 
 // supervisor<Strategy, Children...>: a supervisor spec. Children are server types (default
@@ -146,7 +146,10 @@ class supervisor_node final : public child_node {
  public:
   supervisor_node(runtime& rt, strategy_kind kind, supervisor_flags flags,
                   std::vector<std::unique_ptr<child_node>> children)
-      : rt_(rt), kind_(kind), flags_(flags), children_(std::move(children)),
+      : rt_(rt),
+        kind_(kind),
+        flags_(flags),
+        children_(std::move(children)),
         up_(children_.size(), false),
         incarnation_(children_.size(), 0) {
     for (std::size_t i = 0; i < children_.size(); ++i)
@@ -212,11 +215,11 @@ class supervisor_node final : public child_node {
       return;
     }
     const std::size_t i = order[k];
-    children_[i]->start([this, order = std::move(order), k, i, done = std::move(done)](
-                            result<void> r) mutable {
+    children_[i]->start([this, order = std::move(order), k, i,
+                         done = std::move(done)](result<void> r) mutable {
       if (!r) {
-        done(error(r.code(), format("{} failed to start: {}", children_[i]->describe(),
-                                    r.error().message())),
+        done(error(r.code(),
+                   format("{} failed to start: {}", children_[i]->describe(), r.error().message())),
              i);
         return;
       }
@@ -261,9 +264,7 @@ class supervisor_node final : public child_node {
     std::vector<std::size_t> to_stop;
     std::vector<std::size_t> to_start;
     switch (kind_) {
-      case strategy_kind::one_for_one:
-        to_start.push_back(i);
-        break;
+      case strategy_kind::one_for_one: to_start.push_back(i); break;
       case strategy_kind::one_for_all:
         to_stop = up_in_reverse(0);
         for (std::size_t j = 0; j < children_.size(); ++j) to_start.push_back(j);

@@ -302,9 +302,10 @@ class call_timeouts {
       if (next) arm_locked(std::max(*next, now + std::chrono::milliseconds(1)));
     }
     for (auto [op, timeout] : expired) {
-      op->fail(error(errc::timeout,
-                     nodus::format("no reply from '{}' within {}", op->target(),
-                                   std::chrono::duration_cast<std::chrono::milliseconds>(timeout))));
+      op->fail(
+          error(errc::timeout,
+                nodus::format("no reply from '{}' within {}", op->target(),
+                              std::chrono::duration_cast<std::chrono::milliseconds>(timeout))));
       op->release();
     }
   }
