@@ -390,6 +390,18 @@ std::string fixed(double v, int decimals) {
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
 }
+// load_average() -> "1.02 0.87 0.50" (1, 5, 15 minutes), or "?" where /proc is absent.
+std::string load_average() {
+  std::string out = "?";
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    double a = 0, b = 0, c = 0;
+    if (std::fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
+      out = fixed(a, 2) + " " + fixed(b, 2) + " " + fixed(c, 2);
+    std::fclose(f);
+  }
+  return out;
+}
+
 // human(v): 1234567 -> "1.23 M".
 std::string human(double v) {
   if (v >= 1e9) return fixed(v / 1e9, 2) + " G";
@@ -515,6 +527,10 @@ int main(int argc, char** argv) {
   const int cpus = usable_cpus();
   std::printf("nodus local runtime benchmark: %u CPUs online, %d usable by this process%s\n",
               std::thread::hardware_concurrency(), cpus, cpus == 1 ? " (pinned)" : "");
+  std::printf(
+      "load average at the end: %s (other work makes figures noisier; ratios hold better than "
+      "times)\n",
+      load_average().c_str());
   std::printf("figures are for this machine and this run only; compare ratios, not times\n");
   std::printf(
       "median of %d interleaved repetitions, each after a warm-up: %ld round trips, %ld "
