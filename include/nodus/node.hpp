@@ -10,8 +10,8 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,6 +39,67 @@
 #include "nodus/process/supervisor.hpp"
 
 namespace nodus {
+
+namespace detail {
+// waiter<T>: a one-shot slot a blocking caller waits on (a lighter std::promise/std::future).
+template <class T>
+class waiter {
+ public:
+  void set(T v) {
+    {
+      std::lock_guard lock(m_);
+      if (done_) return;
+      value_.emplace(std::move(v));
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+  void abandon() {
+    {
+      std::lock_guard lock(m_);
+      if (done_) return;
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+  [[nodiscard]] bool ready() {
+    std::lock_guard lock(m_);
+    return done_;
+  }
+  // wait() -> the value, or nothing when the setter was dropped unset.
+  std::optional<T> wait() {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [this] { return done_; });
+    return std::move(value_);
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::optional<T> value_;
+  bool done_ = false;
+};
+// waiter_setter<T>: the handler side (copyable); the first call sets the waiter, and the waiter
+// is abandoned once every copy is gone unset (as a broken std::promise).
+template <class T>
+class waiter_setter {
+  struct guard {
+    std::shared_ptr<waiter<T>> w;
+    ~guard() {
+      if (w) w->abandon();
+    }
+  };
+
+ public:
+  explicit waiter_setter(std::shared_ptr<waiter<T>> w) : g_(std::make_shared<guard>()) {
+    g_->w = std::move(w);
+  }
+  void operator()(T v) const { g_->w->set(std::move(v)); }
+
+ private:
+  std::shared_ptr<guard> g_;
+};
+}  // namespace detail
 
 // no_topology: a node that forms no cluster by itself (the default Topology).
 struct no_topology {};
@@ -255,16 +316,12 @@ class node {
                           S::name.view(), rt_.self()));
     if (running_threads_.load() == 0)
       return error(errc::not_running, format("no thread runs {}", rt_.self()));
-    auto p = std::make_shared<std::promise<result<P>>>();
-    auto f = p->get_future();
+    auto w = std::make_shared<detail::waiter<result<P>>>();
     detail::start_call<S>(rt_, static_cast<Req&&>(msg),
                           timeout.count() == 0 ? opts_.call_timeout : timeout,
-                          [p](result<P> r) { p->set_value(std::move(r)); });
-    try {
-      return f.get();
-    } catch (const std::future_error&) {
-      return error(errc::shutdown, "the node stopped before the call completed");
-    }
+                          detail::waiter_setter<result<P>>(w));
+    if (auto r = w->wait()) return std::move(*r);
+    return error(errc::shutdown, "the node stopped before the call completed");
   }
 
   // cast<S>(msg): queues msg for S's handle_cast; noproc when S is not running.
@@ -302,20 +359,15 @@ class node {
   result<void> on_supervision(F f) {
     if (rt_.in_node_thread())
       return error(errc::would_deadlock, "starting servers from a thread of the node");
-    auto p = std::make_shared<std::promise<result<void>>>();
-    auto fut = p->get_future();
-    asio::post(rt_.supervision(), [f = std::move(f), p]() mutable {
-      f([p](result<void> r) { p->set_value(std::move(r)); });
-    });
+    auto w = std::make_shared<detail::waiter<result<void>>>();
+    asio::post(rt_.supervision(),
+               [f = std::move(f), w]() mutable { f(detail::waiter_setter<result<void>>(w)); });
     if (running_threads_.load() == 0) {
       if (io_.stopped()) io_.restart();
-      while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io_.run_one();
+      while (!w->ready()) io_.run_one();
     }
-    try {
-      return fut.get();
-    } catch (const std::future_error&) {
-      return error(errc::shutdown, "the node stopped while starting");
-    }
+    if (auto r = w->wait()) return std::move(*r);
+    return error(errc::shutdown, "the node stopped while starting");
   }
 
   // run_io(): one thread's share; the spawner counted it in running_threads_ beforehand.

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <future>
 #include <thread>
 
 #include "common.hpp"

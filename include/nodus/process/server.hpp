@@ -37,7 +37,6 @@
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "nodus/core/error.hpp"
 #include "nodus/core/fixed_string.hpp"
@@ -139,7 +138,7 @@ inline std::string describe_current_exception() {
 struct timer_state {
   explicit timer_state(asio::io_context& io) : timer(io) {}
   std::mutex m;
-  asio::steady_timer timer;
+  steady_timer timer;
   bool cancelled = false;
   void cancel() {
     std::lock_guard lock(m);

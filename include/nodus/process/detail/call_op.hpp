@@ -17,9 +17,10 @@
 #include <vector>
 
 #include <asio/associated_executor.hpp>
+#include <asio/basic_waitable_timer.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
+#include <asio/wait_traits.hpp>
 
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
@@ -29,6 +30,11 @@
 namespace nodus::detail {
 
 using clock = std::chrono::steady_clock;
+
+// A steady timer bound to the io_context's own executor type: constructing asio::steady_timer
+// converts that executor to asio::any_io_executor, the most expensive instantiation of a TU.
+using steady_timer =
+    asio::basic_waitable_timer<clock, asio::wait_traits<clock>, asio::io_context::executor_type>;
 
 class call_timeouts;
 
@@ -312,7 +318,7 @@ class call_timeouts {
 
   mutable std::mutex m_;
   std::vector<std::unique_ptr<list>> lists_;
-  asio::steady_timer timer_;
+  steady_timer timer_;
   bool armed_ = false;
   bool shut_down_ = false;
   clock::time_point armed_at_{};
