@@ -1,8 +1,8 @@
 # Finds standalone Asio (headers only) and defines the imported target nodus::asio.
 # Debian's libasio-dev ships neither a CMake config nor a pkg-config file, hence the find_path.
 # Sets NODUS_ASIO_INCLUDE_DIR, NODUS_ASIO_VERSION ("1.22.1"), NODUS_ASIO_FOUND.
-# Used by nodus' own build and installed next to nodusConfig.cmake for consumers.
-include_guard(GLOBAL)
+# Used by nodus' own build and installed next to nodusConfig.cmake for consumers. No include
+# guard: the imported target is directory-scoped, so each find_package(nodus) scope needs its own.
 
 find_path(NODUS_ASIO_INCLUDE_DIR NAMES asio.hpp
           DOC "Directory holding the standalone Asio header asio.hpp (Debian: libasio-dev)")
@@ -21,6 +21,9 @@ if(NODUS_ASIO_INCLUDE_DIR AND EXISTS "${NODUS_ASIO_INCLUDE_DIR}/asio/version.hpp
     set(NODUS_ASIO_VERSION "${_nodus_major}.${_nodus_minor}.${_nodus_patch}")
   endif()
   unset(_nodus_asio_line)
+  unset(_nodus_major)
+  unset(_nodus_minor)
+  unset(_nodus_patch)
 endif()
 
 if(NODUS_ASIO_FOUND AND NOT TARGET nodus::asio)

@@ -52,7 +52,7 @@ nodus::result<pong> ping_once(nodus::node<>& node) {
 }
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   auto opts = nodus::options::from_args(argc, argv);  // --smoke is left in opts->rest
   if (!opts) {
     std::fprintf(stderr, "demo: %s\n", opts.error().message().c_str());
@@ -88,4 +88,7 @@ int main(int argc, char** argv) {
   auto exit = node.join();
   node.log().info("node stopped: {}", exit ? "normal" : exit.error().message());
   return exit ? 0 : 1;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "demo: %s\n", e.what());
+  return 1;
 }

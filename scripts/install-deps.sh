@@ -11,6 +11,7 @@ packages=(
   libboost1.81-dev              # Boost.Hana and friends (headers)
   libboost-test1.81-dev         # Boost.Test (shared library) for the tests
   libssl-dev                    # OpenSSL libcrypto (cookie digests)
+  erlang-base                   # erl + epmd: interop tests against real Erlang nodes (else skipped)
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh lists      only check that the meson file lists name every file that exists
+#   scripts/test.sh fix-lists  rewrite those lists from the tree (then review the diff)
 #   scripts/test.sh cmake      only the CMake build and ctest
 #   scripts/test.sh meson      only the meson build and meson test
 #
@@ -21,8 +22,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 what=${1:-all}
-case $what in all | lists | cmake | meson) ;; *)
-  echo "usage: $0 [all|lists|cmake|meson]" >&2
+case $what in all | lists | fix-lists | cmake | meson) ;; *)
+  echo "usage: $0 [all|lists|fix-lists|cmake|meson]" >&2
   exit 2
   ;;
 esac
@@ -101,6 +102,42 @@ check_meson_lists() {
   echo "meson lists: up to date"
 }
 
+# Rewrites the lists in meson.build and tests/meson.build from the tree (python3 comes with meson).
+fix_meson_lists() {
+  step "rewriting the meson file lists from the tree"
+  python3 - <<'PY'
+import pathlib, re
+
+def block(items, indent):
+    return "".join(f"{indent}'{i}',\n" for i in items)
+
+def replace_list(text, name, items):
+    pattern = re.compile(rf"^{name} = \[\n(?:.*?\n)?\]", re.S | re.M)
+    assert pattern.search(text), f"list {name} not found"
+    return pattern.sub(lambda m: f"{name} = [\n{block(items, '  ')}]", text, count=1)
+
+tests = pathlib.Path("tests")
+headers = sorted(str(p.relative_to("include")) for p in pathlib.Path("include/nodus").rglob("*.hpp")
+                 if not {"detail", "impl"} & set(p.parts))
+text = (tests / "meson.build").read_text()
+text = replace_list(text, "nodus_public_headers", headers)
+text = replace_list(text, "nodus_compile_fail",
+                    sorted(f"compile_fail/{p.name}" for p in (tests / "compile_fail").glob("*.cpp")))
+old = re.search(r"^nodus_test_layers = \{\n(.*?)^\}", text, re.S | re.M)
+layers = re.findall(r"^  '([^']+)': \[", old.group(1), re.M)
+layers += sorted(d.name for d in tests.iterdir() if d.is_dir() and d.name not in layers
+                 and d.name not in ("compile_fail", "headers", "consumer") and any(d.glob("*.cpp")))
+body = "".join(f"  '{l}': [\n" + block(sorted(f"{l}/{p.name}" for p in (tests / l).glob("*.cpp")), "    ")
+               + "  ],\n" for l in layers)
+text = text[:old.start(1)] + body + text[old.end(1):]
+(tests / "meson.build").write_text(text)
+root = pathlib.Path("meson.build")
+root.write_text(replace_list(root.read_text(), "nodus_examples",
+                             sorted(f"examples/{p.name}" for p in pathlib.Path("examples").glob("*.cpp"))))
+PY
+  echo "meson lists: rewritten; review with git diff meson.build tests/meson.build"
+}
+
 run_cmake() {
   local start=$SECONDS
   step "CMake configure ($build_dir, $build_type${sanitize:+, sanitize=$sanitize})"
@@ -139,6 +176,7 @@ run_meson() {
 
 case $what in
   lists) check_meson_lists ;;
+  fix-lists) fix_meson_lists && check_meson_lists ;;
   cmake) run_cmake ;;
   meson) check_meson_lists && run_meson ;;
   all)

@@ -203,11 +203,14 @@ class node {
   node& operator=(const node&) = delete;
   // ~node(): stops the node (servers get terminate) and joins its threads.
   ~node() {
-    stop();
-    join_threads();
-    std::lock_guard lock(m_);
-    top_.reset();
-    spawned_.clear();
+    try {
+      stop();
+      join_threads();
+      std::lock_guard lock(m_);
+      top_.reset();
+      spawned_.clear();
+    } catch (...) {  // only allocation or thread failures get here; a destructor must not throw
+    }
   }
 
   // start(spec): starts the top supervisor and its children, in order; fails (and starts
@@ -218,7 +221,7 @@ class node {
       std::lock_guard lock(m_);
       if (top_) return error(errc::already_registered, "the node already has a top supervisor");
       top_ = detail::make_supervisor(rt_, spec);
-      top_->on_exit = [this](error e) { on_top_exit(std::move(e)); };
+      top_->on_exit = [this](const error& e) { on_top_exit(e); };
     }
     auto* top = top_.get();
     auto r = on_supervision(
@@ -239,8 +242,8 @@ class node {
           return std::make_unique<S>(a...);
         });
     auto* cell = c.get();
-    auto r =
-        on_supervision([cell](std::function<void(result<void>)> done) { done(cell->start()); });
+    auto r = on_supervision(
+        [cell](const std::function<void(result<void>)>& done) { done(cell->start()); });
     if (r) {
       std::lock_guard lock(m_);
       spawned_.push_back(std::move(c));
@@ -392,7 +395,7 @@ class node {
     return {};
   }
 
-  void on_top_exit(error e) {
+  void on_top_exit(const error& e) {
     {
       std::lock_guard lock(m_);
       exit_ = e;

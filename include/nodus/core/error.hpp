@@ -86,7 +86,7 @@ namespace nodus {
 class error {
  public:
   error() = default;
-  error(std::error_code code) : code_(code) {}  // NOLINT(google-explicit-constructor)
+  error(std::error_code code) : code_(code) {}        // NOLINT(google-explicit-constructor)
   error(errc code) : code_(make_error_code(code)) {}  // NOLINT(google-explicit-constructor)
   error(std::error_code code, std::string reason) : code_(code), reason_(std::move(reason)) {}
   error(errc code, std::string reason) : code_(make_error_code(code)), reason_(std::move(reason)) {}

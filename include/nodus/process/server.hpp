@@ -406,8 +406,11 @@ class cell final : public cell_base {
     sink_.io = &rt.io();
   }
   ~cell() override {
-    if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
-    rt().unregister_name(*this);
+    try {
+      if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
+      rt().unregister_name(*this);
+    } catch (...) {  // only allocation failures get here; a destructor must not throw
+    }
   }
 
   result<void> start() override {

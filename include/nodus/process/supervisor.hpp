@@ -162,18 +162,19 @@ class supervisor_node final : public child_node {
     pending_.clear();
     std::vector<std::size_t> all;
     for (std::size_t i = 0; i < children_.size(); ++i) all.push_back(i);
-    start_sequence(std::move(all), 0, [this, done = std::move(done)](result<void> r, std::size_t) {
-      if (r) {
-        state_ = state::running;
-        done({});
-        return;
-      }
-      // Stop the children started before the one that failed, then report.
-      stop_sequence(up_in_reverse(0), 0, [this, done, r] {
-        state_ = state::stopped;
-        done(r);
-      });
-    });
+    start_sequence(std::move(all), 0,
+                   [this, done = std::move(done)](const result<void>& r, std::size_t) {
+                     if (r) {
+                       state_ = state::running;
+                       done({});
+                       return;
+                     }
+                     // Stop the children started before the one that failed, then report.
+                     stop_sequence(up_in_reverse(0), 0, [this, done, r] {
+                       state_ = state::stopped;
+                       done(r);
+                     });
+                   });
   }
 
   void stop(std::function<void()> done) override {
@@ -216,7 +217,7 @@ class supervisor_node final : public child_node {
     }
     const std::size_t i = order[k];
     children_[i]->start([this, order = std::move(order), k, i,
-                         done = std::move(done)](result<void> r) mutable {
+                         done = std::move(done)](const result<void>& r) mutable {
       if (!r) {
         done(error(r.code(),
                    format("{} failed to start: {}", children_[i]->describe(), r.error().message())),
@@ -276,7 +277,7 @@ class supervisor_node final : public child_node {
     }
     state_ = state::restarting;
     stop_sequence(std::move(to_stop), 0, [this, to_start = std::move(to_start)]() mutable {
-      start_sequence(std::move(to_start), 0, [this](result<void> r, std::size_t failed) {
+      start_sequence(std::move(to_start), 0, [this](const result<void>& r, std::size_t failed) {
         state_ = state::running;
         // A failed restart counts as another exit of that child.
         if (!r) pending_.push_front({failed, incarnation_[failed], r.error()});
