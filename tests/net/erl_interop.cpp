@@ -1,0 +1,561 @@
+// The handshake against a real Erlang node (Debian package erlang-base), over loopback TCP.
+//
+// How erl runs here, without any epmd: `-start_epmd false -erl_epmd_port P` makes the node listen
+// on port P and assume every other node listens on P too (lib/kernel/src/erl_epmd.erl); with
+// `-kernel inet_dist_use_interface {127,0,0,1}` it binds 127.0.0.1:P only. For erl to dial us we
+// listen on 127.0.0.2:P (all of 127.0.0.0/8 is loopback on Linux): erl connects to
+// nodus_b@127.0.0.2 at the same port P. erl reads commands on stdin ("connect NODE") and halts on
+// end of input, and after 60 s in any case. Skipped (not failed) when `erl` is not installed.
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio/buffer.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/write.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "nodus/net/dist_flags.hpp"
+#include "nodus/net/handshake.hpp"
+
+extern char** environ;
+
+namespace hs = nodus::net::handshake;
+namespace net = nodus::net;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+using nodus::errc;
+using nodus::node_name;
+using namespace nodus::literals;
+
+namespace {
+
+using bytes = std::vector<std::byte>;
+using clock_type = std::chrono::steady_clock;
+
+constexpr auto step_timeout = 10s;  // bound of every single wait below
+
+// erl_installed() -> an executable `erl` is on PATH.
+bool erl_installed() {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return false;
+  std::string_view rest(path);
+  while (!rest.empty()) {
+    const auto colon = rest.find(':');
+    const std::string dir(rest.substr(0, colon));
+    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+    if (!dir.empty() && ::access((dir + "/erl").c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+std::string hex(std::span<const std::byte> b, std::size_t max = 64) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s;
+  for (std::size_t i = 0; i < b.size() && i < max; ++i) {
+    const auto v = std::to_integer<unsigned>(b[i]);
+    s += digits[v >> 4];
+    s += digits[v & 15];
+  }
+  if (b.size() > max) s += "...";
+  return s;
+}
+
+// A child process in its own process group, stdin and stdout+stderr piped to us. The destructor
+// closes its stdin, waits a little for it to exit, then kills its group and reaps it.
+class child_process {
+ public:
+  explicit child_process(const std::vector<std::string>& argv) {
+    int in[2];
+    int out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category());
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+      ::close(in[0]);
+      ::close(in[1]);
+      throw std::system_error(errno, std::generic_category());
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const int rc = ::posix_spawnp(&pid_, argv[0].c_str(), &actions, &attr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    ::close(in[0]);
+    ::close(out[1]);
+    in_ = in[1];
+    out_ = out[0];
+    if (rc != 0) {
+      pid_ = -1;
+      close_fds();
+      throw std::system_error(rc, std::generic_category(), "posix_spawnp " + argv[0]);
+    }
+    ::fcntl(out_, F_SETFL, ::fcntl(out_, F_GETFL) | O_NONBLOCK);
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() { stop(); }
+
+  // write_line(text) -> false when the child no longer reads.
+  bool write_line(std::string text) {
+    text += '\n';
+    return in_ >= 0 && ::write(in_, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  }
+
+  // wait_for(needle, timeout) -> the first output line containing needle (earlier lines
+  // included), waiting at most timeout for it to appear.
+  std::optional<std::string> wait_for(std::string_view needle,
+                                      clock_type::duration timeout = step_timeout) {
+    const auto deadline = clock_type::now() + timeout;
+    for (;;) {
+      if (auto line = seen(needle)) return line;
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+      if (left.count() <= 0 || out_ < 0) return std::nullopt;
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+        return std::nullopt;
+      }
+      drain();
+    }
+  }
+
+  // seen(needle) -> a line read so far that contains needle (no waiting beyond a drain).
+  std::optional<std::string> seen(std::string_view needle) {
+    drain();
+    for (const auto& l : lines_) {
+      if (l.find(needle) != std::string::npos) return l;
+    }
+    return std::nullopt;
+  }
+
+  // transcript() -> everything the child printed so far, for failure messages.
+  std::string transcript() {
+    drain();
+    std::string t;
+    for (const auto& l : lines_) t += "  | " + l + "\n";
+    if (!partial_.empty()) t += "  | " + partial_ + "\n";
+    return t;
+  }
+
+  void stop() {
+    if (pid_ > 0) {
+      if (in_ >= 0) {
+        ::close(in_);  // erl halts at end of input
+        in_ = -1;
+      }
+      // Wait up to 3 s for the leader to exit, without reaping it: while it is a zombie its
+      // process group id cannot be reused, so the kill below only reaches processes we started.
+      const auto deadline = clock_type::now() + 3s;
+      siginfo_t info{};
+      while (clock_type::now() < deadline) {
+        info.si_pid = 0;
+        if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+            info.si_pid != 0) {
+          break;
+        }
+        ::usleep(20'000);
+      }
+      ::kill(-pid_, SIGKILL);  // the group: erl's helpers (erl_child_setup) too
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+    close_fds();
+  }
+
+ private:
+  void drain() {
+    if (out_ < 0) return;
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::read(out_, buf, sizeof buf);
+      if (n > 0) {
+        partial_.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0) {  // the child closed its output
+        ::close(out_);
+        out_ = -1;
+      }
+      break;
+    }
+    std::size_t nl;
+    while ((nl = partial_.find('\n')) != std::string::npos) {
+      lines_.push_back(partial_.substr(0, nl));
+      partial_.erase(0, nl + 1);
+    }
+  }
+
+  void close_fds() {
+    if (in_ >= 0) ::close(in_);
+    if (out_ >= 0) ::close(out_);
+    in_ = out_ = -1;
+  }
+
+  pid_t pid_ = -1;
+  int in_ = -1;
+  int out_ = -1;
+  std::string partial_;
+  std::vector<std::string> lines_;
+};
+
+// The program erl evaluates (-eval): report node up/down, obey "connect NODE" on stdin.
+constexpr const char* erl_program = R"erl(
+Parent = self(),
+spawn(fun() ->
+  ok = net_kernel:monitor_nodes(true),
+  Parent ! monitoring,
+  W = fun W() ->
+    receive
+      {nodeup, N} -> io:format("nodeup ~s~n", [N]);
+      {nodedown, N} -> io:format("nodedown ~s~n", [N])
+    end,
+    W()
+  end,
+  W()
+end),
+receive monitoring -> ok after 5000 -> erlang:halt(2) end,
+{ok, _} = timer:apply_after(60000, erlang, halt, [3]),
+io:format("ready ~s ~s~n", [node(), erlang:system_info(otp_release)]),
+L = fun L() ->
+  case io:get_line("") of
+    eof -> erlang:halt(0);
+    {error, _} -> erlang:halt(0);
+    Line ->
+      case string:lexemes(Line, " \n") of
+        ["connect", N] ->
+          io:format("connect ~s ~p~n", [N, net_kernel:connect_node(list_to_atom(N))]);
+        _ -> io:format("unknown command ~s", [Line])
+      end,
+      L()
+  end
+end,
+L().
+)erl";
+
+constexpr const char* erl_cookie = "nodus_interop_cookie";
+
+// Runs `fn(handler)` as one asynchronous operation and waits for it at most `timeout`;
+// asio::error::timed_out when it did not complete in time (it is then cancelled).
+template <class Closable, class Start>
+std::error_code run_bounded(asio::io_context& io, Closable& object, clock_type::duration timeout,
+                            Start start) {
+  std::optional<std::error_code> outcome;
+  io.restart();
+  start([&](std::error_code ec, auto&&...) { outcome = ec; });
+  io.run_for(timeout);
+  if (!outcome) {
+    std::error_code ignored;
+    object.cancel(ignored);
+    io.restart();
+    io.run();
+    return asio::error::timed_out;
+  }
+  return *outcome;
+}
+
+std::error_code write_all(asio::io_context& io, tcp::socket& s, const bytes& data) {
+  if (data.empty()) return {};
+  return run_bounded(io, s, step_timeout,
+                     [&](auto handler) { asio::async_write(s, asio::buffer(data), handler); });
+}
+
+// What running a handshake over a socket gave.
+struct driven {
+  std::error_code io_error;     // the socket error that ended it early (eof: the peer closed)
+  std::vector<bytes> received;  // each handshake message body received, in order
+  bytes leftover;               // bytes after the last handshake message (4-byte framed phase)
+};
+
+// Drives m over s until it finishes or the socket fails; the acceptor answers `decision` to the
+// send_name, the initiator answers true to `alive`.
+driven drive(asio::io_context& io, tcp::socket& s, hs::machine& m,
+             hs::status decision = hs::status::ok) {
+  driven d;
+  bytes buffer;
+  for (;;) {
+    if (m.current() == hs::machine::state::awaiting_status_decision) m.reply_status(decision);
+    if (m.current() == hs::machine::state::awaiting_alive_answer) m.answer_alive(true);
+    if (auto ec = write_all(io, s, m.take_output())) {
+      d.io_error = ec;
+      break;
+    }
+    if (m.finished()) break;
+    // Handle every complete message already buffered, else read more.
+    if (auto f = hs::split_frame(buffer)) {
+      d.received.emplace_back(f->body.begin(), f->body.end());
+      (void)m.feed(f->body);  // the outcome is in m.current() / m.failure()
+      buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(f->size));
+      continue;
+    }
+    std::byte chunk[4096];
+    std::size_t got = 0;
+    const auto ec = run_bounded(io, s, step_timeout, [&](auto handler) {
+      s.async_read_some(asio::buffer(chunk), [&got, handler](std::error_code e, std::size_t n) {
+        got = n;
+        handler(e);
+      });
+    });
+    buffer.insert(buffer.end(), chunk, chunk + got);
+    if (ec) {
+      d.io_error = ec;
+      break;
+    }
+  }
+  d.leftover = std::move(buffer);
+  return d;
+}
+
+// Reads post-handshake frames (4-byte length prefix) for about `window`; returns their bodies.
+std::vector<bytes> read_frames(asio::io_context& io, tcp::socket& s, bytes buffer,
+                               clock_type::duration window) {
+  std::vector<bytes> frames;
+  const auto deadline = clock_type::now() + window;
+  for (;;) {
+    while (buffer.size() >= 4) {
+      const std::size_t n = (std::to_integer<std::size_t>(buffer[0]) << 24) |
+                            (std::to_integer<std::size_t>(buffer[1]) << 16) |
+                            (std::to_integer<std::size_t>(buffer[2]) << 8) |
+                            std::to_integer<std::size_t>(buffer[3]);
+      if (buffer.size() - 4 < n) break;
+      frames.emplace_back(buffer.begin() + 4, buffer.begin() + 4 + static_cast<std::ptrdiff_t>(n));
+      buffer.erase(buffer.begin(), buffer.begin() + 4 + static_cast<std::ptrdiff_t>(n));
+    }
+    const auto now = clock_type::now();
+    if (now >= deadline) break;
+    std::byte chunk[4096];
+    std::size_t got = 0;
+    const auto ec = run_bounded(io, s, deadline - now, [&](auto handler) {
+      s.async_read_some(asio::buffer(chunk), [&got, handler](std::error_code e, std::size_t n) {
+        got = n;
+        handler(e);
+      });
+    });
+    buffer.insert(buffer.end(), chunk, chunk + got);
+    if (ec) break;
+  }
+  return frames;
+}
+
+hs::options our_options(const char* name, std::string cookie) {
+  hs::options o;
+  o.self = node_name::parse(name).value();
+  o.cookie = std::move(cookie);
+  auto challenge = hs::random_challenge();
+  BOOST_REQUIRE(challenge);
+  o.challenge = *challenge;
+  o.creation = 0x6e6f6475;  // "nodu"
+  return o;
+}
+
+// A running `erl -name probe@127.0.0.1` reachable on 127.0.0.1:port, and our listener on
+// 127.0.0.2:port for erl to dial. Construction fails the test (with erl's output) when erl does
+// not come up within the step timeout.
+struct erl_fixture {
+  asio::io_context io;
+  tcp::acceptor alt{io};  // 127.0.0.2:port
+  unsigned short port = 0;
+  std::optional<child_process> erl;
+
+  erl_fixture() {
+    ::signal(SIGPIPE, SIG_IGN);  // a write to an erl that died must fail, not kill us
+    for (int attempt = 0; attempt < 50 && port == 0; ++attempt) {
+      tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+      const unsigned short p = probe.local_endpoint().port();
+      std::error_code ec;
+      alt.open(tcp::v4(), ec);
+      if (!ec) alt.bind(tcp::endpoint(asio::ip::make_address("127.0.0.2"), p), ec);
+      if (!ec) alt.listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        alt.close(ec);
+        continue;
+      }
+      port = p;  // `probe` closes here, just before erl binds 127.0.0.1:port
+    }
+    BOOST_REQUIRE_MESSAGE(port != 0, "no loopback port free on both 127.0.0.1 and 127.0.0.2");
+    const std::string p = std::to_string(port);
+    // clang-format off
+    erl.emplace(std::vector<std::string>{
+        "erl", "-name", "probe@127.0.0.1", "-setcookie", erl_cookie, "-noshell",
+        "-start_epmd", "false", "-erl_epmd_port", p,
+        "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+        "-kernel", "inet_dist_listen_min", p, "-kernel", "inet_dist_listen_max", p,
+        "-eval", erl_program});
+    // clang-format on
+    const auto ready = erl->wait_for("ready probe@127.0.0.1");
+    BOOST_REQUIRE_MESSAGE(ready.has_value(), "erl did not start:\n" << erl->transcript());
+    BOOST_TEST_MESSAGE("erl up on 127.0.0.1:" << port << ": " << *ready);
+  }
+
+  tcp::socket dial() {
+    tcp::socket s(io);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));  // loopback: immediate
+    return s;
+  }
+
+  // accept_bounded() -> the connection erl made to 127.0.0.2:port, or nullopt after the timeout.
+  std::optional<tcp::socket> accept_bounded() {
+    tcp::socket s(io);
+    const auto ec =
+        run_bounded(io, alt, step_timeout, [&](auto handler) { alt.async_accept(s, handler); });
+    if (ec) return std::nullopt;
+    return s;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(erl_interop)
+
+BOOST_AUTO_TEST_CASE(we_dial_erl_with_the_right_cookie) {
+  if (!erl_installed()) {
+    BOOST_TEST_MESSAGE("erl is not installed (Debian: apt-get install erlang-base): skipped");
+    return;
+  }
+  erl_fixture f;
+  tcp::socket s = f.dial();
+  auto a =
+      hs::machine::initiator(our_options("nodus_a@127.0.0.1", erl_cookie), "probe@127.0.0.1"_node);
+  const driven d = drive(f.io, s, a);
+  BOOST_REQUIRE_MESSAGE(a.done(), "handshake state " << hs::to_string(a.current()) << ": "
+                                                     << a.failure().message()
+                                                     << " (io: " << d.io_error.message() << ")\n"
+                                                     << f.erl->transcript());
+  BOOST_TEST(!a.nodus_peer());
+  BOOST_TEST(a.published());
+  BOOST_TEST((a.peer_flags() & net::dflag_nodus) == 0u);
+  BOOST_TEST((a.peer_flags() & net::dflags_mandatory_25) == net::dflags_mandatory_25);
+  for (const bytes& body : d.received) BOOST_TEST_MESSAGE("erl sent (handshake) " << hex(body));
+  BOOST_TEST_MESSAGE("erl flags: 0x" << std::hex << a.peer_flags() << std::dec << " = "
+                                     << net::describe_dist_flags(a.peer_flags()));
+  BOOST_TEST_MESSAGE("in use:    " << net::describe_dist_flags(a.flags()));
+
+  // erl counts us as up; it sends its own traffic at once (4-byte frames).
+  const auto up = f.erl->wait_for("nodeup nodus_a@127.0.0.1");
+  BOOST_TEST(up.has_value(), "no nodeup from erl:\n" << f.erl->transcript());
+  const auto frames = read_frames(f.io, s, d.leftover, 500ms);
+  std::size_t total = 0;
+  for (const bytes& fr : frames) {
+    total += fr.size();
+    BOOST_TEST_MESSAGE("erl sent frame of " << fr.size() << " bytes: " << hex(fr, 24));
+    // Without DFLAG_DIST_HDR_ATOM_CACHE, BEAM sends pass-through messages (112) or ticks (empty).
+    if (!fr.empty()) BOOST_TEST(std::to_integer<int>(fr[0]) == 112);
+  }
+  BOOST_TEST_MESSAGE("erl sent " << frames.size() << " frames, " << total << " bytes");
+
+  // Closing the connection: erl sees the node go down.
+  s.close();
+  BOOST_TEST(f.erl->wait_for("nodedown nodus_a@127.0.0.1").has_value(), "no nodedown from erl:\n"
+                                                                            << f.erl->transcript());
+}
+
+BOOST_AUTO_TEST_CASE(we_dial_erl_with_a_wrong_cookie) {
+  if (!erl_installed()) {
+    BOOST_TEST_MESSAGE("erl is not installed (Debian: apt-get install erlang-base): skipped");
+    return;
+  }
+  erl_fixture f;
+  {
+    tcp::socket s = f.dial();
+    auto w = hs::machine::initiator(our_options("nodus_w@127.0.0.1", "not_the_cookie"),
+                                    "probe@127.0.0.1"_node);
+    const driven d = drive(f.io, s, w);
+    // erl checks our challenge reply, finds the digest wrong and closes: no ack ever comes.
+    BOOST_TEST((w.current() == hs::machine::state::awaiting_challenge_ack));
+    BOOST_TEST((d.io_error == asio::error::eof || d.io_error == asio::error::connection_reset),
+               "io: " << d.io_error.message());
+    const auto log = f.erl->wait_for("nodus_w@127.0.0.1");
+    BOOST_TEST_MESSAGE("erl says: " << log.value_or("(nothing)"));
+    BOOST_TEST(log.has_value());
+    BOOST_TEST(!f.erl->seen("nodeup nodus_w").has_value());
+  }
+  // erl is unharmed: the right cookie still connects.
+  tcp::socket s = f.dial();
+  auto a = hs::machine::initiator(our_options("nodus_after@127.0.0.1", erl_cookie),
+                                  "probe@127.0.0.1"_node);
+  (void)drive(f.io, s, a);
+  BOOST_TEST(a.done(), a.failure().message());
+  BOOST_TEST(f.erl->wait_for("nodeup nodus_after@127.0.0.1").has_value(),
+             "no nodeup from erl:\n"
+                 << f.erl->transcript());
+  BOOST_TEST(!f.erl->seen("nodeup nodus_w").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(erl_dials_us_with_the_right_cookie) {
+  if (!erl_installed()) {
+    BOOST_TEST_MESSAGE("erl is not installed (Debian: apt-get install erlang-base): skipped");
+    return;
+  }
+  erl_fixture f;
+  BOOST_REQUIRE(f.erl->write_line("connect nodus_b@127.0.0.2"));
+  auto s = f.accept_bounded();
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "erl did not dial us:\n" << f.erl->transcript());
+  auto b = hs::machine::acceptor(our_options("nodus_b@127.0.0.2", erl_cookie));
+  const driven d = drive(f.io, *s, b);
+  BOOST_REQUIRE_MESSAGE(b.done(), "handshake state " << hs::to_string(b.current()) << ": "
+                                                     << b.failure().message()
+                                                     << " (io: " << d.io_error.message() << ")\n"
+                                                     << f.erl->transcript());
+  BOOST_TEST((b.peer() == "probe@127.0.0.1"_node));
+  BOOST_TEST(!b.nodus_peer());
+  BOOST_REQUIRE(!d.received.empty());
+  BOOST_TEST_MESSAGE("erl send_name: " << hex(d.received.front()));
+  BOOST_TEST_MESSAGE("erl flags: " << net::describe_dist_flags(b.peer_flags()));
+  BOOST_TEST(f.erl->wait_for("connect nodus_b@127.0.0.2 true").has_value(),
+             "erl's connect_node did not return true:\n"
+                 << f.erl->transcript());
+  BOOST_TEST(f.erl->wait_for("nodeup nodus_b@127.0.0.2").has_value());
+  s->close();
+  BOOST_TEST(f.erl->wait_for("nodedown nodus_b@127.0.0.2").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(erl_dials_us_with_a_wrong_cookie) {
+  if (!erl_installed()) {
+    BOOST_TEST_MESSAGE("erl is not installed (Debian: apt-get install erlang-base): skipped");
+    return;
+  }
+  erl_fixture f;
+  BOOST_REQUIRE(f.erl->write_line("connect nodus_c@127.0.0.2"));
+  auto s = f.accept_bounded();
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "erl did not dial us:\n" << f.erl->transcript());
+  auto b = hs::machine::acceptor(our_options("nodus_c@127.0.0.2", "not_the_cookie"));
+  (void)drive(f.io, *s, b);
+  BOOST_TEST((b.failure() == errc::bad_cookie), b.failure().message());
+  BOOST_TEST(b.failure().reason().find("probe@127.0.0.1") != std::string::npos);
+  BOOST_TEST_MESSAGE("our side says: " << b.failure().message());
+  s->close();
+  BOOST_TEST(f.erl->wait_for("connect nodus_c@127.0.0.2 false").has_value(),
+             "erl's connect_node did not return false:\n"
+                 << f.erl->transcript());
+  BOOST_TEST(!f.erl->seen("nodeup nodus_c").has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
