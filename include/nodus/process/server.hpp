@@ -431,21 +431,21 @@ class cell final : public cell_base {
     inst->cell_ = this;
     inst->generation_ = gen;
     instance_ = std::move(inst);
-    std::optional<error> failed;
+    std::optional<std::string> failed;  // why init failed
     try {
       if constexpr (requires(S & s) { s.init(); }) {
         using init_result = decltype(instance_->init());
         if constexpr (std::is_same_v<init_result, result<void>>) {
-          if (auto r = instance_->init(); !r) failed = r.error();
+          if (auto r = instance_->init(); !r) failed = r.error().message();
         } else {
           instance_->init();
         }
       }
     } catch (...) {
-      failed = error(errc::init_failed, describe_current_exception());
+      failed = describe_current_exception();
     }
     if (failed) {
-      error e(errc::init_failed, format("'{}' init failed: {}", name(), failed->message()));
+      error e(errc::init_failed, format("'{}' init failed: {}", name(), *failed));
       end_instance(e, end::init_failed);
       return e;
     }

@@ -219,9 +219,7 @@ class supervisor_node final : public child_node {
     children_[i]->start([this, order = std::move(order), k, i,
                          done = std::move(done)](const result<void>& r) mutable {
       if (!r) {
-        done(error(r.code(),
-                   format("{} failed to start: {}", children_[i]->describe(), r.error().message())),
-             i);
+        done(r, i);  // the reason already names the server that failed
         return;
       }
       up_[i] = true;
