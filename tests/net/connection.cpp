@@ -1,0 +1,725 @@
+// nodus::net::connection over real loopback sockets: handshake, frames both ways, ticks, setup
+// timeout, bad input. Every wait is bounded by run_until (the io_context runs in slices until a
+// condition holds or a deadline passes); nothing sleeps to synchronise.
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio/buffer.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+#include <string_view>
+#include <system_error>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nodus/net/connection.hpp"
+#include "nodus/net/handshake.hpp"
+
+extern char** environ;
+
+namespace hs = nodus::net::handshake;
+namespace net = nodus::net;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+using nodus::errc;
+using nodus::node_name;
+using namespace nodus::literals;
+
+namespace {
+
+using bytes = std::vector<std::byte>;
+using clock_type = std::chrono::steady_clock;
+
+constexpr auto step_timeout = 10s;  // bound of every wait below
+
+// run_until(io, done, timeout) -> done() became true before the timeout; runs io meanwhile.
+bool run_until(asio::io_context& io, const std::function<bool()>& done,
+               clock_type::duration timeout = step_timeout) {
+  const auto deadline = clock_type::now() + timeout;
+  while (!done()) {
+    if (clock_type::now() >= deadline) return false;
+    if (io.stopped()) io.restart();
+    io.run_for(5ms);
+  }
+  return true;
+}
+
+// Runs io for about d, whatever happens (to check that nothing happens meanwhile).
+void run_for(asio::io_context& io, clock_type::duration d) {
+  const auto deadline = clock_type::now() + d;
+  while (clock_type::now() < deadline) {
+    if (io.stopped()) io.restart();
+    io.run_for(5ms);
+  }
+}
+
+net::connection_options options(const char* self, std::string cookie,
+                                 std::chrono::milliseconds ticktime = 60s) {
+  net::connection_options o;
+  o.handshake.self = node_name::parse(self).value();
+  o.handshake.cookie = std::move(cookie);
+  o.handshake.creation = 0x1234;
+  o.handshake.challenge = hs::random_challenge().value();
+  o.ticktime = ticktime;
+  return o;
+}
+
+bytes pattern(std::size_t n, unsigned seed) {
+  bytes b(n);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::byte>((i * 131 + seed) & 0xff);
+  return b;
+}
+
+// What one side of a connection saw.
+struct observed {
+  std::optional<node_name> up_peer;
+  net::dist_flags up_flags = 0;
+  int ups = 0;
+  int downs = 0;
+  nodus::error down;
+  std::vector<bytes> frames;
+
+  net::connection_handlers handlers() {
+    net::connection_handlers h;
+    h.on_up = [this](const node_name& p, net::dist_flags f) {
+      ++ups;
+      up_peer = p;
+      up_flags = f;
+    };
+    h.on_frame = [this](std::span<const std::byte> f) { frames.emplace_back(f.begin(), f.end()); };
+    h.on_down = [this](const nodus::error& e) {
+      ++downs;
+      down = e;
+    };
+    return h;
+  }
+};
+
+// A listening socket on 127.0.0.1 with an ephemeral port.
+struct listener {
+  asio::io_context& io;
+  tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+
+  [[nodiscard]] std::vector<tcp::endpoint> endpoints() const { return {acceptor.local_endpoint()}; }
+
+  // accept_connection(opts, obs): a nodus acceptor for the next incoming connection.
+  void accept_connection(net::connection_options opts, observed& obs,
+                         std::shared_ptr<net::connection>& out) {
+    acceptor.async_accept([&out, &obs, opts](std::error_code ec, tcp::socket s) mutable {
+      BOOST_REQUIRE(!ec);
+      out = net::connection::accept(std::move(s), std::move(opts), obs.handlers());
+    });
+  }
+
+  // accept_raw(): a plain socket for the next incoming connection (bounded).
+  tcp::socket accept_raw() {
+    std::optional<tcp::socket> s;
+    acceptor.async_accept([&](std::error_code ec, tcp::socket sock) {
+      BOOST_REQUIRE(!ec);
+      s.emplace(std::move(sock));
+    });
+    BOOST_REQUIRE(run_until(io, [&] { return s.has_value(); }));
+    return std::move(*s);
+  }
+};
+
+// A peer made by hand: a plain socket that runs the initiator's handshake (on the same
+// io_context), then does only what the test tells it to.
+struct raw_peer {
+  tcp::socket s;
+  hs::machine m;
+  bytes buf;
+  std::size_t used = 0;
+  bool finished = false;
+  std::error_code ec;
+
+  raw_peer(asio::io_context& io, const char* self, const char* peer, std::string cookie)
+      : s(io),
+        m(hs::machine::initiator(options(self, std::move(cookie)).handshake,
+                                 node_name::parse(peer).value())) {}
+
+  void handshake(const std::vector<tcp::endpoint>& at) {
+    s.connect(at.front());  // loopback: immediate
+    write_output();
+    read();
+    BOOST_REQUIRE(run_until(static_cast<asio::io_context&>(s.get_executor().context()),
+                            [&] { return finished; }));
+    BOOST_REQUIRE_MESSAGE(m.done(), "raw handshake: " << m.failure().message() << " / "
+                                                      << ec.message());
+  }
+
+  void write_output() {
+    if (!m.has_output()) return;
+    asio::write(s, asio::buffer(m.take_output()));  // tiny; the peer reads it
+  }
+
+  void read() {
+    buf.resize(used + 4096);
+    s.async_read_some(asio::buffer(buf.data() + used, 4096), [this](std::error_code e,
+                                                                    std::size_t n) {
+      if (e) {
+        ec = e;
+        finished = true;
+        return;
+      }
+      used += n;
+      while (auto f = hs::split_frame(std::span<const std::byte>(buf.data(), used))) {
+        (void)m.feed(f->body);
+        buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(f->size));
+        used -= f->size;
+        write_output();
+        if (m.finished()) {
+          finished = true;
+          return;
+        }
+      }
+      read();
+    });
+  }
+
+  // read_to_end(): everything the socket yields until EOF or an error (bounded); the bytes left
+  // over from the handshake first.
+  bytes read_to_end() {
+    bytes all(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(used));
+    bool done = false;
+    std::function<void()> step;
+    bytes chunk(4096);
+    step = [&] {
+      s.async_read_some(asio::buffer(chunk), [&](std::error_code e, std::size_t n) {
+        all.insert(all.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+        if (e) {
+          done = true;
+          return;
+        }
+        step();
+      });
+    };
+    step();
+    BOOST_REQUIRE(run_until(static_cast<asio::io_context&>(s.get_executor().context()),
+                            [&] { return done; }));
+    return all;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(connection)
+
+BOOST_AUTO_TEST_CASE(two_connections_handshake_and_exchange_frames) {
+  asio::io_context io;
+  listener l{io};
+  observed a, b;
+  std::shared_ptr<net::connection> ca, cb;
+  l.accept_connection(options("b@127.0.0.1", "secret"), b, cb);
+  ca = net::connection::dial(io.get_executor(), l.endpoints(), "b@127.0.0.1"_node,
+                             options("a@127.0.0.1", "secret"), a.handlers());
+  BOOST_REQUIRE(run_until(io, [&] { return a.ups == 1 && b.ups == 1; }));
+  BOOST_TEST(a.up_peer->str() == "b@127.0.0.1");
+  BOOST_TEST(b.up_peer->str() == "a@127.0.0.1");
+  BOOST_TEST((a.up_flags & net::dflag_nodus) != 0u);
+  BOOST_TEST(a.up_flags == b.up_flags);
+
+  // Small frames both ways, an owned 1 MiB frame, and a gathered 1 MiB frame of two parts.
+  const bytes small = pattern(5, 1);
+  const bytes big = pattern(std::size_t{1} << 20, 7);
+  auto shared_big = std::make_shared<const bytes>(pattern(std::size_t{1} << 20, 9));
+  ca->send(small);
+  cb->send(pattern(3, 2));
+  ca->send(big);
+  cb->send({asio::buffer(shared_big->data(), 1000),
+            asio::buffer(shared_big->data() + 1000, shared_big->size() - 1000)},
+           shared_big);
+  ca->send(pattern(7, 3));
+  BOOST_REQUIRE(run_until(io, [&] { return b.frames.size() == 3 && a.frames.size() == 2; }));
+  BOOST_TEST((b.frames[0] == small));
+  BOOST_TEST((b.frames[1] == big));
+  BOOST_TEST((b.frames[2] == pattern(7, 3)));
+  BOOST_TEST((a.frames[0] == pattern(3, 2)));
+  BOOST_TEST((a.frames[1] == *shared_big));
+
+  // close() on one side: on_down once on each, with the reasons Erlang gives.
+  ca->close();
+  ca->close();
+  BOOST_REQUIRE(run_until(io, [&] { return a.downs == 1 && b.downs == 1; }));
+  BOOST_TEST((a.down == errc::nodedown));
+  BOOST_TEST(a.down.reason().find("disconnect") == 0u, a.down.message());
+  BOOST_TEST((b.down == errc::nodedown));
+  BOOST_TEST(b.down.reason().find("connection_closed") == 0u, b.down.message());
+  cb->close();
+  cb->send(small);  // after on_down: dropped
+  run_for(io, 50ms);
+  BOOST_TEST(a.downs == 1);
+  BOOST_TEST(b.downs == 1);
+  // Nothing holds the connections once their operations finished.
+  std::weak_ptr<net::connection> wa = ca, wb = cb;
+  ca.reset();
+  cb.reset();
+  BOOST_REQUIRE(run_until(io, [&] { return wa.expired() && wb.expired(); }));
+}
+
+BOOST_AUTO_TEST_CASE(close_from_inside_on_frame_reports_down_once) {
+  asio::io_context io;
+  listener l{io};
+  observed a, b;
+  std::shared_ptr<net::connection> ca, cb;
+  int frames_seen = 0;
+  auto handlers_b = b.handlers();
+  handlers_b.on_frame = [&](std::span<const std::byte>) {
+    ++frames_seen;
+    cb->close();  // re-entrant: on_down runs now, the frames after this one are not delivered
+    cb->close();
+  };
+  l.acceptor.async_accept([&](std::error_code ec, tcp::socket s) {
+    BOOST_REQUIRE(!ec);
+    cb = net::connection::accept(std::move(s), options("b@127.0.0.1", "secret"), handlers_b);
+  });
+  ca = net::connection::dial(io.get_executor(), l.endpoints(), "b@127.0.0.1"_node,
+                             options("a@127.0.0.1", "secret"), a.handlers());
+  BOOST_REQUIRE(run_until(io, [&] { return a.ups == 1 && b.ups == 1; }));
+  for (unsigned i = 0; i < 3; ++i) ca->send(pattern(10, i));  // one batch, likely one read
+  BOOST_REQUIRE(run_until(io, [&] { return a.downs == 1 && b.downs == 1; }));
+  BOOST_TEST(frames_seen == 1);
+  BOOST_TEST(b.down.reason().find("disconnect") == 0u, b.down.message());
+  cb.reset();  // safe once on_down ran
+  ca.reset();
+  run_for(io, 20ms);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_cookie_is_bad_cookie_on_both_sides) {
+  asio::io_context io;
+  listener l{io};
+  observed a, b;
+  std::shared_ptr<net::connection> ca, cb;
+  l.accept_connection(options("b@127.0.0.1", "secret"), b, cb);
+  ca = net::connection::dial(io.get_executor(), l.endpoints(), "b@127.0.0.1"_node,
+                             options("a@127.0.0.1", "not_the_secret"), a.handlers());
+  BOOST_REQUIRE(run_until(io, [&] { return a.downs == 1 && b.downs == 1; }));
+  BOOST_TEST(a.ups == 0);
+  BOOST_TEST(b.ups == 0);
+  BOOST_TEST((a.down == errc::bad_cookie), a.down.message());
+  BOOST_TEST((b.down == errc::bad_cookie), b.down.message());
+  BOOST_TEST(a.down.reason().find("b@127.0.0.1") != std::string::npos, a.down.message());
+  BOOST_TEST(b.down.reason().find("a@127.0.0.1") != std::string::npos, b.down.message());
+  BOOST_TEST_MESSAGE("initiator: " << a.down.message());
+  BOOST_TEST_MESSAGE("acceptor:  " << b.down.message());
+}
+
+BOOST_AUTO_TEST_CASE(ticks_keep_an_idle_link_up) {
+  asio::io_context io;
+  listener l{io};
+  observed a, b;
+  std::shared_ptr<net::connection> ca, cb;
+  l.accept_connection(options("b@127.0.0.1", "secret", 400ms), b, cb);
+  ca = net::connection::dial(io.get_executor(), l.endpoints(), "b@127.0.0.1"_node,
+                             options("a@127.0.0.1", "secret", 400ms), a.handlers());
+  BOOST_REQUIRE(run_until(io, [&] { return a.ups == 1 && b.ups == 1; }));
+  run_for(io, 1200ms);  // three tick times without traffic
+  BOOST_TEST(a.downs == 0, a.down.message());
+  BOOST_TEST(b.downs == 0, b.down.message());
+  BOOST_TEST(a.frames.empty());  // ticks are not frames
+  BOOST_TEST(b.frames.empty());
+  ca->close();
+  BOOST_REQUIRE(run_until(io, [&] { return a.downs == 1 && b.downs == 1; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_silent_peer_is_down_after_ticktime) {
+  asio::io_context io;
+  listener l{io};
+  observed b;
+  std::shared_ptr<net::connection> cb;
+  l.accept_connection(options("b@127.0.0.1", "cookie", 400ms), b, cb);
+  raw_peer p(io, "raw@127.0.0.1", "b@127.0.0.1", "cookie");
+  p.handshake(l.endpoints());
+  BOOST_REQUIRE(run_until(io, [&] { return b.ups == 1; }));
+  const auto start = clock_type::now();
+  BOOST_REQUIRE(run_until(io, [&] { return b.downs == 1; }));
+  const auto took = clock_type::now() - start;
+  BOOST_TEST((b.down == errc::nodedown));
+  BOOST_TEST(b.down.reason().find("net_tick_timeout") == 0u, b.down.message());
+  BOOST_TEST(took >= 250ms);
+  BOOST_TEST(took <= 5000ms);
+  // What we sent the silent peer meanwhile: only ticks (zero-length frames), then EOF.
+  const bytes got = p.read_to_end();
+  BOOST_TEST(got.size() >= 8u);
+  BOOST_TEST(got.size() % 4 == 0u);
+  bool all_zero = true;
+  for (std::byte x : got) all_zero = all_zero && x == std::byte{0};
+  BOOST_TEST(all_zero);
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_over_the_maximum_is_a_clean_disconnect) {
+  asio::io_context io;
+  listener l{io};
+  observed b;
+  std::shared_ptr<net::connection> cb;
+  auto o = options("b@127.0.0.1", "cookie");
+  o.max_frame_size = 1 << 20;
+  l.accept_connection(o, b, cb);
+  raw_peer p(io, "raw@127.0.0.1", "b@127.0.0.1", "cookie");
+  p.handshake(l.endpoints());
+  BOOST_REQUIRE(run_until(io, [&] { return b.ups == 1; }));
+  // A frame of exactly the maximum passes; one byte more does not.
+  bytes ok = {std::byte{0}, std::byte{0x10}, std::byte{0}, std::byte{0}};
+  const bytes payload = pattern(std::size_t{1} << 20, 5);
+  ok.insert(ok.end(), payload.begin(), payload.end());
+  asio::write(p.s, asio::buffer(ok));
+  BOOST_REQUIRE(run_until(io, [&] { return b.frames.size() == 1; }));
+  BOOST_TEST((b.frames[0] == payload));
+  const bytes too_big = {std::byte{0}, std::byte{0x10}, std::byte{0}, std::byte{1}};
+  asio::write(p.s, asio::buffer(too_big));
+  BOOST_REQUIRE(run_until(io, [&] { return b.downs == 1; }));
+  BOOST_TEST((b.down == errc::frame_too_large), b.down.message());
+  BOOST_TEST_MESSAGE(b.down.message());
+  (void)p.read_to_end();  // the socket is closed: EOF comes (bounded)
+  BOOST_TEST(b.frames.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_closing_mid_frame_is_connection_closed) {
+  asio::io_context io;
+  listener l{io};
+  observed b;
+  std::shared_ptr<net::connection> cb;
+  l.accept_connection(options("b@127.0.0.1", "cookie"), b, cb);
+  raw_peer p(io, "raw@127.0.0.1", "b@127.0.0.1", "cookie");
+  p.handshake(l.endpoints());
+  BOOST_REQUIRE(run_until(io, [&] { return b.ups == 1; }));
+  const bytes half = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{100}, std::byte{1},
+                      std::byte{2}};
+  asio::write(p.s, asio::buffer(half));
+  p.s.close();
+  BOOST_REQUIRE(run_until(io, [&] { return b.downs == 1; }));
+  BOOST_TEST((b.down == errc::nodedown));
+  BOOST_TEST(b.down.reason().find("connection_closed") == 0u, b.down.message());
+  BOOST_TEST(b.down.reason().find("middle of a frame") != std::string::npos, b.down.message());
+  BOOST_TEST(b.frames.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_that_sends_nothing_is_cut_at_the_setup_timeout) {
+  asio::io_context io;
+  listener l{io};
+  observed b;
+  std::shared_ptr<net::connection> cb;
+  auto o = options("b@127.0.0.1", "cookie");
+  o.setup_timeout = 300ms;
+  l.accept_connection(o, b, cb);
+  tcp::socket s(io);
+  s.connect(l.endpoints().front());
+  const auto start = clock_type::now();
+  BOOST_REQUIRE(run_until(io, [&] { return b.downs == 1; }));
+  const auto took = clock_type::now() - start;
+  BOOST_TEST((b.down == errc::timeout), b.down.message());
+  BOOST_TEST(b.down.reason().find("net_setuptime") == 0u, b.down.message());
+  BOOST_TEST(took >= 250ms);
+  BOOST_TEST(took <= 2s);
+  BOOST_TEST(b.ups == 0);
+  // Our side sees the socket closed.
+  bool eof = false;
+  bytes one(1);
+  s.async_read_some(asio::buffer(one), [&](std::error_code e, std::size_t) { eof = !!e; });
+  BOOST_TEST(run_until(io, [&] { return eof; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_garbled_handshake_is_malformed) {
+  asio::io_context io;
+  listener l{io};
+  observed b;
+  std::shared_ptr<net::connection> cb;
+  l.accept_connection(options("b@127.0.0.1", "cookie"), b, cb);
+  tcp::socket s(io);
+  s.connect(l.endpoints().front());
+  const bytes junk = {std::byte{0}, std::byte{3}, std::byte{'X'}, std::byte{'Y'}, std::byte{'Z'}};
+  asio::write(s, asio::buffer(junk));
+  BOOST_REQUIRE(run_until(io, [&] { return b.downs == 1; }));
+  BOOST_TEST((b.down == errc::malformed_frame), b.down.message());
+  BOOST_TEST(b.ups == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_dial_to_a_closed_port_is_not_connected) {
+  asio::io_context io;
+  std::vector<tcp::endpoint> at;
+  {
+    listener l{io};
+    at = l.endpoints();
+  }  // the port is closed again
+  observed a;
+  auto ca = net::connection::dial(io.get_executor(), at, "b@127.0.0.1"_node,
+                                  options("a@127.0.0.1", "cookie"), a.handlers());
+  BOOST_REQUIRE(run_until(io, [&] { return a.downs == 1; }));
+  BOOST_TEST((a.down == errc::not_connected), a.down.message());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// Against a real erl (Debian erlang-base), started without EPMD as in erl_interop.cpp: a
+// connection stays up across tick periods with `-kernel net_ticktime 1`. The child process
+// helpers below are the same as erl_interop.cpp's (copied: test files do not share code).
+
+namespace {
+
+// erl_installed() -> an executable `erl` is on PATH.
+bool erl_installed() {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return false;
+  std::string_view rest(path);
+  while (!rest.empty()) {
+    const auto colon = rest.find(':');
+    const std::string dir(rest.substr(0, colon));
+    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+    if (!dir.empty() && ::access((dir + "/erl").c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// A child process in its own process group, stdin and stdout+stderr piped to us. The destructor
+// closes its stdin, waits a little for it to exit, then kills its group and reaps it.
+class child_process {
+ public:
+  explicit child_process(const std::vector<std::string>& argv) {
+    int in[2];
+    int out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category());
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+      ::close(in[0]);
+      ::close(in[1]);
+      throw std::system_error(errno, std::generic_category());
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const int rc = ::posix_spawnp(&pid_, argv[0].c_str(), &actions, &attr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    ::close(in[0]);
+    ::close(out[1]);
+    in_ = in[1];
+    out_ = out[0];
+    if (rc != 0) {
+      pid_ = -1;
+      close_fds();
+      throw std::system_error(rc, std::generic_category(), "posix_spawnp " + argv[0]);
+    }
+    ::fcntl(out_, F_SETFL, ::fcntl(out_, F_GETFL) | O_NONBLOCK);
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() { stop(); }
+
+  // write_line(text) -> false when the child no longer reads.
+  bool write_line(std::string text) {
+    text += '\n';
+    return in_ >= 0 && ::write(in_, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  }
+
+  // wait_for(needle, timeout) -> the first output line containing needle (earlier lines
+  // included), waiting at most timeout for it to appear.
+  std::optional<std::string> wait_for(std::string_view needle,
+                                      clock_type::duration timeout = step_timeout) {
+    const auto deadline = clock_type::now() + timeout;
+    for (;;) {
+      if (auto line = seen(needle)) return line;
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+      if (left.count() <= 0 || out_ < 0) return std::nullopt;
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+        return std::nullopt;
+      }
+      drain();
+    }
+  }
+
+  // seen(needle) -> a line read so far that contains needle (no waiting beyond a drain).
+  std::optional<std::string> seen(std::string_view needle) {
+    drain();
+    for (const auto& l : lines_) {
+      if (l.find(needle) != std::string::npos) return l;
+    }
+    return std::nullopt;
+  }
+
+  // transcript() -> everything the child printed so far, for failure messages.
+  std::string transcript() {
+    drain();
+    std::string t;
+    for (const auto& l : lines_) t += "  | " + l + "\n";
+    if (!partial_.empty()) t += "  | " + partial_ + "\n";
+    return t;
+  }
+
+  void stop() {
+    if (pid_ > 0) {
+      if (in_ >= 0) {
+        ::close(in_);  // erl halts at end of input
+        in_ = -1;
+      }
+      // Wait up to 3 s for the leader to exit, without reaping it: while it is a zombie its
+      // process group id cannot be reused, so the kill below only reaches processes we started.
+      const auto deadline = clock_type::now() + 3s;
+      siginfo_t info{};
+      while (clock_type::now() < deadline) {
+        info.si_pid = 0;
+        if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+            info.si_pid != 0) {
+          break;
+        }
+        ::usleep(20'000);
+      }
+      ::kill(-pid_, SIGKILL);  // the group: erl's helpers (erl_child_setup) too
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+    close_fds();
+  }
+
+ private:
+  void drain() {
+    if (out_ < 0) return;
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::read(out_, buf, sizeof buf);
+      if (n > 0) {
+        partial_.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0) {  // the child closed its output
+        ::close(out_);
+        out_ = -1;
+      }
+      break;
+    }
+    std::size_t nl;
+    while ((nl = partial_.find('\n')) != std::string::npos) {
+      lines_.push_back(partial_.substr(0, nl));
+      partial_.erase(0, nl + 1);
+    }
+  }
+
+  void close_fds() {
+    if (in_ >= 0) ::close(in_);
+    if (out_ >= 0) ::close(out_);
+    in_ = out_ = -1;
+  }
+
+  pid_t pid_ = -1;
+  int in_ = -1;
+  int out_ = -1;
+  std::string partial_;
+  std::vector<std::string> lines_;
+};
+
+// The program erl evaluates (-eval): report node up/down, obey "connect NODE" on stdin.
+constexpr const char* erl_program = R"erl(
+Parent = self(),
+spawn(fun() ->
+  ok = net_kernel:monitor_nodes(true),
+  Parent ! monitoring,
+  W = fun W() ->
+    receive
+      {nodeup, N} -> io:format("nodeup ~s~n", [N]);
+      {nodedown, N} -> io:format("nodedown ~s~n", [N])
+    end,
+    W()
+  end,
+  W()
+end),
+receive monitoring -> ok after 5000 -> erlang:halt(2) end,
+{ok, _} = timer:apply_after(60000, erlang, halt, [3]),
+io:format("ready ~s ~s~n", [node(), erlang:system_info(otp_release)]),
+L = fun L() ->
+  case io:get_line("") of
+    eof -> erlang:halt(0);
+    {error, _} -> erlang:halt(0);
+    Line ->
+      case string:lexemes(Line, " \n") of
+        ["connect", N] ->
+          io:format("connect ~s ~p~n", [N, net_kernel:connect_node(list_to_atom(N))]);
+        _ -> io:format("unknown command ~s", [Line])
+      end,
+      L()
+  end
+end,
+L().
+)erl";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(connection_erl)
+
+BOOST_AUTO_TEST_CASE(link_to_erl_survives_ticks) {
+  if (!erl_installed()) {
+    BOOST_TEST_MESSAGE("erl is not installed (Debian: apt-get install erlang-base): skipped");
+    return;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  asio::io_context io;
+  unsigned short port = 0;
+  {
+    tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = probe.local_endpoint().port();
+  }  // closed just before erl binds it
+  const std::string ps = std::to_string(port);
+  // clang-format off
+  child_process erl(std::vector<std::string>{
+      "erl", "-name", "probe@127.0.0.1", "-setcookie", "nodus_tick_cookie", "-noshell",
+      "-start_epmd", "false", "-erl_epmd_port", ps,
+      "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+      "-kernel", "inet_dist_listen_min", ps, "-kernel", "inet_dist_listen_max", ps,
+      "-kernel", "net_ticktime", "1",
+      "-eval", erl_program});
+  // clang-format on
+  BOOST_REQUIRE_MESSAGE(erl.wait_for("ready probe@127.0.0.1").has_value(),
+                        "erl did not start:\n" << erl.transcript());
+
+  observed a;
+  auto o = options("nodus_t@127.0.0.1", "nodus_tick_cookie", 1000ms);
+  auto ca = net::connection::dial(io.get_executor(),
+                                  {tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)},
+                                  "probe@127.0.0.1"_node, o, a.handlers());
+  BOOST_REQUIRE_MESSAGE(run_until(io, [&] { return a.ups == 1 || a.downs == 1; }),
+                        "no handshake result");
+  BOOST_REQUIRE_MESSAGE(a.ups == 1, a.down.message() << "\n" << erl.transcript());
+  BOOST_TEST((a.up_flags & net::dflag_nodus) == 0u);
+  BOOST_TEST(erl.wait_for("nodeup nodus_t@127.0.0.1").has_value(), erl.transcript());
+
+  run_for(io, 2500ms);  // past two tick periods of 1 s: erl ticks us, we tick erl
+  BOOST_TEST(a.downs == 0, a.down.message());
+  BOOST_TEST(!erl.seen("nodedown").has_value(), erl.transcript());
+  BOOST_TEST_MESSAGE("frames from erl: " << a.frames.size());
+  for (const bytes& f : a.frames) BOOST_TEST((!f.empty() && f[0] == std::byte{112}));
+
+  ca->close();
+  BOOST_REQUIRE(run_until(io, [&] { return a.downs == 1; }));
+  BOOST_TEST(erl.wait_for("nodedown nodus_t@127.0.0.1").has_value(), erl.transcript());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
