@@ -1,0 +1,652 @@
+// nodus/cluster/node_table.hpp: the membership of one node: a listener, one connection per peer,
+// the simultaneous-connect rule, a full mesh, node_up / node_down subscriptions.
+#pragma once
+
+#include <algorithm>
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "nodus/core/error.hpp"
+#include "nodus/core/node_name.hpp"
+#include "nodus/net/connection.hpp"
+#include "nodus/net/handshake.hpp"
+
+namespace nodus::cluster {
+
+// Why a peer went down, as Erlang's monitor_nodes reasons (net_kernel nodedown_reason).
+enum class node_down_reason : std::uint8_t { connection_closed, net_tick_timeout, disconnect };
+
+// to_string(r) -> "connection_closed", "net_tick_timeout" or "disconnect".
+[[nodiscard]] constexpr std::string_view to_string(node_down_reason r) noexcept {
+  switch (r) {
+    case node_down_reason::net_tick_timeout: return "net_tick_timeout";
+    case node_down_reason::disconnect: return "disconnect";
+    case node_down_reason::connection_closed: break;
+  }
+  return "connection_closed";
+}
+
+// First byte of a nodus control frame between node_tables; other frames go to on_frame.
+inline constexpr std::byte control_tag{0xF0};
+
+// Settings of one node_table.
+struct node_table_options {
+  node_name self;                   // our full node name
+  std::string cookie;               // the shared secret
+  std::string address = "127.0.0.1";  // where to listen
+  std::uint16_t port = 0;           // 0: an ephemeral port (see node_table::port())
+  std::uint32_t creation = 1;       // our incarnation (nonzero)
+  std::chrono::milliseconds setup_timeout{7000};  // net_setuptime
+  std::chrono::milliseconds ticktime{60000};      // net_ticktime
+  std::size_t max_frame_size = std::size_t{64} << 20;
+};
+
+// parse_node_address("n2@127.0.0.1:4500") -> the node name and the endpoint to dial: the host
+// part of the name must be an IP address. Until EPMD exists this is how a peer's port is given.
+// Errors: errc::invalid_node_name.
+[[nodiscard]] inline result<std::pair<node_name, asio::ip::tcp::endpoint>> parse_node_address(
+    std::string_view text) {
+  const auto colon = text.rfind(':');
+  const auto at = text.find('@');
+  if (colon == std::string_view::npos || at == std::string_view::npos || colon < at) {
+    return nodus::error(errc::invalid_node_name,
+                        "\"" + std::string(text) + "\" is not name@host:port");
+  }
+  auto name = node_name::parse(text.substr(0, colon));
+  if (!name) return name.error();
+  unsigned port = 0;
+  const auto digits = text.substr(colon + 1);
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535) {
+    return nodus::error(errc::invalid_node_name, "bad port in \"" + std::string(text) + "\"");
+  }
+  std::error_code aec;
+  const auto addr = asio::ip::make_address(std::string(name->host()), aec);
+  if (aec) {
+    return nodus::error(errc::invalid_node_name,
+                        "host of \"" + std::string(text) + "\" is not an IP address");
+  }
+  return std::pair{*name, asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port))};
+}
+
+namespace detail {
+
+inline void put16(std::vector<std::byte>& out, std::uint16_t v) {
+  out.push_back(static_cast<std::byte>(v >> 8));
+  out.push_back(static_cast<std::byte>(v & 0xff));
+}
+
+inline std::uint16_t get16(std::span<const std::byte> b, std::size_t at) {
+  return static_cast<std::uint16_t>((std::to_integer<unsigned>(b[at]) << 8) |
+                                    std::to_integer<unsigned>(b[at + 1]));
+}
+
+// One peer a node tells another about: its name and listening port.
+struct peer_entry {
+  node_name name;
+  std::uint16_t port = 0;
+};
+
+// Peer list frame: | 0xF0 | 0x01 | SenderPort:2 | Count:2 | (Nlen:1 | Name | Port:2)* |.
+inline constexpr std::byte peer_list_kind{0x01};
+
+inline std::vector<std::byte> encode_peer_list(std::uint16_t own_port,
+                                               const std::vector<peer_entry>& peers) {
+  std::vector<std::byte> out{control_tag, peer_list_kind};
+  put16(out, own_port);
+  put16(out, static_cast<std::uint16_t>(peers.size()));
+  for (const auto& p : peers) {
+    out.push_back(static_cast<std::byte>(p.name.size()));
+    for (char c : p.name.str()) out.push_back(static_cast<std::byte>(c));
+    put16(out, p.port);
+  }
+  return out;
+}
+
+// decode_peer_list(frame) -> sender port and entries; false on a malformed frame.
+inline bool decode_peer_list(std::span<const std::byte> f, std::uint16_t& sender_port,
+                             std::vector<peer_entry>& peers) {
+  if (f.size() < 6 || f[1] != peer_list_kind) return false;
+  sender_port = get16(f, 2);
+  const std::size_t count = get16(f, 4);
+  std::size_t at = 6;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (at >= f.size()) return false;
+    const std::size_t n = std::to_integer<std::size_t>(f[at++]);
+    if (f.size() - at < n + 2) return false;
+    std::string text(n, '\0');
+    for (std::size_t k = 0; k < n; ++k) text[k] = static_cast<char>(f[at + k]);
+    at += n;
+    auto name = node_name::parse(text);
+    if (!name) return false;
+    peers.push_back({*name, get16(f, at)});
+    at += 2;
+  }
+  return at == f.size();
+}
+
+}  // namespace detail
+
+// The membership of one node on an Asio executor: listens on TCP, accepts and dials
+// net::connections, keeps exactly one per peer (Erlang's simultaneous-connect rule and `alive`
+// handling), forms a full mesh (each side tells the other its visible peers and their ports;
+// unknown ones are dialled), and reports node_up / node_down.
+// Thread safety: every public member may be called from any thread. Callbacks (connect
+// completions, subscriptions, on_frame) run on a connection's strand, never under an internal
+// lock, so they may call back into the table. Destroying the table closes the listener and every
+// connection; no callback runs after the destructor returns except ones already running.
+class node_table {
+ public:
+  using tcp = asio::ip::tcp;
+  using node_up_handler = std::function<void(const node_name&)>;
+  using node_down_handler = std::function<void(const node_name&, node_down_reason)>;
+  using frame_handler = std::function<void(const node_name&, std::span<const std::byte>)>;
+
+  // listen(ex, opts) -> a table listening on opts.address:opts.port. Errors: errc::not_connected
+  // naming the address when it cannot bind, errc::invalid_node_name for an empty self.
+  [[nodiscard]] static result<node_table> listen(const asio::any_io_executor& ex,
+                                                 node_table_options opts) {
+    if (opts.self.empty()) return nodus::error(errc::invalid_node_name, "node_table: no self name");
+    auto s = std::make_shared<state>(ex, std::move(opts));
+    std::error_code ec;
+    const auto addr = asio::ip::make_address(s->opts.address, ec);
+    tcp::endpoint ep(addr, s->opts.port);
+    if (!ec) s->acceptor->open(ep.protocol(), ec);
+    if (!ec) s->acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) s->acceptor->bind(ep, ec);
+    if (!ec) s->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return nodus::error(errc::not_connected, "node_table: cannot listen on " + s->opts.address +
+                                                   ":" + std::to_string(s->opts.port) + ": " +
+                                                   ec.message());
+    }
+    s->port = s->acceptor->local_endpoint().port();
+    asio::post(s->accept_strand, [s] { state::accept_next(s); });
+    return node_table(std::move(s));
+  }
+
+  node_table(node_table&&) noexcept = default;
+  node_table& operator=(node_table&& o) noexcept {
+    if (this != &o) {
+      shutdown();
+      s_ = std::move(o.s_);
+    }
+    return *this;
+  }
+  node_table(const node_table&) = delete;
+  node_table& operator=(const node_table&) = delete;
+  ~node_table() { shutdown(); }
+
+  // self() -> our node name.
+  [[nodiscard]] const node_name& self() const noexcept { return s_->opts.self; }
+
+  // port() -> the TCP port we listen on (the ephemeral one when options.port was 0).
+  [[nodiscard]] std::uint16_t port() const noexcept { return s_->port; }
+
+  // connect(peer, endpoint, done): like Node.connect: done(true) once a connection to peer is up
+  // (at once if it already is, or peer is self), done(false) if it cannot be made (refused, wrong
+  // cookie, unreachable, net_setuptime). A simultaneous dial from peer settles on one connection.
+  // Completions still pending when the table is destroyed are dropped.
+  void connect(const node_name& peer, const tcp::endpoint& endpoint,
+               std::function<void(bool)> done) {
+    state::connect(s_, peer, endpoint, std::move(done));
+  }
+
+  // connect("name@ip:port", done): as above; done(false) if the text does not parse.
+  void connect(std::string_view address, std::function<void(bool)> done) {
+    auto a = parse_node_address(address);
+    if (!a) {
+      if (done) done(false);
+      return;
+    }
+    connect(a->first, a->second, std::move(done));
+  }
+
+  // disconnect(peer) -> true if a connection to peer was up and is now being closed; node_down
+  // with reason disconnect follows here, connection_closed on the peer.
+  bool disconnect(const node_name& peer) {
+    std::shared_ptr<net::connection> c;
+    {
+      std::lock_guard lock(s_->mutex);
+      auto it = s_->up.find(peer);
+      if (it == s_->up.end()) return false;
+      c = s_->conns[it->second].conn;
+    }
+    if (c) c->close();
+    return true;
+  }
+
+  // list() -> the connected peers, sorted.
+  [[nodiscard]] std::vector<node_name> list() const {
+    std::lock_guard lock(s_->mutex);
+    std::vector<node_name> out;
+    out.reserve(s_->up.size());
+    for (const auto& [name, id] : s_->up) out.push_back(name);
+    return out;  // std::map: already sorted
+  }
+
+  // on_node_up(cb): cb(peer) after each new connection, before any of its frames.
+  void on_node_up(node_up_handler cb) {
+    std::lock_guard lock(s_->mutex);
+    s_->up_handlers.push_back(std::make_shared<node_up_handler>(std::move(cb)));
+  }
+
+  // on_node_down(cb): cb(peer, reason) after the last frame of a connection that was up.
+  void on_node_down(node_down_handler cb) {
+    std::lock_guard lock(s_->mutex);
+    s_->down_handlers.push_back(std::make_shared<node_down_handler>(std::move(cb)));
+  }
+
+  // on_frame(cb): cb(peer, bytes) for each frame that is not a nodus control frame; bytes are
+  // valid during the call only. Replaces the previous hook.
+  void on_frame(frame_handler cb) {
+    std::lock_guard lock(s_->mutex);
+    s_->frame_hook = std::make_shared<frame_handler>(std::move(cb));
+  }
+
+  // send(peer, payload) -> false if no connection to peer is up; else the frame is queued.
+  bool send(const node_name& peer, std::vector<std::byte> payload) {
+    std::shared_ptr<net::connection> c;
+    {
+      std::lock_guard lock(s_->mutex);
+      auto it = s_->up.find(peer);
+      if (it == s_->up.end()) return false;
+      c = s_->conns[it->second].conn;
+    }
+    c->send(std::move(payload));
+    return true;
+  }
+
+ private:
+  using id_type = std::uint64_t;
+
+  struct conn_info {
+    std::shared_ptr<net::connection> conn;
+    node_name peer;       // known at once for dials, after send_name for accepts
+    bool up = false;
+    bool silent = false;  // abandoned or replaced: its going down is not a node_down
+  };
+
+  struct waiter_set {
+    std::vector<std::function<void(bool)>> waiters;
+    std::shared_ptr<asio::steady_timer> timer;  // bounds a wait after our dial got nok
+  };
+
+  struct state {
+    state(const asio::any_io_executor& e, node_table_options o)
+        : ex(e),
+          accept_strand(asio::make_strand(e)),
+          acceptor(std::make_shared<tcp::acceptor>(accept_strand)),
+          opts(std::move(o)) {}
+
+    asio::any_io_executor ex;
+    asio::strand<asio::any_io_executor> accept_strand;
+    std::shared_ptr<tcp::acceptor> acceptor;
+    node_table_options opts;
+    std::uint16_t port = 0;
+
+    std::mutex mutex;
+    bool closed = false;
+    id_type next_id = 1;
+    std::map<id_type, conn_info> conns;
+    std::map<node_name, id_type> up;         // visible peers
+    std::map<node_name, id_type> dialing;    // our pending dial per peer
+    std::map<node_name, id_type> accepting;  // an accepted handshake per peer
+    std::map<node_name, std::uint16_t> ports;  // listening ports we know
+    std::map<node_name, waiter_set> waiting;   // connect() completions per peer
+    std::vector<std::shared_ptr<node_up_handler>> up_handlers;
+    std::vector<std::shared_ptr<node_down_handler>> down_handlers;
+    std::shared_ptr<frame_handler> frame_hook;
+
+    net::connection_options conn_options() const {
+      net::connection_options o;
+      o.handshake.self = opts.self;
+      o.handshake.cookie = opts.cookie;
+      o.handshake.creation = opts.creation;
+      o.setup_timeout = opts.setup_timeout;
+      o.ticktime = opts.ticktime;
+      o.max_frame_size = opts.max_frame_size;
+      return o;
+    }
+
+    static void accept_next(const std::shared_ptr<state>& s) {
+      std::weak_ptr<state> w = s;
+      auto acc = s->acceptor;
+      acc->async_accept(s->ex, [w, acc](std::error_code ec, tcp::socket sock) {
+        auto st = w.lock();
+        if (!st || !acc->is_open()) return;
+        if (!ec) st->start_accept(st, std::move(sock));
+        asio::post(st->accept_strand, [st] { accept_next(st); });
+      });
+    }
+
+    void start_accept(const std::shared_ptr<state>& s, tcp::socket sock) {
+      std::lock_guard lock(mutex);
+      if (closed) return;
+      const id_type id = next_id++;
+      conns[id].conn = net::connection::accept(std::move(sock), conn_options(), handlers(s, id));
+    }
+
+    static void connect(const std::shared_ptr<state>& s, const node_name& peer,
+                        const tcp::endpoint& ep, std::function<void(bool)> done) {
+      bool now = false;
+      {
+        std::lock_guard lock(s->mutex);
+        if (s->closed) {
+          now = false;
+        } else if (peer == s->opts.self || s->up.count(peer) != 0) {
+          now = true;
+        } else {
+          if (done) s->waiting[peer].waiters.push_back(std::move(done));
+          if (s->ports.count(peer) == 0) s->ports[peer] = ep.port();
+          if (s->dialing.count(peer) == 0 && s->accepting.count(peer) == 0) {
+            s->dial_locked(s, peer, ep);
+          }
+          return;
+        }
+      }
+      if (done) done(now);
+    }
+
+    void dial_locked(const std::shared_ptr<state>& s, const node_name& peer,
+                     const tcp::endpoint& ep) {
+      const id_type id = next_id++;
+      dialing[peer] = id;
+      auto& info = conns[id];
+      info.peer = peer;
+      info.conn = net::connection::dial(ex, {ep}, peer, conn_options(), handlers(s, id));
+    }
+
+    net::connection_handlers handlers(const std::shared_ptr<state>& s, id_type id) {
+      std::weak_ptr<state> w = s;
+      net::connection_handlers h;
+      h.on_up = [w, id](const node_name& peer, net::dist_flags) {
+        if (auto st = w.lock()) st->handle_up(st, id, peer);
+      };
+      h.on_frame = [w, id](std::span<const std::byte> f) {
+        if (auto st = w.lock()) st->handle_frame(st, id, f);
+      };
+      h.on_down = [w, id](const nodus::error& e) {
+        if (auto st = w.lock()) st->handle_down(st, id, e);
+      };
+      h.decide_status = [w, id](const node_name& peer) {
+        auto st = w.lock();
+        return st ? st->decide(id, peer) : net::handshake::status::not_allowed;
+      };
+      h.answer_alive = [w](const node_name& peer) {
+        // We dialled while the peer still holds a connection from us: if ours is up it is
+        // current (false); otherwise the peer's is stale and may go (true). dist_util.erl.
+        auto st = w.lock();
+        if (!st) return false;
+        std::lock_guard lock(st->mutex);
+        return st->up.count(peer) == 0;
+      };
+      return h;
+    }
+
+    // The acceptor's status for peer (erl_dist_protocol "3) recv_status/send_status";
+    // net_kernel.erl accept_pending).
+    net::handshake::status decide(id_type id, const node_name& peer) {
+      using net::handshake::status;
+      std::shared_ptr<net::connection> abandon;
+      status s = status::ok;
+      {
+        std::lock_guard lock(mutex);
+        auto it = conns.find(id);
+        if (closed || it == conns.end() || peer == opts.self) return status::not_allowed;
+        it->second.peer = peer;
+        if (up.count(peer) != 0) {
+          s = status::alive;  // the initiator answers; on true the new one replaces the old
+          accepting[peer] = id;
+        } else if (auto d = dialing.find(peer); d != dialing.end()) {
+          s = net::handshake::resolve_simultaneous(opts.self, peer);
+          if (s == status::ok_simultaneous) {
+            auto& di = conns[d->second];
+            di.silent = true;
+            abandon = di.conn;
+            dialing.erase(d);
+            accepting[peer] = id;
+          }
+        } else if (accepting.count(peer) != 0) {
+          s = status::not_allowed;  // another handshake from the same name is under way
+        } else {
+          accepting[peer] = id;
+        }
+      }
+      if (abandon) abandon->close();
+      return s;
+    }
+
+    void handle_up(const std::shared_ptr<state>& s, id_type id, const node_name& peer) {
+      std::vector<std::function<void(bool)>> done;
+      std::vector<std::shared_ptr<node_up_handler>> ups;
+      std::shared_ptr<net::connection> self_conn;
+      std::shared_ptr<net::connection> replaced;
+      std::vector<std::byte> list_frame;
+      bool fresh = true;
+      {
+        std::lock_guard lock(mutex);
+        auto it = conns.find(id);
+        if (closed || it == conns.end()) return;
+        it->second.up = true;
+        it->second.peer = peer;
+        self_conn = it->second.conn;
+        if (auto d = dialing.find(peer); d != dialing.end() && d->second == id) dialing.erase(d);
+        if (auto a = accepting.find(peer); a != accepting.end() && a->second == id) {
+          accepting.erase(a);
+        }
+        if (auto u = up.find(peer); u != up.end() && u->second != id) {
+          // `alive` answered true: the old connection is stale; replace it without churn.
+          auto& old = conns[u->second];
+          old.silent = true;
+          replaced = old.conn;
+          fresh = false;
+        }
+        up[peer] = id;
+        if (auto w = waiting.find(peer); w != waiting.end()) {
+          done = std::move(w->second.waiters);
+          if (w->second.timer) w->second.timer->cancel();
+          waiting.erase(w);
+        }
+        ups = up_handlers;
+        list_frame = detail::encode_peer_list(port, known_peers_locked(peer));
+      }
+      if (replaced) replaced->close();
+      if (fresh) {
+        for (const auto& h : ups) {
+          if (*h) (*h)(peer);
+        }
+      }
+      self_conn->send(std::move(list_frame));
+      for (auto& d : done) d(true);
+      (void)s;
+    }
+
+    // The visible peers other than `except` whose listening port we know.
+    std::vector<detail::peer_entry> known_peers_locked(const node_name& except) const {
+      std::vector<detail::peer_entry> out;
+      for (const auto& [name, cid] : up) {
+        if (name == except) continue;
+        auto p = ports.find(name);
+        if (p != ports.end() && p->second != 0) out.push_back({name, p->second});
+      }
+      return out;
+    }
+
+    void handle_frame(const std::shared_ptr<state>& s, id_type id, std::span<const std::byte> f) {
+      node_name peer;
+      std::shared_ptr<frame_handler> hook;
+      {
+        std::lock_guard lock(mutex);
+        auto it = conns.find(id);
+        if (closed || it == conns.end()) return;
+        peer = it->second.peer;
+        hook = frame_hook;
+      }
+      if (f.empty() || f[0] != control_tag) {
+        if (hook && *hook) (*hook)(peer, f);
+        return;
+      }
+      std::uint16_t sender_port = 0;
+      std::vector<detail::peer_entry> peers;
+      if (!detail::decode_peer_list(f, sender_port, peers)) return;  // unknown control: ignored
+      std::vector<std::shared_ptr<net::connection>> tell;
+      std::vector<std::byte> news;
+      {
+        std::lock_guard lock(mutex);
+        if (closed) return;
+        if (sender_port != 0) {
+          auto& known = ports[peer];
+          if (known != sender_port) {
+            known = sender_port;
+            // Tell the others about this peer, so that they mesh with it too.
+            news = detail::encode_peer_list(port, {{peer, sender_port}});
+            for (const auto& [name, cid] : up) {
+              if (name != peer) tell.push_back(conns[cid].conn);
+            }
+          }
+        }
+        for (const auto& p : peers) {
+          if (p.name == opts.self || p.port == 0) continue;
+          if (ports.count(p.name) == 0) ports[p.name] = p.port;
+          if (up.count(p.name) != 0 || dialing.count(p.name) != 0 ||
+              accepting.count(p.name) != 0) {
+            continue;
+          }
+          std::error_code ec;
+          auto addr = asio::ip::make_address(std::string(p.name.host()), ec);
+          if (ec) addr = asio::ip::make_address(opts.address, ec);
+          if (ec) continue;
+          dial_locked(s, p.name, tcp::endpoint(addr, p.port));
+        }
+      }
+      for (auto& c : tell) c->send(news);
+    }
+
+    static node_down_reason reason_of(const nodus::error& e) {
+      const auto& r = e.reason();
+      if (r.rfind("net_tick_timeout", 0) == 0) return node_down_reason::net_tick_timeout;
+      if (r.rfind("disconnect", 0) == 0) return node_down_reason::disconnect;
+      return node_down_reason::connection_closed;
+    }
+
+    void handle_down(const std::shared_ptr<state>& s, id_type id, const nodus::error& e) {
+      std::vector<std::function<void(bool)>> failed;
+      std::vector<std::shared_ptr<node_down_handler>> downs;
+      node_name peer;
+      bool was_up = false;
+      {
+        std::lock_guard lock(mutex);
+        auto it = conns.find(id);
+        if (it == conns.end()) return;
+        peer = it->second.peer;
+        const bool silent = it->second.silent;
+        conns.erase(it);
+        if (auto u = up.find(peer); u != up.end() && u->second == id) {
+          up.erase(u);
+          was_up = !silent;
+        }
+        if (auto d = dialing.find(peer); d != dialing.end() && d->second == id) dialing.erase(d);
+        if (auto a = accepting.find(peer); a != accepting.end() && a->second == id) {
+          accepting.erase(a);
+        }
+        auto w = waiting.find(peer);
+        if (w != waiting.end() && up.count(peer) == 0 && dialing.count(peer) == 0 &&
+            accepting.count(peer) == 0) {
+          if (e.reason().find("simultaneous connect:") != std::string::npos && !closed) {
+            // The peer answered nok: its own dial to us wins and is about to arrive. Wait for
+            // it, bounded by net_setuptime.
+            if (!w->second.timer) {
+              auto t = std::make_shared<asio::steady_timer>(ex, opts.setup_timeout);
+              w->second.timer = t;
+              std::weak_ptr<state> ws = s;
+              t->async_wait([ws, peer, t](std::error_code ec) {
+                if (ec) return;
+                if (auto st = ws.lock()) st->fail_waiters(peer, t);
+              });
+            }
+          } else {
+            failed = std::move(w->second.waiters);
+            if (w->second.timer) w->second.timer->cancel();
+            waiting.erase(w);
+          }
+        }
+        if (was_up) downs = down_handlers;
+      }
+      if (was_up) {
+        const auto r = reason_of(e);
+        for (const auto& h : downs) {
+          if (*h) (*h)(peer, r);
+        }
+      }
+      for (auto& f : failed) f(false);
+    }
+
+    void fail_waiters(const node_name& peer, const std::shared_ptr<asio::steady_timer>& t) {
+      std::vector<std::function<void(bool)>> failed;
+      {
+        std::lock_guard lock(mutex);
+        auto w = waiting.find(peer);
+        if (w == waiting.end() || w->second.timer != t) return;
+        if (up.count(peer) != 0 || dialing.count(peer) != 0 || accepting.count(peer) != 0) {
+          return;  // a connection is under way; its own outcome completes the waiters
+        }
+        failed = std::move(w->second.waiters);
+        waiting.erase(w);
+      }
+      for (auto& f : failed) f(false);
+    }
+  };
+
+  explicit node_table(std::shared_ptr<state> s) noexcept : s_(std::move(s)) {}
+
+  void shutdown() {
+    if (!s_) return;
+    std::vector<std::shared_ptr<net::connection>> all;
+    std::vector<std::shared_ptr<asio::steady_timer>> timers;
+    {
+      std::lock_guard lock(s_->mutex);
+      s_->closed = true;
+      for (auto& [id, info] : s_->conns) {
+        info.silent = true;
+        all.push_back(info.conn);
+      }
+      for (auto& [name, w] : s_->waiting) {
+        if (w.timer) timers.push_back(w.timer);
+      }
+      s_->waiting.clear();  // pending connect() completions are dropped, never called
+      s_->up_handlers.clear();
+      s_->down_handlers.clear();
+      s_->frame_hook.reset();
+    }
+    for (auto& c : all) c->close();
+    asio::post(s_->accept_strand, [acc = s_->acceptor, timers] {
+      std::error_code ignored;
+      acc->close(ignored);
+      for (const auto& t : timers) t->cancel();
+    });
+    s_.reset();
+  }
+
+  std::shared_ptr<state> s_;
+};
+
+}  // namespace nodus::cluster
