@@ -36,6 +36,8 @@
 #include "nodus/net/dist_flags.hpp"
 #include "nodus/net/handshake.hpp"
 
+#include "erl_child.hpp"
+
 extern char** environ;
 
 namespace hs = nodus::net::handshake;
@@ -53,19 +55,9 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr auto step_timeout = 10s;  // bound of every single wait below
 
-// erl_installed() -> an executable `erl` is on PATH.
-bool erl_installed() {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return false;
-  std::string_view rest(path);
-  while (!rest.empty()) {
-    const auto colon = rest.find(':');
-    const std::string dir(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
-    if (!dir.empty() && ::access((dir + "/erl").c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
+using erl_test::child_process;
+using erl_test::erl_installed;
+using erl_test::erl_program;
 
 std::string hex(std::span<const std::byte> b, std::size_t max = 64) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -78,188 +70,6 @@ std::string hex(std::span<const std::byte> b, std::size_t max = 64) {
   if (b.size() > max) s += "...";
   return s;
 }
-
-// A child process in its own process group, stdin and stdout+stderr piped to us. The destructor
-// closes its stdin, waits a little for it to exit, then kills its group and reaps it.
-class child_process {
- public:
-  explicit child_process(const std::vector<std::string>& argv) {
-    int in[2];
-    int out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category());
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-      ::close(in[0]);
-      ::close(in[1]);
-      throw std::system_error(errno, std::generic_category());
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const int rc = ::posix_spawnp(&pid_, argv[0].c_str(), &actions, &attr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    ::close(in[0]);
-    ::close(out[1]);
-    in_ = in[1];
-    out_ = out[0];
-    if (rc != 0) {
-      pid_ = -1;
-      close_fds();
-      throw std::system_error(rc, std::generic_category(), "posix_spawnp " + argv[0]);
-    }
-    ::fcntl(out_, F_SETFL, ::fcntl(out_, F_GETFL) | O_NONBLOCK);
-  }
-  child_process(const child_process&) = delete;
-  child_process& operator=(const child_process&) = delete;
-  ~child_process() { stop(); }
-
-  // write_line(text) -> false when the child no longer reads.
-  bool write_line(std::string text) {
-    text += '\n';
-    return in_ >= 0 && ::write(in_, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  }
-
-  // wait_for(needle, timeout) -> the first output line containing needle (earlier lines
-  // included), waiting at most timeout for it to appear.
-  std::optional<std::string> wait_for(std::string_view needle,
-                                      clock_type::duration timeout = step_timeout) {
-    const auto deadline = clock_type::now() + timeout;
-    for (;;) {
-      if (auto line = seen(needle)) return line;
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (left.count() <= 0 || out_ < 0) return std::nullopt;
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
-        return std::nullopt;
-      }
-      drain();
-    }
-  }
-
-  // seen(needle) -> a line read so far that contains needle (no waiting beyond a drain).
-  std::optional<std::string> seen(std::string_view needle) {
-    drain();
-    for (const auto& l : lines_) {
-      if (l.find(needle) != std::string::npos) return l;
-    }
-    return std::nullopt;
-  }
-
-  // transcript() -> everything the child printed so far, for failure messages.
-  std::string transcript() {
-    drain();
-    std::string t;
-    for (const auto& l : lines_) t += "  | " + l + "\n";
-    if (!partial_.empty()) t += "  | " + partial_ + "\n";
-    return t;
-  }
-
-  void stop() {
-    if (pid_ > 0) {
-      if (in_ >= 0) {
-        ::close(in_);  // erl halts at end of input
-        in_ = -1;
-      }
-      // Wait up to 3 s for the leader to exit, without reaping it: while it is a zombie its
-      // process group id cannot be reused, so the kill below only reaches processes we started.
-      const auto deadline = clock_type::now() + 3s;
-      siginfo_t info{};
-      while (clock_type::now() < deadline) {
-        info.si_pid = 0;
-        if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
-            info.si_pid != 0) {
-          break;
-        }
-        ::usleep(20'000);
-      }
-      ::kill(-pid_, SIGKILL);  // the group: erl's helpers (erl_child_setup) too
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-    close_fds();
-  }
-
- private:
-  void drain() {
-    if (out_ < 0) return;
-    char buf[4096];
-    for (;;) {
-      const ssize_t n = ::read(out_, buf, sizeof buf);
-      if (n > 0) {
-        partial_.append(buf, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n == 0) {  // the child closed its output
-        ::close(out_);
-        out_ = -1;
-      }
-      break;
-    }
-    std::size_t nl;
-    while ((nl = partial_.find('\n')) != std::string::npos) {
-      lines_.push_back(partial_.substr(0, nl));
-      partial_.erase(0, nl + 1);
-    }
-  }
-
-  void close_fds() {
-    if (in_ >= 0) ::close(in_);
-    if (out_ >= 0) ::close(out_);
-    in_ = out_ = -1;
-  }
-
-  pid_t pid_ = -1;
-  int in_ = -1;
-  int out_ = -1;
-  std::string partial_;
-  std::vector<std::string> lines_;
-};
-
-// The program erl evaluates (-eval): report node up/down, obey "connect NODE" on stdin.
-constexpr const char* erl_program = R"erl(
-Parent = self(),
-spawn(fun() ->
-  ok = net_kernel:monitor_nodes(true),
-  Parent ! monitoring,
-  W = fun W() ->
-    receive
-      {nodeup, N} -> io:format("nodeup ~s~n", [N]);
-      {nodedown, N} -> io:format("nodedown ~s~n", [N])
-    end,
-    W()
-  end,
-  W()
-end),
-receive monitoring -> ok after 5000 -> erlang:halt(2) end,
-{ok, _} = timer:apply_after(60000, erlang, halt, [3]),
-io:format("ready ~s ~s~n", [node(), erlang:system_info(otp_release)]),
-L = fun L() ->
-  case io:get_line("") of
-    eof -> erlang:halt(0);
-    {error, _} -> erlang:halt(0);
-    Line ->
-      case string:lexemes(Line, " \n") of
-        ["connect", N] ->
-          io:format("connect ~s ~p~n", [N, net_kernel:connect_node(list_to_atom(N))]);
-        _ -> io:format("unknown command ~s", [Line])
-      end,
-      L()
-  end
-end,
-L().
-)erl";
 
 constexpr const char* erl_cookie = "nodus_interop_cookie";
 
