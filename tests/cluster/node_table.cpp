@@ -101,9 +101,7 @@ struct test_node {
   }
 };
 
-bool lists_are(test_node& n, const std::vector<node_name>& want) {
-  return n.table->list() == want;
-}
+bool lists_are(test_node& n, const std::vector<node_name>& want) { return n.table->list() == want; }
 
 }  // namespace
 

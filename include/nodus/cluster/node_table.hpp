@@ -49,11 +49,11 @@ inline constexpr std::byte control_tag{0xF0};
 
 // Settings of one node_table.
 struct node_table_options {
-  node_name self;                   // our full node name
-  std::string cookie;               // the shared secret
-  std::string address = "127.0.0.1";  // where to listen
-  std::uint16_t port = 0;           // 0: an ephemeral port (see node_table::port())
-  std::uint32_t creation = 1;       // our incarnation (nonzero)
+  node_name self;                                 // our full node name
+  std::string cookie;                             // the shared secret
+  std::string address = "127.0.0.1";              // where to listen
+  std::uint16_t port = 0;                         // 0: an ephemeral port (see node_table::port())
+  std::uint32_t creation = 1;                     // our incarnation (nonzero)
   std::chrono::milliseconds setup_timeout{7000};  // net_setuptime
   std::chrono::milliseconds ticktime{60000};      // net_ticktime
   std::size_t max_frame_size = std::size_t{64} << 20;
@@ -280,7 +280,7 @@ class node_table {
 
   struct conn_info {
     std::shared_ptr<net::connection> conn;
-    node_name peer;       // known at once for dials, after send_name for accepts
+    node_name peer;  // known at once for dials, after send_name for accepts
     bool up = false;
     bool silent = false;  // abandoned or replaced: its going down is not a node_down
   };
@@ -307,9 +307,9 @@ class node_table {
     bool closed = false;
     id_type next_id = 1;
     std::map<id_type, conn_info> conns;
-    std::map<node_name, id_type> up;         // visible peers
-    std::map<node_name, id_type> dialing;    // our pending dial per peer
-    std::map<node_name, id_type> accepting;  // an accepted handshake per peer
+    std::map<node_name, id_type> up;           // visible peers
+    std::map<node_name, id_type> dialing;      // our pending dial per peer
+    std::map<node_name, id_type> accepting;    // an accepted handshake per peer
     std::map<node_name, std::uint16_t> ports;  // listening ports we know
     std::map<node_name, waiter_set> waiting;   // connect() completions per peer
     std::vector<std::shared_ptr<node_up_handler>> up_handlers;
@@ -527,8 +527,7 @@ class node_table {
         for (const auto& p : peers) {
           if (p.name == opts.self || p.port == 0) continue;
           if (ports.count(p.name) == 0) ports[p.name] = p.port;
-          if (up.count(p.name) != 0 || dialing.count(p.name) != 0 ||
-              accepting.count(p.name) != 0) {
+          if (up.count(p.name) != 0 || dialing.count(p.name) != 0 || accepting.count(p.name) != 0) {
             continue;
           }
           std::error_code ec;

@@ -66,9 +66,9 @@ struct connection_handlers {
 // "net_tick_timeout: ..." or "disconnect: ..." (close() called); errc::timeout
 // ("net_setuptime: ..."); errc::frame_too_large; errc::malformed_frame; the handshake's errors
 // (errc::bad_cookie, protocol_mismatch, not_connected) naming the peer. A peer closing right after
-// our challenge reply is reported as bad_cookie: that is what an Erlang node does on a wrong digest.
-// Thread safety: send() and close() may be called from any thread. Owned by shared_ptr; in-flight
-// operations keep it alive, so the owner may drop it at any time, e.g. inside on_down.
+// our challenge reply is reported as bad_cookie: that is what an Erlang node does on a wrong
+// digest. Thread safety: send() and close() may be called from any thread. Owned by shared_ptr;
+// in-flight operations keep it alive, so the owner may drop it at any time, e.g. inside on_down.
 class connection : public std::enable_shared_from_this<connection> {
   struct private_tag {};
 
@@ -206,9 +206,10 @@ class connection : public std::enable_shared_from_this<connection> {
         on_strand([self = shared_from_this()](std::error_code ec, const tcp::endpoint&) {
           if (self->down_) return;
           if (ec) {
-            self->go_down(nodus::error(errc::not_connected, "cannot connect to " +
-                                                                std::string(self->machine_.peer().str()) +
-                                                                ": " + ec.message()));
+            self->go_down(
+                nodus::error(errc::not_connected, "cannot connect to " +
+                                                      std::string(self->machine_.peer().str()) +
+                                                      ": " + ec.message()));
             return;
           }
           self->start_handshake_io();
@@ -346,8 +347,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void on_read_error(const std::error_code& ec) {
     const bool closed = ec == asio::error::eof || ec == asio::error::connection_reset;
-    if (!up_ && closed &&
-        machine_.current() == handshake::machine::state::awaiting_challenge_ack) {
+    if (!up_ && closed && machine_.current() == handshake::machine::state::awaiting_challenge_ack) {
       // dist_util.erl recv_challenge_reply: on a wrong digest the peer closes without a word.
       go_down(nodus::error(errc::bad_cookie,
                            "handshake with " + std::string(machine_.peer().str()) +
@@ -399,29 +399,29 @@ class connection : public std::enable_shared_from_this<connection> {
         if (p.size() != 0) wbufs_.push_back(p);
       }
     }
-    asio::async_write(socket_, wbufs_,
-                      on_strand([self = shared_from_this()](std::error_code ec, std::size_t) {
-                        self->writing_ = false;
-                        self->in_flight_.clear();
-                        self->sent_ = true;
-                        if (ec) {
-                          if (!self->down_) {
-                            self->go_down(nodus::error(errc::nodedown,
-                                                       "connection_closed: write error" +
-                                                           self->peer_text() + ": " + ec.message()));
-                          }
-                          self->queue_.clear();
-                          return;
-                        }
-                        if (self->down_) {
-                          // Lingering: a refusal (status not_allowed, nok) went out; now close.
-                          self->queue_.clear();
-                          self->setup_timer_.cancel();
-                          self->close_socket();
-                          return;
-                        }
-                        self->start_write();
-                      }));
+    asio::async_write(
+        socket_, wbufs_, on_strand([self = shared_from_this()](std::error_code ec, std::size_t) {
+          self->writing_ = false;
+          self->in_flight_.clear();
+          self->sent_ = true;
+          if (ec) {
+            if (!self->down_) {
+              self->go_down(nodus::error(
+                  errc::nodedown,
+                  "connection_closed: write error" + self->peer_text() + ": " + ec.message()));
+            }
+            self->queue_.clear();
+            return;
+          }
+          if (self->down_) {
+            // Lingering: a refusal (status not_allowed, nok) went out; now close.
+            self->queue_.clear();
+            self->setup_timer_.cancel();
+            self->close_socket();
+            return;
+          }
+          self->start_write();
+        }));
   }
 
   // ---- ticks --------------------------------------------------------------------------------
@@ -445,9 +445,8 @@ class connection : public std::enable_shared_from_this<connection> {
       received_ = false;
       silent_intervals_ = 0;
     } else if (++silent_intervals_ >= 4) {
-      go_down(nodus::error(errc::nodedown, "net_tick_timeout: nothing from " + who() +
-                                               " for " + std::to_string(opts_.ticktime.count()) +
-                                               " ms"));
+      go_down(nodus::error(errc::nodedown, "net_tick_timeout: nothing from " + who() + " for " +
+                                               std::to_string(opts_.ticktime.count()) + " ms"));
       return;
     }
     if (!sent_ && !writing_ && queue_.empty()) queue_tick();
