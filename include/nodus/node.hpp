@@ -138,14 +138,13 @@ inline result<options> options::from_args(int argc, const char* const* argv) {
   };
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
-    auto value = [&](std::string_view flag) -> std::optional<std::string_view> {
+    auto value = [&]() -> std::optional<std::string_view> {
       if (i + 1 >= argc) return std::nullopt;
-      (void)flag;
       return std::string_view(argv[++i]);
     };
     if (a == "--name" || a == "--cookie" || a == "--threads" || a == "--call-timeout" ||
         a == "--log-level") {
-      auto v = value(a);
+      auto v = value();
       if (!v) return bad(format("{} needs a value", a));
       if (a == "--name") {
         auto n = node_name::parse(*v);
@@ -332,14 +331,14 @@ class node {
   result<void> cast(M&& msg) {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_cast<S, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
-    return detail::cast_to<S>(rt_, static_cast<M&&>(msg));
+    return detail::enqueue<S, nodus::cast>(rt_, static_cast<M&&>(msg));
   }
   // send<S>(msg): queues msg for S's handle_info; noproc when S is not running.
   template <class S, class M>
   result<void> send(M&& msg) {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_info<S, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
-    return detail::send_to<S>(rt_, static_cast<M&&>(msg));
+    return detail::enqueue<S, nodus::info>(rt_, static_cast<M&&>(msg));
   }
 
   // whereis<S>() -> whether S runs here now.

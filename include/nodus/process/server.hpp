@@ -248,31 +248,17 @@ void start_call(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handl
   }
 }
 
-template <class S, class M>
-result<void> cast_to(runtime& rt, M&& msg) {
+// enqueue<S, Kind>(rt, msg): queues msg for S as a cast (Kind = cast) or an info (Kind = info).
+template <class S, template <class> class Kind, class M>
+result<void> enqueue(runtime& rt, M&& msg) {
   using T = std::remove_cvref_t<M>;
-  if constexpr (!handles_cast_v<S, T>) {
-    return errc::noproc;  // the caller's checked_cast has reported the error
+  if constexpr (count_entry<Kind, T, typename S::nodus_interface>::value == 0) {
+    return errc::noproc;  // the caller's checked_cast / checked_info has reported the error
   } else {
     error why;
     cell<S>* c = find_cell<S>(rt, why);
     if (c == nullptr) return why;
-    envelope<cast<T>> env{store<T>(T(static_cast<M&&>(msg)))};
-    if (!c->push(env)) return stopped_error<S>(rt);
-    return {};
-  }
-}
-
-template <class S, class M>
-result<void> send_to(runtime& rt, M&& msg) {
-  using T = std::remove_cvref_t<M>;
-  if constexpr (!handles_info_v<S, T>) {
-    return errc::noproc;  // the caller's checked_info has reported the error
-  } else {
-    error why;
-    cell<S>* c = find_cell<S>(rt, why);
-    if (c == nullptr) return why;
-    envelope<info<T>> env{store<T>(T(static_cast<M&&>(msg))), 0};
+    envelope<Kind<T>> env{store<T>(T(static_cast<M&&>(msg)))};
     if (!c->push(env)) return stopped_error<S>(rt);
     return {};
   }
@@ -339,14 +325,14 @@ class server : public server_base {
   result<void> cast(M&& msg) {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_cast<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
-    return detail::cast_to<Target>(rt(), static_cast<M&&>(msg));
+    return detail::enqueue<Target, nodus::cast>(rt(), static_cast<M&&>(msg));
   }
   // send<Target>(msg): sends an info message to a local server.
   template <class Target, class M>
   result<void> send(M&& msg) {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_info<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
-    return detail::send_to<Target>(rt(), static_cast<M&&>(msg));
+    return detail::enqueue<Target, nodus::info>(rt(), static_cast<M&&>(msg));
   }
 
  private:

@@ -233,14 +233,6 @@ class call_timeouts {
     op->release();
   }
 
-  [[nodiscard]] std::size_t size() const {
-    std::lock_guard lock(m_);
-    std::size_t n = 0;
-    for (const auto& l : lists_)
-      for (auto* op = l->head; op != nullptr; op = op->next_) ++n;
-    return n;
-  }
-
  private:
   struct list {
     std::chrono::nanoseconds duration;
