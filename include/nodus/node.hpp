@@ -22,17 +22,26 @@
 #include <utility>
 #include <vector>
 
+#include <algorithm>
+#include <functional>
+
+#include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
+#include "nodus/cluster/events.hpp"
+#include "nodus/cluster/node_table.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
 #include "nodus/fwd.hpp"
 #include "nodus/message/protocol.hpp"
+#include "nodus/process/detail/remote.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/interface.hpp"
 #include "nodus/process/server.hpp"
@@ -112,9 +121,25 @@ struct options {
   std::chrono::milliseconds call_timeout{5000};  // default timeout of call (GenServer's 5 s)
   log_level level = log_level::info;
 
+  // Distribution (used when name is set).
+  std::string address;     // where to listen; empty: the name's host if it is an IP, else 0.0.0.0
+  std::uint16_t port = 0;  // TCP port to listen on; 0: an ephemeral one (see node::port())
+  bool hidden = false;     // a hidden node: not in others' list(), never meshed (erl -hidden)
+  std::chrono::milliseconds net_ticktime{60000};  // a silent peer is down after this (Erlang 60 s)
+  std::chrono::milliseconds net_setuptime{7000};  // bound of a connection's handshake (7 s)
+  std::size_t max_frame_size = std::size_t{64} << 20;  // a longer frame: the peer is disconnected
+  // Nodes start() connects to before starting the servers (kernel's sync_nodes_*), as
+  // "name@host:port" (or a name whose port is known); start() fails naming a missing mandatory
+  // one after sync_nodes_timeout; optional ones are only waited for.
+  std::vector<std::string> sync_nodes_optional;
+  std::vector<std::string> sync_nodes_mandatory;
+  std::chrono::milliseconds sync_nodes_timeout{0};
+
   // from_args(argc, argv): --name NAME@HOST, --cookie C, --threads N, --call-timeout MS,
-  // --log-level debug|info|warn|error|off; other arguments are left for the program
-  // (see `rest`). Fails with a message naming the bad argument.
+  // --log-level debug|info|warn|error|off, --address IP, --port P, --hidden, --net-ticktime MS,
+  // --net-setuptime MS, --max-frame-size BYTES, --sync-nodes-optional A,B,..,
+  // --sync-nodes-mandatory A,B,.., --sync-nodes-timeout MS; other arguments are left for the
+  // program (see `rest`). Fails with a message naming the bad argument.
   [[nodiscard]] static result<options> from_args(int argc, const char* const* argv);
   std::vector<std::string> rest;  // arguments from_args did not consume, in order
 };
@@ -142,6 +167,55 @@ inline result<options> options::from_args(int argc, const char* const* argv) {
       if (i + 1 >= argc) return std::nullopt;
       return std::string_view(argv[++i]);
     };
+    if (a == "--hidden") {
+      o.hidden = true;
+      continue;
+    }
+    if (a == "--address" || a == "--port" || a == "--net-ticktime" || a == "--net-setuptime" ||
+        a == "--max-frame-size" || a == "--sync-nodes-optional" ||
+        a == "--sync-nodes-mandatory" || a == "--sync-nodes-timeout") {
+      auto v = value();
+      if (!v) return bad(format("{} needs a value", a));
+      auto split = [](std::string_view list) {
+        std::vector<std::string> out;
+        while (!list.empty()) {
+          const auto comma = list.find(',');
+          if (comma != 0) out.emplace_back(list.substr(0, comma));
+          if (comma == std::string_view::npos) break;
+          list.remove_prefix(comma + 1);
+        }
+        return out;
+      };
+      if (a == "--address") {
+        o.address = std::string(*v);
+      } else if (a == "--sync-nodes-optional") {
+        o.sync_nodes_optional = split(*v);
+      } else if (a == "--sync-nodes-mandatory") {
+        o.sync_nodes_mandatory = split(*v);
+      } else {
+        auto n = detail::parse_number(a, *v);
+        if (!n) return n.error();
+        if (a == "--port") {
+          if (*n > 65535) return bad("--port expects 0 to 65535");
+          o.port = static_cast<std::uint16_t>(*n);
+        } else if (a == "--max-frame-size") {
+          if (*n < 1024) return bad("--max-frame-size expects at least 1024");
+          o.max_frame_size = static_cast<std::size_t>(*n);
+        } else {
+          if (*n == 0 && a != "--sync-nodes-timeout")
+            return bad(format("{} expects a positive number of milliseconds", a));
+          const std::chrono::milliseconds ms(static_cast<long long>(*n));
+          if (a == "--net-ticktime") {
+            o.net_ticktime = ms;
+          } else if (a == "--net-setuptime") {
+            o.net_setuptime = ms;
+          } else {
+            o.sync_nodes_timeout = ms;
+          }
+        }
+      }
+      continue;
+    }
     if (a == "--name" || a == "--cookie" || a == "--threads" || a == "--call-timeout" ||
         a == "--log-level") {
       auto v = value();
@@ -197,6 +271,10 @@ class node {
         rt_(io_, opts_.name.empty() ? node_name::parse("nonode@nohost").value() : opts_.name, log_,
             opts_.call_timeout) {
     log_.set_level(opts_.level);
+    if (!opts_.name.empty()) {
+      dist_ = std::make_unique<detail::distribution>(rt_);
+      rt_.set_dist(dist_.get());
+    }
   }
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -214,8 +292,13 @@ class node {
 
   // start(spec): starts the top supervisor and its children, in order; fails (and starts
   // nothing) when a child fails to start. Not from a thread of this node.
+  //
+  // A named node first listens (listen()) and syncs with options.sync_nodes_* (bounded by
+  // options.sync_nodes_timeout; a missing mandatory node fails start with errc::nodedown naming it).
   template <class Strategy, class... Children>
   result<void> start(const supervisor<Strategy, Children...>& spec) {
+    if (auto r = listen(); !r) return r;
+    if (auto r = sync_nodes(); !r) return r;
     {
       std::lock_guard lock(m_);
       if (top_) return error(errc::already_registered, "the node already has a top supervisor");
@@ -230,6 +313,96 @@ class node {
       top_.reset();
     }
     return r;
+  }
+
+  // listen(): a named node opens its TCP listener (options.address / port) so that other nodes can
+  // connect; start() calls it. Idempotent. Errors: errc::not_connected naming the address when
+  // it cannot bind; a node without a name has nothing to do.
+  result<void> listen() {
+    if (!dist_) return {};
+    cluster::node_table_options o;
+    o.self = opts_.name;
+    o.cookie = opts_.cookie;
+    o.address = opts_.address;
+    if (o.address.empty()) {
+      std::error_code ec;
+      (void)asio::ip::make_address(std::string(opts_.name.host()), ec);
+      o.address = ec ? "0.0.0.0" : std::string(opts_.name.host());
+    }
+    o.port = opts_.port;
+    o.creation = static_cast<std::uint32_t>(
+                     std::chrono::system_clock::now().time_since_epoch().count()) |
+                 1u;
+    o.setup_timeout = opts_.net_setuptime;
+    o.ticktime = opts_.net_ticktime;
+    o.max_frame_size = opts_.max_frame_size;
+    o.hidden = opts_.hidden;
+    o.protocol_fingerprint = Protocol::fingerprint;
+    return dist_->listen(std::move(o));
+  }
+
+  // port() -> the TCP port this node listens on (0 before listen() or without a name).
+  [[nodiscard]] std::uint16_t port() const {
+    auto* t = table();
+    return t != nullptr ? t->port() : 0;
+  }
+
+  // async_connect(node, token): Node.connect: completes with true once node is connected (at
+  // once when it is already, or is this node), false when it cannot be (nobody listening, wrong
+  // cookie, a different protocol, setup timeout). node is "name@host:port", or a name whose port
+  // this node learnt (from the mesh). Completion signature void(bool).
+  template <class Token>
+  auto async_connect(std::string_view target, Token&& token) {
+    return asio::async_initiate<Token, void(bool)>(
+        [this](auto handler, std::string text) {
+          auto done = [h = std::make_shared<decltype(handler)>(std::move(handler))](bool ok) {
+            auto ex = asio::get_associated_executor(*h);
+            asio::post(ex, [h, ok]() mutable { std::move(*h)(ok); });
+          };
+          start_connect(text, std::move(done));
+        },
+        token, std::string(target));
+  }
+
+  // connect(node) -> bool: blocking async_connect, for main() and tests (false from a thread of
+  // this node, where it would deadlock; use async_connect there).
+  bool connect(std::string_view target) {
+    if (rt_.in_node_thread()) {
+      log_.error("connect({}) from a thread of {} would deadlock; use async_connect", target,
+                 rt_.self());
+      return false;
+    }
+    auto w = std::make_shared<detail::waiter<bool>>();
+    start_connect(std::string(target), detail::waiter_setter<bool>(w));
+    pump_until_ready(*w);
+    auto r = w->wait();
+    return r && *r;
+  }
+  bool connect(const node_name& to) { return connect(to.str()); }
+
+  // disconnect(node) -> true when a connection to node was up and is now closed (node_down with
+  // reason disconnect follows here, connection_closed there).
+  bool disconnect(const node_name& to) {
+    auto* t = table();
+    return t != nullptr && t->disconnect(to);
+  }
+
+  // list(which) -> the connected nodes, sorted: visible ones by default (Node.list()), or
+  // node_list::hidden / node_list::connected.
+  [[nodiscard]] std::vector<node_name> list(
+      cluster::node_list which = cluster::node_list::visible) const {
+    auto* t = table();
+    return t != nullptr ? t->list(which) : std::vector<node_name>{};
+  }
+
+  // on_node_up(cb) / on_node_down(cb): callback subscriptions to visible nodes coming and going
+  // (the typed alternative to a server's monitor_nodes()). cb runs on a thread of the node; it
+  // must not block.
+  void on_node_up(std::function<void(const node_up&)> cb) {
+    if (dist_) dist_->on_node_up(std::move(cb));
+  }
+  void on_node_down(std::function<void(const node_down&)> cb) {
+    if (dist_) dist_->on_node_down(std::move(cb));
   }
 
   // spawn<S>(args...): starts an unsupervised server constructed from args (copied; a crash ends
@@ -326,6 +499,89 @@ class node {
     return error(errc::shutdown, "the node stopped before the call completed");
   }
 
+  // async_call<S>(node, msg[, timeout], token): calls S on node ({name, node} in Erlang), or
+  // locally when node is this node. As async_call<S>(msg, ...), plus: errc::nodedown at once when
+  // node is not connected or goes down before replying; the reply of a call that timed out is
+  // dropped. msg may be a std::shared_ptr / unique_ptr to the message (sent without a copy).
+  template <class S, class Req, class Token>
+  auto async_call(const node_name& to, Req&& msg, std::chrono::milliseconds timeout,
+                  Token&& token) {
+    using P = reply_t<S, detail::message_type_t<Req>>;
+    return asio::async_initiate<Token, void(result<P>)>(
+        [this, to, timeout](auto handler, auto&& m) {
+          start_any_call<S>(to, static_cast<decltype(m)&&>(m), timeout, std::move(handler));
+        },
+        token, static_cast<Req&&>(msg));
+  }
+  template <class S, class Req, class Token>
+  requires(!std::is_convertible_v<Token, std::chrono::milliseconds>) auto async_call(
+      const node_name& to, Req&& msg, Token&& token) {
+    return async_call<S>(to, static_cast<Req&&>(msg), opts_.call_timeout,
+                         static_cast<Token&&>(token));
+  }
+
+  // call<S>(node, msg[, timeout]) -> result<Reply>: blocking remote call (see async_call).
+  template <class S, class Req>
+  result<reply_t<S, detail::message_type_t<Req>>> call(const node_name& to, Req&& msg,
+                                                       std::chrono::milliseconds timeout = {}) {
+    using P = reply_t<S, detail::message_type_t<Req>>;
+    if (auto e = blocking_error<S>()) return *e;
+    auto w = std::make_shared<detail::waiter<result<P>>>();
+    start_any_call<S>(to, static_cast<Req&&>(msg),
+                      timeout.count() == 0 ? opts_.call_timeout : timeout,
+                      detail::waiter_setter<result<P>>(w));
+    if (auto r = w->wait()) return std::move(*r);
+    return error(errc::shutdown, "the node stopped before the call completed");
+  }
+
+  // multi_call<S>(nodes, msg[, timeout]) -> one (node, result) per node, in the order of nodes:
+  // calls S on every node at once and waits for all (gen_server:multi_call; the seed's
+  // Ping.ping over Node.list()). Blocking, like call.
+  template <class S, class Req>
+  std::vector<std::pair<node_name, result<reply_t<S, detail::message_type_t<Req>>>>> multi_call(
+      const std::vector<node_name>& nodes, const Req& msg, std::chrono::milliseconds timeout = {}) {
+    using R = detail::message_type_t<Req>;
+    using P = reply_t<S, R>;
+    std::vector<std::pair<node_name, result<P>>> out;
+    out.reserve(nodes.size());
+    if (auto e = blocking_error<S>()) {
+      for (const auto& n : nodes) out.emplace_back(n, *e);
+      return out;
+    }
+    auto shared = detail::share(R(detail::unshare(msg)));
+    std::vector<std::shared_ptr<detail::waiter<result<P>>>> ws;
+    for (const auto& n : nodes) {
+      auto w = std::make_shared<detail::waiter<result<P>>>();
+      ws.push_back(w);
+      start_any_call<S>(n, std::shared_ptr<const R>(shared),
+                        timeout.count() == 0 ? opts_.call_timeout : timeout,
+                        detail::waiter_setter<result<P>>(w));
+    }
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      auto r = ws[i]->wait();
+      out.emplace_back(nodes[i], r ? std::move(*r)
+                                   : result<P>(error(errc::shutdown, "the node stopped")));
+    }
+    return out;
+  }
+
+  // cast<S>(node, msg) / send<S>(node, msg): to S on node (or locally); errc::nodedown when node
+  // is not connected. Like Erlang's, delivery is not confirmed.
+  template <class S, class M>
+  result<void> cast(const node_name& to, M&& msg) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_cast<S, detail::message_type_t<M>>::ok;
+    if (to == rt_.self()) return cast<S>(detail::unshare(static_cast<M&&>(msg)));
+    return detail::send_remote<S, nodus::cast>(rt_, to, static_cast<M&&>(msg));
+  }
+  template <class S, class M>
+  result<void> send(const node_name& to, M&& msg) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_info<S, detail::message_type_t<M>>::ok;
+    if (to == rt_.self()) return send<S>(detail::unshare(static_cast<M&&>(msg)));
+    return detail::send_remote<S, nodus::info>(rt_, to, static_cast<M&&>(msg));
+  }
+
   // cast<S>(msg): queues msg for S's handle_cast; noproc when S is not running.
   template <class S, class M>
   result<void> cast(M&& msg) {
@@ -351,11 +607,123 @@ class node {
   [[nodiscard]] std::vector<std::string> registered() const { return rt_.registered(); }
 
   [[nodiscard]] const node_name& self() const noexcept { return rt_.self(); }
+  // alive() -> this node has a name (is distributed), as Node.alive?/0.
+  [[nodiscard]] bool alive() const noexcept { return dist_ != nullptr; }
   [[nodiscard]] logger& log() noexcept { return log_; }
   [[nodiscard]] asio::io_context& io_context() noexcept { return io_; }
   [[nodiscard]] const options& opts() const noexcept { return opts_; }
 
  private:
+  [[nodiscard]] cluster::node_table* table() const { return dist_ ? dist_->table() : nullptr; }
+
+  template <class S>
+  std::optional<error> blocking_error() const {
+    if (rt_.in_node_thread())
+      return error(errc::would_deadlock,
+                   format("blocking call to '{}' from a thread of {}; use async_call",
+                          S::name.view(), rt_.self()));
+    if (running_threads_.load() == 0)
+      return error(errc::not_running, format("no thread runs {}", rt_.self()));
+    return std::nullopt;
+  }
+
+  template <class S, class Req, class Handler>
+  void start_any_call(const node_name& to, Req&& msg, std::chrono::milliseconds timeout,
+                      Handler&& h) {
+    if (to == rt_.self()) {
+      detail::start_call<S>(rt_, detail::unshare(static_cast<Req&&>(msg)), timeout,
+                            static_cast<Handler&&>(h));
+    } else {
+      detail::start_remote_call<S>(rt_, to, static_cast<Req&&>(msg), timeout,
+                                   static_cast<Handler&&>(h));
+    }
+  }
+
+  // start_connect(text, done): done(bool) once, from a thread of the node (or here).
+  template <class Done>
+  void start_connect(const std::string& text, Done done) {
+    auto* t = table();
+    if (t == nullptr) {
+      log_.error("connect({}): {} is not distributed (no name) or not listening", text,
+                 rt_.self());
+      done(false);
+      return;
+    }
+    if (auto a = cluster::parse_node_address(text)) {
+      t->connect(a->first, a->second, std::move(done));
+      return;
+    }
+    auto n = node_name::parse(text);
+    if (!n) {
+      log_.error("connect({}): {}", text, n.error().message());
+      done(false);
+      return;
+    }
+    if (*n == rt_.self() || t->is_connected(*n)) {
+      done(true);
+      return;
+    }
+    const auto port = t->known_port(*n);
+    std::error_code ec;
+    const auto addr = asio::ip::make_address(std::string(n->host()), ec);
+    if (port == 0 || ec) {
+      log_.warn("connect({}): no port known for it; give \"name@ip:port\"", text);
+      done(false);
+      return;
+    }
+    t->connect(*n, asio::ip::tcp::endpoint(addr, port), std::move(done));
+  }
+
+  // pump_until_ready(w): waits for w; runs the node here meanwhile when no thread runs it.
+  template <class W>
+  void pump_until_ready(W& w) {
+    if (running_threads_.load() != 0) return;
+    if (io_.stopped()) io_.restart();
+    while (!w.ready()) io_.run_one_for(std::chrono::milliseconds(50));
+  }
+
+  // sync_nodes(): connects to options.sync_nodes_* until all are up or the timeout passes
+  // (retrying every 100 ms, since the others may still be starting).
+  result<void> sync_nodes() {
+    std::vector<std::string> all = opts_.sync_nodes_mandatory;
+    all.insert(all.end(), opts_.sync_nodes_optional.begin(), opts_.sync_nodes_optional.end());
+    if (all.empty() || !dist_) return {};
+    const auto deadline = std::chrono::steady_clock::now() + opts_.sync_nodes_timeout;
+    std::vector<bool> up(all.size(), false);
+    for (;;) {
+      std::vector<std::shared_ptr<detail::waiter<bool>>> ws(all.size());
+      for (std::size_t i = 0; i < all.size(); ++i) {
+        if (up[i]) continue;
+        ws[i] = std::make_shared<detail::waiter<bool>>();
+        start_connect(all[i], detail::waiter_setter<bool>(ws[i]));
+      }
+      for (std::size_t i = 0; i < all.size(); ++i) {
+        if (!ws[i]) continue;
+        pump_until_ready(*ws[i]);
+        auto r = ws[i]->wait();
+        up[i] = r && *r;
+      }
+      const bool done = std::find(up.begin(), up.end(), false) == up.end();
+      if (done || std::chrono::steady_clock::now() >= deadline) break;
+      const auto pause = std::min<std::chrono::steady_clock::duration>(
+          std::chrono::milliseconds(100), deadline - std::chrono::steady_clock::now());
+      if (running_threads_.load() == 0) {
+        if (io_.stopped()) io_.restart();
+        io_.run_for(pause);
+      } else {
+        std::this_thread::sleep_for(pause);  // a retry interval, not a synchronisation
+      }
+    }
+    for (std::size_t i = 0; i < opts_.sync_nodes_mandatory.size(); ++i) {
+      if (!up[i]) {
+        return error(errc::nodedown,
+                     format("sync_nodes_mandatory: {} did not connect within {}", all[i],
+                            opts_.sync_nodes_timeout));
+      }
+    }
+    return {};
+  }
+
   // on_supervision(f): runs f(done) on the supervision strand and waits for done(result).
   template <class F>
   result<void> on_supervision(F f) {
@@ -430,8 +798,10 @@ class node {
     }
   }
 
-  // finish(): fail outstanding calls and let io_context::run() return once idle.
+  // finish(): close the connections, fail outstanding calls and let io_context::run() return
+  // once idle.
   void finish() {
+    if (dist_) dist_->shutdown();
     rt_.timeouts().shutdown();
     work_.reset();
   }
@@ -441,6 +811,7 @@ class node {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   detail::runtime rt_;
+  std::unique_ptr<detail::distribution> dist_;  // outlives the servers (declared before them)
   std::mutex m_;
   std::unique_ptr<detail::supervisor_node> top_;
   std::vector<std::unique_ptr<detail::cell_base>> spawned_;

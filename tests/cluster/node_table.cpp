@@ -197,8 +197,11 @@ BOOST_AUTO_TEST_CASE(frames_reach_the_on_frame_hook) {
   test_node b("b@127.0.0.1");
   std::mutex m;
   std::vector<std::pair<node_name, std::vector<std::byte>>> got;
-  b.table->on_frame([&](const node_name& p, std::span<const std::byte> f) {
+  bool kept = false;
+  b.table->on_frame([&](const node_name& p, std::span<const std::byte> f,
+                        const std::shared_ptr<const void>& keep) {
     std::lock_guard lock(m);
+    kept = keep != nullptr;
     got.emplace_back(p, std::vector<std::byte>(f.begin(), f.end()));
   });
   BOOST_REQUIRE(a.connect_to(b).value_or(false));
@@ -210,7 +213,11 @@ BOOST_AUTO_TEST_CASE(frames_reach_the_on_frame_hook) {
   std::lock_guard lock(m);
   BOOST_TEST(got.size() == 1U);
   BOOST_TEST(got[0].first.str() == a.name().str());
-  BOOST_TEST(got[0].second.size() == 3U);
+  // Between nodus nodes a frame is padded with zeros to 16 bytes, its 4-byte header included.
+  BOOST_TEST(got[0].second.size() == 12U);
+  BOOST_TEST((got[0].second[0] == std::byte{1} && got[0].second[2] == std::byte{3}));
+  BOOST_TEST((got[0].second[3] == std::byte{0} && got[0].second[11] == std::byte{0}));
+  BOOST_TEST(kept);
 }
 
 // Both dial at the same moment, many times: each round ends with exactly one connection, both

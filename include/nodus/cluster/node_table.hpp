@@ -24,28 +24,25 @@
 #include <utility>
 #include <vector>
 
+#include "nodus/cluster/events.hpp"
 #include "nodus/core/error.hpp"
+#include "nodus/core/format.hpp"
+#include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
 #include "nodus/net/connection.hpp"
 #include "nodus/net/handshake.hpp"
 
 namespace nodus::cluster {
 
-// Why a peer went down, as Erlang's monitor_nodes reasons (net_kernel nodedown_reason).
-enum class node_down_reason : std::uint8_t { connection_closed, net_tick_timeout, disconnect };
-
-// to_string(r) -> "connection_closed", "net_tick_timeout" or "disconnect".
-[[nodiscard]] constexpr std::string_view to_string(node_down_reason r) noexcept {
-  switch (r) {
-    case node_down_reason::net_tick_timeout: return "net_tick_timeout";
-    case node_down_reason::disconnect: return "disconnect";
-    case node_down_reason::connection_closed: break;
-  }
-  return "connection_closed";
-}
-
 // First byte of a nodus control frame between node_tables; other frames go to on_frame.
 inline constexpr std::byte control_tag{0xF0};
+
+// Which connected nodes list() returns (Erlang's Node.list/1 argument).
+enum class node_list : std::uint8_t {
+  visible,    // published nodes, part of the mesh (Node.list())
+  hidden,     // connections to or from hidden nodes (Node.list(:hidden))
+  connected,  // both (Node.list(:connected))
+};
 
 // Settings of one node_table.
 struct node_table_options {
@@ -57,6 +54,12 @@ struct node_table_options {
   std::chrono::milliseconds setup_timeout{7000};  // net_setuptime
   std::chrono::milliseconds ticktime{60000};      // net_ticktime
   std::size_t max_frame_size = std::size_t{64} << 20;
+  bool hidden = false;  // a hidden node: its connections are hidden on both sides, never meshed
+  // Compared with a nodus peer's right after the handshake; a different one refuses the peer
+  // (two programs built from different nodus::protocol lists would misread each other).
+  std::uint64_t protocol_fingerprint = 0;
+  // Where the table reports refused peers and failed handshakes (level, line); may be empty.
+  std::function<void(log_level, const std::string&)> log;
 };
 
 // parse_node_address("n2@127.0.0.1:4500") -> the node name and the endpoint to dial: the host
@@ -121,6 +124,34 @@ inline std::vector<std::byte> encode_peer_list(std::uint16_t own_port,
   return out;
 }
 
+// Protocol check frame, first frame both nodus sides send: | 0xF0 | 0x02 | 0:6 | Fingerprint:8 LE |.
+inline constexpr std::byte hello_kind{0x02};
+inline constexpr std::size_t hello_size = 16;
+
+inline std::vector<std::byte> encode_hello(std::uint64_t fingerprint) {
+  std::vector<std::byte> out(hello_size, std::byte{0});
+  out[0] = control_tag;
+  out[1] = hello_kind;
+  for (int i = 0; i < 8; ++i) out[8 + i] = static_cast<std::byte>((fingerprint >> (8 * i)) & 0xff);
+  return out;
+}
+
+inline bool decode_hello(std::span<const std::byte> f, std::uint64_t& fingerprint) {
+  if (f.size() < hello_size || f[1] != hello_kind) return false;
+  fingerprint = 0;
+  for (int i = 0; i < 8; ++i) fingerprint |= std::to_integer<std::uint64_t>(f[8 + i]) << (8 * i);
+  return true;
+}
+
+// only_padding(f, at) -> the bytes of f from at on are the zero padding of an aligned frame.
+inline bool only_padding(std::span<const std::byte> f, std::size_t at) {
+  if (at > f.size() || f.size() - at >= 16) return false;
+  for (std::size_t i = at; i < f.size(); ++i) {
+    if (f[i] != std::byte{0}) return false;
+  }
+  return true;
+}
+
 // decode_peer_list(frame) -> sender port and entries; false on a malformed frame.
 inline bool decode_peer_list(std::span<const std::byte> f, std::uint16_t& sender_port,
                              std::vector<peer_entry>& peers) {
@@ -140,7 +171,7 @@ inline bool decode_peer_list(std::span<const std::byte> f, std::uint16_t& sender
     peers.push_back({*name, get16(f, at)});
     at += 2;
   }
-  return at == f.size();
+  return only_padding(f, at);
 }
 
 }  // namespace detail
@@ -158,7 +189,9 @@ class node_table {
   using tcp = asio::ip::tcp;
   using node_up_handler = std::function<void(const node_name&)>;
   using node_down_handler = std::function<void(const node_name&, node_down_reason)>;
-  using frame_handler = std::function<void(const node_name&, std::span<const std::byte>)>;
+  // frame_handler(peer, bytes, keep): keep holds the bytes valid after the call, while held.
+  using frame_handler = std::function<void(const node_name&, std::span<const std::byte>,
+                                           const std::shared_ptr<const void>& keep)>;
 
   // listen(ex, opts) -> a table listening on opts.address:opts.port. Errors: errc::not_connected
   // naming the address when it cannot bind, errc::invalid_node_name for an empty self.
@@ -234,22 +267,51 @@ class node_table {
     return true;
   }
 
-  // list() -> the connected peers, sorted.
-  [[nodiscard]] std::vector<node_name> list() const {
+  // list(which) -> the connected peers of that kind, sorted.
+  [[nodiscard]] std::vector<node_name> list(node_list which = node_list::visible) const {
     std::lock_guard lock(s_->mutex);
     std::vector<node_name> out;
     out.reserve(s_->up.size());
-    for (const auto& [name, id] : s_->up) out.push_back(name);
+    for (const auto& [name, id] : s_->up) {
+      const bool hidden = s_->conns.at(id).hidden;
+      if (which == node_list::connected || hidden == (which == node_list::hidden)) {
+        out.push_back(name);
+      }
+    }
     return out;  // std::map: already sorted
   }
 
-  // on_node_up(cb): cb(peer) after each new connection, before any of its frames.
+  // is_connected(peer) -> a connection to peer is up (visible or hidden).
+  [[nodiscard]] bool is_connected(const node_name& peer) const {
+    std::lock_guard lock(s_->mutex);
+    return s_->up.count(peer) != 0;
+  }
+
+  // connection_to(peer) -> the connection to peer if it is up, and whether peer is a nodus node
+  // (native frames); nullptr when not connected.
+  [[nodiscard]] std::pair<std::shared_ptr<net::connection>, bool> connection_to(
+      const node_name& peer) const {
+    std::lock_guard lock(s_->mutex);
+    auto it = s_->up.find(peer);
+    if (it == s_->up.end()) return {};
+    const auto& info = s_->conns.at(it->second);
+    return {info.conn, info.native};
+  }
+
+  // known_port(peer) -> the listening port of peer if we learnt it (from a connect or the mesh).
+  [[nodiscard]] std::uint16_t known_port(const node_name& peer) const {
+    std::lock_guard lock(s_->mutex);
+    auto it = s_->ports.find(peer);
+    return it == s_->ports.end() ? 0 : it->second;
+  }
+
+  // on_node_up(cb): cb(peer) after each new visible connection, before any of its frames.
   void on_node_up(node_up_handler cb) {
     std::lock_guard lock(s_->mutex);
     s_->up_handlers.push_back(std::make_shared<node_up_handler>(std::move(cb)));
   }
 
-  // on_node_down(cb): cb(peer, reason) after the last frame of a connection that was up.
+  // on_node_down(cb): cb(peer, reason) after the last frame of a visible connection that was up.
   void on_node_down(node_down_handler cb) {
     std::lock_guard lock(s_->mutex);
     s_->down_handlers.push_back(std::make_shared<node_down_handler>(std::move(cb)));
@@ -264,13 +326,8 @@ class node_table {
 
   // send(peer, payload) -> false if no connection to peer is up; else the frame is queued.
   bool send(const node_name& peer, std::vector<std::byte> payload) {
-    std::shared_ptr<net::connection> c;
-    {
-      std::lock_guard lock(s_->mutex);
-      auto it = s_->up.find(peer);
-      if (it == s_->up.end()) return false;
-      c = s_->conns[it->second].conn;
-    }
+    auto c = connection_to(peer).first;
+    if (!c) return false;
     c->send(std::move(payload));
     return true;
   }
@@ -282,7 +339,10 @@ class node_table {
     std::shared_ptr<net::connection> conn;
     node_name peer;  // known at once for dials, after send_name for accepts
     bool up = false;
-    bool silent = false;  // abandoned or replaced: its going down is not a node_down
+    bool greeting = false;  // handshake done, waiting for the peer's protocol check frame
+    bool native = false;    // a nodus peer
+    bool hidden = false;    // a hidden connection: not in list(), not meshed, no node_up/down
+    bool silent = false;    // abandoned or replaced: its going down is not a node_down
   };
 
   struct waiter_set {
@@ -316,8 +376,13 @@ class node_table {
     std::vector<std::shared_ptr<node_down_handler>> down_handlers;
     std::shared_ptr<frame_handler> frame_hook;
 
+    void log(log_level level, const std::string& line) const {
+      if (opts.log) opts.log(level, line);
+    }
+
     net::connection_options conn_options() const {
       net::connection_options o;
+      if (opts.hidden) o.handshake.flags &= ~net::dflag_published;
       o.handshake.self = opts.self;
       o.handshake.cookie = opts.cookie;
       o.handshake.creation = opts.creation;
@@ -378,8 +443,8 @@ class node_table {
     net::connection_handlers handlers(const std::shared_ptr<state>& s, id_type id) {
       std::weak_ptr<state> w = s;
       net::connection_handlers h;
-      h.on_up = [w, id](const node_name& peer, net::dist_flags) {
-        if (auto st = w.lock()) st->handle_up(st, id, peer);
+      h.on_up = [w, id](const node_name& peer, net::dist_flags flags) {
+        if (auto st = w.lock()) st->handle_handshake_done(st, id, peer, flags);
       };
       h.on_frame = [w, id](std::span<const std::byte> f) {
         if (auto st = w.lock()) st->handle_frame(st, id, f);
@@ -416,6 +481,8 @@ class node_table {
         if (up.count(peer) != 0) {
           s = status::alive;  // the initiator answers; on true the new one replaces the old
           accepting[peer] = id;
+        } else if (greeting_locked(peer)) {
+          s = status::not_allowed;  // a handshake with it just finished; its check is under way
         } else if (auto d = dialing.find(peer); d != dialing.end()) {
           s = net::handshake::resolve_simultaneous(opts.self, peer);
           if (s == status::ok_simultaneous) {
@@ -435,6 +502,82 @@ class node_table {
       return s;
     }
 
+    bool greeting_locked(const node_name& peer) const {
+      for (const auto& [cid, info] : conns) {
+        if (info.greeting && info.peer == peer) return true;
+      }
+      return false;
+    }
+
+    // The handshake is done: a nodus peer first proves it speaks our protocol (hello frames both
+    // ways); any other peer (a BEAM node) is up at once.
+    void handle_handshake_done(const std::shared_ptr<state>& s, id_type id, const node_name& peer,
+                               net::dist_flags flags) {
+      std::shared_ptr<net::connection> c;
+      {
+        std::lock_guard lock(mutex);
+        auto it = conns.find(id);
+        if (closed || it == conns.end()) return;
+        auto& info = it->second;
+        info.peer = peer;
+        info.native = (flags & net::dflag_nodus) != 0;
+        info.hidden = (flags & net::dflag_published) == 0;
+        if (!info.native) {
+          c = nullptr;
+        } else {
+          info.greeting = true;
+          c = info.conn;
+        }
+      }
+      if (!c) {
+        handle_up(s, id, peer);
+        return;
+      }
+      c->send(detail::encode_hello(opts.protocol_fingerprint));
+    }
+
+    void handle_hello(const std::shared_ptr<state>& s, id_type id, const node_name& peer,
+                      std::span<const std::byte> f) {
+      std::uint64_t theirs = 0;
+      std::shared_ptr<net::connection> c;
+      {
+        std::lock_guard lock(mutex);
+        auto it = conns.find(id);
+        if (closed || it == conns.end() || !it->second.greeting) return;
+        it->second.greeting = false;
+        c = it->second.conn;
+      }
+      if (!detail::decode_hello(f, theirs) || theirs != opts.protocol_fingerprint) {
+        log(log_level::error,
+            format("refused {}: it was built from another nodus::protocol (fingerprint {} here, {} "
+                   "there); both programs must list the same message types",
+                   peer, opts.protocol_fingerprint, theirs));
+        refuse(id, peer,
+               nodus::error(errc::protocol_mismatch, format("{}: protocol mismatch", peer)));
+        c->close_after_sends();  // our own check frame first: the peer says why too
+        return;
+      }
+      handle_up(s, id, peer);
+    }
+
+    // refuse(id, peer, why): a connection that will not come up; its going down is silent and
+    // the connect() waiters fail now.
+    void refuse(id_type id, const node_name& peer, const nodus::error&) {
+      std::vector<std::function<void(bool)>> failed;
+      {
+        std::lock_guard lock(mutex);
+        auto it = conns.find(id);
+        if (it != conns.end()) it->second.silent = true;
+        auto w = waiting.find(peer);
+        if (w != waiting.end()) {
+          failed = std::move(w->second.waiters);
+          if (w->second.timer) w->second.timer->cancel();
+          waiting.erase(w);
+        }
+      }
+      for (auto& f : failed) f(false);
+    }
+
     void handle_up(const std::shared_ptr<state>& s, id_type id, const node_name& peer) {
       std::vector<std::function<void(bool)>> done;
       std::vector<std::shared_ptr<node_up_handler>> ups;
@@ -442,6 +585,7 @@ class node_table {
       std::shared_ptr<net::connection> replaced;
       std::vector<std::byte> list_frame;
       bool fresh = true;
+      bool hidden = false;
       {
         std::lock_guard lock(mutex);
         auto it = conns.find(id);
@@ -466,8 +610,11 @@ class node_table {
           if (w->second.timer) w->second.timer->cancel();
           waiting.erase(w);
         }
-        ups = up_handlers;
-        list_frame = detail::encode_peer_list(port, known_peers_locked(peer));
+        hidden = it->second.hidden;
+        if (!hidden) {
+          ups = up_handlers;
+          list_frame = detail::encode_peer_list(port, known_peers_locked(peer));
+        }
       }
       if (replaced) replaced->close();
       if (fresh) {
@@ -475,7 +622,7 @@ class node_table {
           if (*h) (*h)(peer);
         }
       }
-      self_conn->send(std::move(list_frame));
+      if (!list_frame.empty()) self_conn->send(std::move(list_frame));
       for (auto& d : done) d(true);
       (void)s;
     }
@@ -484,7 +631,7 @@ class node_table {
     std::vector<detail::peer_entry> known_peers_locked(const node_name& except) const {
       std::vector<detail::peer_entry> out;
       for (const auto& [name, cid] : up) {
-        if (name == except) continue;
+        if (name == except || conns.at(cid).hidden) continue;
         auto p = ports.find(name);
         if (p != ports.end() && p->second != 0) out.push_back({name, p->second});
       }
@@ -494,17 +641,29 @@ class node_table {
     void handle_frame(const std::shared_ptr<state>& s, id_type id, std::span<const std::byte> f) {
       node_name peer;
       std::shared_ptr<frame_handler> hook;
+      std::shared_ptr<net::connection> conn;
+      bool hidden = false;
       {
         std::lock_guard lock(mutex);
         auto it = conns.find(id);
         if (closed || it == conns.end()) return;
         peer = it->second.peer;
         hook = frame_hook;
+        conn = it->second.conn;
+        hidden = it->second.hidden;
+        if (it->second.greeting && (f.size() < 2 || f[0] != control_tag || f[1] != detail::hello_kind)) {
+          return;  // nothing but the protocol check counts before it
+        }
       }
       if (f.empty() || f[0] != control_tag) {
-        if (hook && *hook) (*hook)(peer, f);
+        if (hook && *hook) (*hook)(peer, f, conn->keep_frame());
         return;
       }
+      if (f.size() >= 2 && f[1] == detail::hello_kind) {
+        handle_hello(s, id, peer, f);
+        return;
+      }
+      if (hidden) return;  // hidden connections are not meshed
       std::uint16_t sender_port = 0;
       std::vector<detail::peer_entry> peers;
       if (!detail::decode_peer_list(f, sender_port, peers)) return;  // unknown control: ignored
@@ -520,7 +679,7 @@ class node_table {
             // Tell the others about this peer, so that they mesh with it too.
             news = detail::encode_peer_list(port, {{peer, sender_port}});
             for (const auto& [name, cid] : up) {
-              if (name != peer) tell.push_back(conns[cid].conn);
+              if (name != peer && !conns[cid].hidden) tell.push_back(conns[cid].conn);
             }
           }
         }
@@ -552,16 +711,27 @@ class node_table {
       std::vector<std::shared_ptr<node_down_handler>> downs;
       node_name peer;
       bool was_up = false;
+      bool failure = false;  // a connection that never came up
       {
         std::lock_guard lock(mutex);
         auto it = conns.find(id);
         if (it == conns.end()) return;
         peer = it->second.peer;
         const bool silent = it->second.silent;
+        const bool hidden = it->second.hidden;
+        const bool came_up = it->second.up || it->second.greeting;
+        const bool greeted = it->second.greeting;
         conns.erase(it);
         if (auto u = up.find(peer); u != up.end() && u->second == id) {
           up.erase(u);
-          was_up = !silent;
+          was_up = !silent && !hidden;
+        }
+        if (!came_up && !silent && !closed) failure = true;
+        if (greeted && !silent && !closed) {
+          log(log_level::error,
+              format("connection with {} closed during the nodus protocol check ({}); was it "
+                     "built from another nodus::protocol?",
+                     peer, e.message()));
         }
         if (auto d = dialing.find(peer); d != dialing.end() && d->second == id) dialing.erase(d);
         if (auto a = accepting.find(peer); a != accepting.end() && a->second == id) {
@@ -589,6 +759,19 @@ class node_table {
           }
         }
         if (was_up) downs = down_handlers;
+      }
+      if (failure) {
+        // Refusals and failed handshakes say why, naming the peer; a dial that finds nobody
+        // listening is routine (connect() returns false) and only logged at debug level.
+        // A dial abandoned in a simultaneous connect closes before it names itself.
+        const bool routine = e.code() == errc::not_connected || peer.empty() ||
+                             e.reason().find("simultaneous connect:") != std::string::npos;
+        if (peer.empty()) {
+          log(log_level::debug, format("an unnamed connection failed: {}", e.message()));
+        } else {
+          log(routine ? log_level::debug : log_level::error,
+              format("connection with {} failed: {}", peer, e.message()));
+        }
       }
       if (was_up) {
         const auto r = reason_of(e);

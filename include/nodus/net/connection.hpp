@@ -23,10 +23,21 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <mutex>
 #include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#define NODUS_NET_SENDMSG 1
+#endif
 
 #include "nodus/core/error.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/codec/copy_stats.hpp"
+#include "nodus/net/detail/rx_block.hpp"
 #include "nodus/net/dist_flags.hpp"
 #include "nodus/net/handshake.hpp"
 
@@ -36,6 +47,14 @@ namespace nodus::net {
 // "Distribution Handshake"); "an empty message (4 zero bytes) ... is a tick" ("Protocol between
 // Connected Nodes": "4-byte length, ... Length equal to 0 is used for ticks").
 inline constexpr std::size_t frame_header_size = 4;
+
+// Between two nodus nodes (both advertise dflag_nodus) every frame, header included, is a
+// multiple of frame_alignment bytes: the sender pads the payload with zeros, and a tick is a frame
+// of frame_alignment - 4 zero bytes instead of an empty one. Frames then start at aligned offsets
+// of the receive buffer, so that a message of a trivially copyable type can be used where it
+// landed. Frame payloads must therefore tolerate up to frame_alignment - 1 trailing zero bytes,
+// and a payload starting with a zero byte is padding (a tick), never delivered.
+inline constexpr std::size_t frame_alignment = 16;
 
 // Settings of one connection. Defaults follow Erlang: net_setuptime 7 s, net_ticktime 60 s
 // (kernel app docs: net_setuptime default 7, net_ticktime default 60).
@@ -101,6 +120,13 @@ class connection : public std::enable_shared_from_this<connection> {
     return c;
   }
 
+  // keep_frame() -> inside on_frame only: a reference that keeps the current frame's bytes valid
+  // (and unchanged) after on_frame returns, for as long as it is held.
+  [[nodiscard]] std::shared_ptr<const void> keep_frame() const noexcept { return block_; }
+
+  // native() -> after on_up: both sides are nodus nodes and frames are aligned (frame_alignment).
+  [[nodiscard]] bool native() const noexcept { return native_; }
+
   // Use dial() or accept().
   connection(private_tag, const asio::any_io_executor& ex, connection_options opts,
              connection_handlers h, handshake::machine::role role, const node_name& peer)
@@ -110,7 +136,9 @@ class connection : public std::enable_shared_from_this<connection> {
         tick_timer_(strand_),
         opts_(std::move(opts)),
         h_(std::move(h)),
-        machine_(make_machine(opts_, role, peer)) {}
+        machine_(make_machine(opts_, role, peer)),
+        pool_(std::make_shared<detail::rx_pool>(block_capacity(opts_.max_frame_size))),
+        block_(pool_->take()) {}
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -126,11 +154,15 @@ class connection : public std::enable_shared_from_this<connection> {
   // send(parts, owner): queues one frame whose payload is the concatenation of parts, without
   // copying them; owner (anything) is kept alive until the frame is written or dropped, and must
   // keep the bytes of parts valid and unchanged until then.
+  // Frames sent meanwhile from any thread are written together, in order, in one system call.
   void send(std::vector<asio::const_buffer> parts, std::shared_ptr<const void> owner) {
-    asio::dispatch(strand_, [self = shared_from_this(), parts = std::move(parts),
-                             owner = std::move(owner)]() mutable {
-      self->queue_frame(std::move(parts), std::move(owner));
-    });
+    {
+      std::lock_guard lock(send_m_);
+      sends_.push_back({std::move(parts), std::move(owner)});
+      if (flush_posted_) return;
+      flush_posted_ = true;
+    }
+    asio::post(strand_, [self = shared_from_this()] { self->flush_sends(); });
   }
 
   // close(): ends the connection; on_down(nodedown "disconnect") follows unless it already ran.
@@ -138,6 +170,16 @@ class connection : public std::enable_shared_from_this<connection> {
   void close() {
     asio::dispatch(strand_, [self = shared_from_this()] {
       self->go_down(nodus::error(errc::nodedown, "disconnect: closed by us" + self->peer_text()));
+    });
+  }
+
+  // close_after_sends(): as close(), once the frames sent before this call are written (a last
+  // word to the peer, e.g. why it is refused).
+  void close_after_sends() {
+    asio::post(strand_, [self = shared_from_this()] {
+      self->flush_sends();
+      self->go_down(
+          nodus::error(errc::nodedown, "disconnect: closed by us" + self->peer_text()));
     });
   }
 
@@ -224,6 +266,9 @@ class connection : public std::enable_shared_from_this<connection> {
   void start_handshake_io() {
     std::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
+#ifdef NODUS_NET_SENDMSG
+    socket_.native_non_blocking(true, ignored);  // write_now() calls sendmsg itself
+#endif
     flush_handshake_output();
     read_more();
   }
@@ -263,6 +308,13 @@ class connection : public std::enable_shared_from_this<connection> {
     if (down_) return;
     if (machine_.done()) {
       up_ = true;
+      native_ = (machine_.flags() & dflag_nodus) != 0;
+      if (rpos_ != 0) {  // frames start at the block's (aligned) front from here on
+        const std::size_t n = rend_ - rpos_;
+        if (n != 0) std::memmove(block_->data(), block_->data() + rpos_, n);
+        rpos_ = 0;
+        rend_ = n;
+      }
       setup_timer_.cancel();
       arm_tick_timer();
       if (h_.on_up) h_.on_up(machine_.peer(), machine_.flags());
@@ -280,54 +332,88 @@ class connection : public std::enable_shared_from_this<connection> {
       if (down_) return;
       const auto b = buffered();
       if (b.size() < frame_header_size) break;
-      const std::size_t n = (std::size_t{std::to_integer<std::uint8_t>(b[0])} << 24) |
-                            (std::size_t{std::to_integer<std::uint8_t>(b[1])} << 16) |
-                            (std::size_t{std::to_integer<std::uint8_t>(b[2])} << 8) |
-                            std::size_t{std::to_integer<std::uint8_t>(b[3])};
+      const std::size_t n = frame_length(b);
       if (n > opts_.max_frame_size) {
         go_down(nodus::error(errc::frame_too_large,
                              who() + " announced a frame of " + std::to_string(n) +
                                  " bytes; the maximum is " + std::to_string(opts_.max_frame_size)));
         return;
       }
-      if (b.size() - frame_header_size < n) {
-        want_ = frame_header_size + n;
-        break;
+      if (native_ && (frame_header_size + n) % frame_alignment != 0) {
+        go_down(nodus::error(errc::malformed_frame,
+                             who() + " sent a frame of " + std::to_string(n) +
+                                 " bytes, not padded to " + std::to_string(frame_alignment)));
+        return;
       }
+      if (b.size() - frame_header_size < n) break;
       rpos_ += frame_header_size + n;
-      if (n != 0 && h_.on_frame) h_.on_frame(b.subspan(frame_header_size, n));
+      if (n == 0 || !h_.on_frame) continue;
+      const auto frame = b.subspan(frame_header_size, n);
+      if (native_ && frame[0] == std::byte{0}) continue;  // a padded tick
+      h_.on_frame(frame);
     }
     read_more();
+  }
+
+  static std::size_t frame_length(std::span<const std::byte> b) noexcept {
+    return (std::size_t{std::to_integer<std::uint8_t>(b[0])} << 24) |
+           (std::size_t{std::to_integer<std::uint8_t>(b[1])} << 16) |
+           (std::size_t{std::to_integer<std::uint8_t>(b[2])} << 8) |
+           std::size_t{std::to_integer<std::uint8_t>(b[3])};
   }
 
   // ---- reading ------------------------------------------------------------------------------
 
   [[nodiscard]] std::span<const std::byte> buffered() const noexcept {
-    return std::span<const std::byte>(rbuf_.data() + rpos_, rend_ - rpos_);
+    return std::span<const std::byte>(block_->data() + rpos_, rend_ - rpos_);
+  }
+
+  // A block holds any frame that starts within its first 4 * chunk_size bytes (the read position
+  // is moved back to the front before it gets further), plus one more read.
+  static std::size_t block_capacity(std::size_t max_frame) noexcept {
+    return max_frame + frame_header_size + 6 * chunk_size;
+  }
+
+  // Makes room for the next read. Frames never move once their first bytes arrived, except a
+  // small unfinished frame (at most chunk_size) left far into the block; a block that frames
+  // handed out still refer to is left to them, and reading goes on in a fresh one.
+  void prepare_block() {
+    const std::size_t pending = rend_ - rpos_;
+    if (pending == 0) {
+      if (block_.use_count() != 1) block_ = pool_->take();
+      rpos_ = rend_ = 0;
+      return;
+    }
+    if (rpos_ < chunk_size) return;
+    std::size_t total = 0;  // the pending frame's full size, when its header is here
+    if (up_ && pending >= frame_header_size) total = frame_header_size + frame_length(buffered());
+    if (total > chunk_size && rpos_ + total + chunk_size <= block_->capacity()) return;
+    if (block_.use_count() == 1) {
+      std::memmove(block_->data(), block_->data() + rpos_, pending);
+    } else {
+      auto fresh = pool_->take();
+      std::memcpy(fresh->data(), block_->data() + rpos_, pending);
+      block_ = std::move(fresh);
+    }
+    if (up_) codec::detail::count_copy(pending);
+    rpos_ = 0;
+    rend_ = pending;
   }
 
   void read_more() {
     if (down_ || reading_) return;
-    // Move the unread bytes to the front, then make room for at least the rest of the current
-    // frame (or a chunk).
-    if (rpos_ != 0) {
-      const std::size_t n = rend_ - rpos_;
-      if (n != 0) std::memmove(rbuf_.data(), rbuf_.data() + rpos_, n);
-      rpos_ = 0;
-      rend_ = n;
+    prepare_block();
+    // Read at least a chunk, or the rest of a long frame in one go.
+    std::size_t want = chunk_size;
+    const auto b = buffered();
+    if (up_ && b.size() >= frame_header_size) {
+      const std::size_t rest = frame_header_size + frame_length(b) - b.size();
+      if (rest > want) want = rest;
     }
-    std::size_t need = rend_ + chunk_size;
-    if (want_ > need) need = want_;
-    if (rbuf_.size() < need) rbuf_.resize(need);
-    // Shrink back after a big frame, so that memory stays bounded by the live frame.
-    if (rbuf_.size() > 4 * chunk_size && need <= chunk_size * 2) {
-      rbuf_.resize(chunk_size * 2);
-      rbuf_.shrink_to_fit();
-    }
-    want_ = 0;
+    if (want > block_->capacity() - rend_) want = block_->capacity() - rend_;
     reading_ = true;
     socket_.async_read_some(
-        asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+        asio::buffer(block_->data() + rend_, want),
         on_strand([self = shared_from_this()](std::error_code ec, std::size_t n) {
           self->reading_ = false;
           if (self->down_) return;
@@ -336,6 +422,7 @@ class connection : public std::enable_shared_from_this<connection> {
             return;
           }
           self->rend_ += n;
+          self->block_->used(self->rend_);
           self->received_ = true;
           if (self->up_) {
             self->process_frames();
@@ -368,21 +455,47 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // ---- writing ------------------------------------------------------------------------------
 
-  void queue_frame(std::vector<asio::const_buffer> parts, std::shared_ptr<const void> owner) {
+  // flush_sends(): queues what send() collected and writes it.
+  void flush_sends() {
+    {
+      std::lock_guard lock(send_m_);
+      flushing_.swap(sends_);
+      flush_posted_ = false;
+    }
+    for (auto& p : flushing_) add_frame(std::move(p.parts), std::move(p.owner));
+    flushing_.clear();
+    start_write();
+  }
+
+  void add_frame(std::vector<asio::const_buffer> parts, std::shared_ptr<const void> owner) {
     if (!up_ || down_) return;
     std::size_t n = 0;
     for (const auto& p : parts) n += p.size();
+    if (native_) {
+      if (n == 0) return;  // an empty frame would read as a tick
+      const std::size_t pad = (frame_alignment - (frame_header_size + n) % frame_alignment) %
+                              frame_alignment;
+      if (pad != 0) {
+        parts.push_back(asio::buffer(zeros_.data(), pad));
+        n += pad;
+      }
+    }
     outgoing o;
     o.header = {static_cast<std::byte>((n >> 24) & 0xff), static_cast<std::byte>((n >> 16) & 0xff),
                 static_cast<std::byte>((n >> 8) & 0xff), static_cast<std::byte>(n & 0xff)};
     o.parts = std::move(parts);
     o.owner = std::move(owner);
     queue_.push_back(std::move(o));
-    start_write();
   }
 
   void queue_tick() {
-    queue_.push_back(outgoing{});  // header 0 0 0 0, no parts
+    outgoing o;  // header 0 0 0 0, no parts; between nodus nodes a padded zero frame
+    if (native_) {
+      constexpr std::size_t n = frame_alignment - frame_header_size;
+      o.header[3] = static_cast<std::byte>(n);
+      o.parts.push_back(asio::buffer(zeros_.data(), n));
+    }
+    queue_.push_back(std::move(o));
     start_write();
   }
 
@@ -399,29 +512,89 @@ class connection : public std::enable_shared_from_this<connection> {
         if (p.size() != 0) wbufs_.push_back(p);
       }
     }
-    asio::async_write(
-        socket_, wbufs_, on_strand([self = shared_from_this()](std::error_code ec, std::size_t) {
-          self->writing_ = false;
-          self->in_flight_.clear();
-          self->sent_ = true;
-          if (ec) {
-            if (!self->down_) {
-              self->go_down(nodus::error(
-                  errc::nodedown,
-                  "connection_closed: write error" + self->peer_text() + ": " + ec.message()));
-            }
-            self->queue_.clear();
-            return;
-          }
-          if (self->down_) {
-            // Lingering: a refusal (status not_allowed, nok) went out; now close.
-            self->queue_.clear();
-            self->setup_timer_.cancel();
-            self->close_socket();
-            return;
-          }
-          self->start_write();
-        }));
+    wpos_ = 0;
+    woff_ = 0;
+    write_now();
+  }
+
+#ifdef NODUS_NET_SENDMSG
+  // write_now(): writes as much of wbufs_ as the socket takes, in sendmsg calls of up to
+  // max_iov buffers (Asio's async_write passes at most 16 per call: one call per 8 small frames);
+  // waits for the socket to be writable when it is full.
+  void write_now() {
+    constexpr std::size_t max_iov = 1024;  // IOV_MAX on Linux
+    std::array<::iovec, max_iov> iov;
+    while (wpos_ < wbufs_.size()) {
+      std::size_t n = 0;
+      for (std::size_t i = wpos_; i < wbufs_.size() && n < max_iov; ++i, ++n) {
+        const std::size_t skip = i == wpos_ ? woff_ : 0;
+        iov[n].iov_base = const_cast<char*>(static_cast<const char*>(wbufs_[i].data())) + skip;
+        iov[n].iov_len = wbufs_[i].size() - skip;
+      }
+      ::msghdr msg{};
+      msg.msg_iov = iov.data();
+      msg.msg_iovlen = n;
+      const ::ssize_t sent = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+      if (sent < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          socket_.async_wait(tcp::socket::wait_write,
+                             on_strand([self = shared_from_this()](std::error_code ec) {
+                               if (ec) {
+                                 self->write_done(ec);
+                               } else {
+                                 self->write_now();
+                               }
+                             }));
+          return;
+        }
+        write_done(std::error_code(errno, std::system_category()));
+        return;
+      }
+      auto left = static_cast<std::size_t>(sent);
+      while (left != 0) {
+        const std::size_t here = wbufs_[wpos_].size() - woff_;
+        if (left < here) {
+          woff_ += left;
+          left = 0;
+        } else {
+          left -= here;
+          ++wpos_;
+          woff_ = 0;
+        }
+      }
+    }
+    write_done({});
+  }
+#else
+  void write_now() {
+    asio::async_write(socket_, wbufs_,
+                      on_strand([self = shared_from_this()](std::error_code ec, std::size_t) {
+                        self->write_done(ec);
+                      }));
+  }
+#endif
+
+  void write_done(std::error_code ec) {
+    writing_ = false;
+    in_flight_.clear();
+    sent_ = true;
+    if (ec) {
+      if (!down_) {
+        go_down(nodus::error(errc::nodedown,
+                             "connection_closed: write error" + peer_text() + ": " + ec.message()));
+      }
+      queue_.clear();
+      return;
+    }
+    if (down_) {
+      // Lingering: a refusal (status not_allowed, nok) went out; now close.
+      queue_.clear();
+      setup_timer_.cancel();
+      close_socket();
+      return;
+    }
+    start_write();
   }
 
   // ---- ticks --------------------------------------------------------------------------------
@@ -496,18 +669,32 @@ class connection : public std::enable_shared_from_this<connection> {
   handshake::machine machine_;
   std::vector<tcp::endpoint> endpoints_;
 
-  std::vector<std::byte> rbuf_;
+  static constexpr std::array<std::byte, frame_alignment> zeros_{};
+
+  std::shared_ptr<detail::rx_pool> pool_;
+  std::shared_ptr<detail::rx_block> block_;  // the receive buffer (frames handed out share it)
   std::size_t rpos_ = 0;  // first unread byte
   std::size_t rend_ = 0;  // end of the received bytes
-  std::size_t want_ = 0;  // bytes the current frame needs in the buffer
   bool reading_ = false;
+
+  struct pending_send {
+    std::vector<asio::const_buffer> parts;
+    std::shared_ptr<const void> owner;
+  };
+  std::mutex send_m_;                 // guards sends_ and flush_posted_
+  std::vector<pending_send> sends_;   // from send(), not yet on the strand
+  std::vector<pending_send> flushing_;
+  bool flush_posted_ = false;
 
   std::vector<outgoing> queue_;      // waiting for the next write
   std::vector<outgoing> in_flight_;  // being written
   std::vector<asio::const_buffer> wbufs_;
+  std::size_t wpos_ = 0;  // first buffer of wbufs_ not fully written
+  std::size_t woff_ = 0;  // bytes of wbufs_[wpos_] already written
   bool writing_ = false;
 
   bool up_ = false;
+  bool native_ = false;  // frames padded to frame_alignment (both sides are nodus nodes)
   bool down_ = false;
   bool received_ = false;  // something arrived in this tick interval
   bool sent_ = false;      // something was written in this tick interval

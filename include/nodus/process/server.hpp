@@ -19,12 +19,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -43,9 +46,11 @@
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/message/message_id.hpp"
 #include "nodus/message/type_name.hpp"
 #include "nodus/process/caller.hpp"
 #include "nodus/process/detail/call_op.hpp"
+#include "nodus/process/detail/remote.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/detail/unique_function.hpp"
 #include "nodus/process/interface.hpp"
@@ -80,22 +85,103 @@ M& unstore(stored<M>& s) noexcept {
   }
 }
 
+// A message that stayed in the frame it arrived in (never copied): its bytes, and what keeps them.
+struct wire_bytes {
+  std::span<const std::byte> bytes;
+  std::shared_ptr<const void> keep;
+};
+// A message in a mailbox: owned (local sends, decoded remote ones) or in its received frame.
+template <class M>
+using msg_slot = std::variant<stored<M>, wire_bytes>;
+
 template <class Entry>
 struct envelope;
 template <class R, class P>
 struct envelope<call<R, P>> {
-  stored<R> msg;
+  msg_slot<R> msg;
   call_ref<P> op;
 };
 template <class M>
 struct envelope<cast<M>> {
-  stored<M> msg;
+  msg_slot<M> msg;
 };
 template <class M>
 struct envelope<info<M>> {
-  stored<M> msg;
+  msg_slot<M> msg;
   std::uint64_t generation = 0;  // 0: for whichever instance runs; else dropped by other ones
 };
+
+// Whether S's handler for a message of kind Entry takes the argument type A.
+template <class S, class Entry, class A>
+struct handler_accepts : std::false_type {};
+template <class S, class R, class P, class A>
+struct handler_accepts<S, call<R, P>, A>
+    : std::bool_constant<requires(S& s, A a, caller<P>& c) { s.handle_call(static_cast<A>(a), c); } ||
+                         requires(S& s, A a) { s.handle_call(static_cast<A>(a)); }> {};
+template <class S, class M, class A>
+struct handler_accepts<S, cast<M>, A>
+    : std::bool_constant<requires(S& s, A a) { s.handle_cast(static_cast<A>(a)); }> {};
+template <class S, class M, class A>
+struct handler_accepts<S, info<M>, A>
+    : std::bool_constant<requires(S& s, A a) { s.handle_info(static_cast<A>(a)); }> {};
+
+// How a message of kind Entry from another node reaches S's handler.
+enum class wire_mode {
+  owned,      // decoded into an owning M when it arrives
+  in_frame,   // trivially copyable M, used where it landed (the handler takes const M&)
+  as_view,    // codec::view<M> over the frame (the handler takes view<M>)
+};
+// view_handler_v<S, Entry, M>: S's handler takes codec::view<M> (and not M itself).
+template <class S, class Entry, class M>
+constexpr bool takes_view() noexcept {
+  if constexpr (!wire_capable_v<M>) {
+    return false;
+  } else {
+    return handler_accepts<S, Entry, codec::view<M>>::value &&
+           !handler_accepts<S, Entry, const M&>::value && !handler_accepts<S, Entry, M&>::value;
+  }
+}
+template <class S, class Entry, class M>
+inline constexpr bool view_handler_v = takes_view<S, Entry, M>();
+
+template <class S, class Entry, class M>
+constexpr wire_mode wire_mode_of() noexcept {
+  if constexpr (!wire_capable_v<M>) {
+    return wire_mode::owned;  // never crosses the wire
+  } else if constexpr (view_handler_v<S, Entry, M>) {
+    return wire_mode::as_view;
+  } else if constexpr (std::is_trivially_copyable_v<M> &&
+                       handler_accepts<S, Entry, const M&>::value) {
+    return wire_mode::in_frame;
+  } else {
+    return wire_mode::owned;
+  }
+}
+
+// with_msg<S, Entry, M>(slot, f): calls f with the message as S's handler takes it: M& (owned),
+// const M& (a trivially copyable message in its frame), or codec::view<M> (over the object or
+// over the frame).
+template <class S, class Entry, class M, class F>
+void with_msg(msg_slot<M>& slot, F&& f) {
+  constexpr wire_mode mode = wire_mode_of<S, Entry, M>();
+  if (auto* o = std::get_if<0>(&slot)) {
+    if constexpr (mode == wire_mode::as_view) {
+      f(codec::view<M>(std::as_const(unstore<M>(*o))));
+    } else {
+      f(unstore<M>(*o));
+    }
+    return;
+  }
+  if constexpr (mode != wire_mode::owned) {
+    auto& w = *std::get_if<1>(&slot);
+    if constexpr (mode == wire_mode::in_frame) {
+      f(*std::launder(reinterpret_cast<const M*>(w.bytes.data())));
+    } else {
+      f(codec::view<M>(w.bytes, w.keep));
+    }
+  }
+}
+
 // A piece of work to run in the server's context (a reply continuation), for one instance.
 struct task_envelope {
   unique_function fn;
@@ -320,6 +406,60 @@ class server : public server_base {
           (void)self->push(t);
         });
   }
+  // call<Target>(node, msg, on_reply[, timeout]): calls Target on another node (or this one); as
+  // above. Fails with nodedown at once when node is not connected or goes down before replying.
+  template <class Target, class Req, class OnReply>
+  void call(const node_name& node, Req&& msg, OnReply&& on_reply,
+            std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+    using R = detail::message_type_t<Req>;
+    using P = reply_t<Target, R>;
+    static_assert(std::is_invocable_v<std::decay_t<OnReply>&, result<P>>,
+                  "nodus::server::call<Target>(node, msg, on_reply): on_reply must be callable "
+                  "with nodus::result<Reply>");
+    if (node == self_node()) {
+      call<Target>(detail::unshare(static_cast<Req&&>(msg)), static_cast<OnReply&&>(on_reply),
+                   timeout);
+      return;
+    }
+    auto* self = &typed_cell();
+    detail::start_remote_call<Target>(
+        rt(), node, static_cast<Req&&>(msg),
+        timeout.count() == 0 ? rt().default_call_timeout() : timeout,
+        [self, gen = generation(),
+         f = std::decay_t<OnReply>(static_cast<OnReply&&>(on_reply))](result<P> r) mutable {
+          detail::task_envelope t{
+              [f = std::move(f), r = std::move(r)]() mutable { f(std::move(r)); }, gen};
+          (void)self->push(t);
+        });
+  }
+  // cast<Target>(node, msg) / send<Target>(node, msg): to Target on another node (or this one);
+  // nodedown when node is not connected. msg may be a std::shared_ptr / std::unique_ptr to the
+  // message: it then goes out without being copied.
+  template <class Target, class M>
+  result<void> cast(const node_name& node, M&& msg) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_cast<Target, detail::message_type_t<M>>::ok;
+    if (node == self_node()) return cast<Target>(detail::unshare(static_cast<M&&>(msg)));
+    return detail::send_remote<Target, nodus::cast>(rt(), node, static_cast<M&&>(msg));
+  }
+  template <class Target, class M>
+  result<void> send(const node_name& node, M&& msg) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_info<Target, detail::message_type_t<M>>::ok;
+    if (node == self_node()) return send<Target>(detail::unshare(static_cast<M&&>(msg)));
+    return detail::send_remote<Target, nodus::info>(rt(), node, static_cast<M&&>(msg));
+  }
+
+  // monitor_nodes(): from now on this instance gets node_up / node_down as info messages
+  // (:net_kernel.monitor_nodes(true)); declare nodus::info<nodus::node_up> and/or
+  // nodus::info<nodus::node_down>. Call it in init(); a restarted instance calls it again.
+  void monitor_nodes() {
+    static_assert(handles_info_v<Derived, node_up> || handles_info_v<Derived, node_down>,
+                  "nodus::server::monitor_nodes(): the server must declare "
+                  "nodus::info<nodus::node_up> and/or nodus::info<nodus::node_down>");
+    if (auto* d = rt().dist()) d->subscribe(this_cell(), generation());
+  }
+
   // cast<Target>(msg): casts to a local server.
   template <class Target, class M>
   result<void> cast(M&& msg) {
@@ -395,6 +535,7 @@ class cell final : public cell_base {
     try {
       if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
       rt().unregister_name(*this);
+      if (auto* d = rt().dist()) d->unsubscribe(*this);
     } catch (...) {  // only allocation failures get here; a destructor must not throw
     }
   }
@@ -481,6 +622,33 @@ class cell final : public cell_base {
     return true;
   }
 
+  result<void> deliver_remote(const remote_delivery& m) override {
+    std::optional<result<void>> r;
+    [&]<class... Es>(entry_list<Es...>) {
+      (void)(static_cast<bool>(r = try_remote(std::type_identity<Es>{}, m)) || ...);
+    }(typename S::nodus_interface{});
+    if (r) return *r;
+    return error(errc::protocol_mismatch,
+                 format("'{}' on {} takes no {} with message id {}", name(), rt().self(),
+                        m.kind == wire_kind::call   ? "call"
+                        : m.kind == wire_kind::cast ? "cast"
+                                                    : "info",
+                        m.msg_id));
+  }
+
+  void notify(const node_up& e, std::uint64_t gen) override {
+    if constexpr (handles_info_v<S, node_up>) {
+      envelope<info<node_up>> env{store<node_up>(node_up(e)), gen};
+      (void)push(env);
+    }
+  }
+  void notify(const node_down& e, std::uint64_t gen) override {
+    if constexpr (handles_info_v<S, node_down>) {
+      envelope<info<node_down>> env{store<node_down>(node_down(e)), gen};
+      (void)push(env);
+    }
+  }
+
   template <class M>
   timer_ref start_timer(std::chrono::nanoseconds d, M msg, bool periodic, std::uint64_t gen) {
     auto st = std::make_shared<timer_state>(rt().io());
@@ -497,6 +665,65 @@ class cell final : public cell_base {
   enum class end { crashed, self_stopped, stopped, init_failed };
 
   void post_drain() { schedule_drain(rt().io(), *this); }
+
+  // receive<Entry, M>(m) -> the message as its handler will take it: decoded, or left in its frame.
+  template <class Entry, class M>
+  static result<msg_slot<M>> receive(const remote_delivery& m) {
+    constexpr auto mode = wire_mode_of<S, Entry, M>();
+    if constexpr (mode == wire_mode::owned) {
+      auto d = codec::decode<M>(m.payload);
+      if (!d) return d.error();
+      return msg_slot<M>(std::in_place_index<0>, store<M>(std::move(d).value()));
+    } else {
+      if (auto v = codec::validate<M>(m.payload); !v) return v.error();
+      return msg_slot<M>(std::in_place_index<1>, wire_bytes{m.payload, *m.keep});
+    }
+  }
+
+  template <class E>
+  std::optional<result<void>> try_remote(std::type_identity<E>, const remote_delivery&) {
+    return std::nullopt;
+  }
+  template <class R, class P>
+  std::optional<result<void>> try_remote(std::type_identity<call<R, P>>,
+                                         const remote_delivery& m) {
+    if constexpr (!wire_capable_v<R> || !wire_capable_v<P>) {
+      return std::nullopt;
+    } else {
+      if (m.kind != wire_kind::call || m.msg_id != message_id_v<R>) return std::nullopt;
+      call_ref<P> ref(new remote_reply_op<P>(*rt().dist(), m.from, m.call_id, name()));
+      auto slot = receive<call<R, P>, R>(m);
+      if (!slot) {
+        log().error("call from {} to '{}' refused: {}", m.from, name(), slot.error().message());
+        ref->fail(slot.error());
+        return result<void>{};
+      }
+      envelope<call<R, P>> env{std::move(slot).value(), std::move(ref)};
+      if (!push(env)) env.op->fail(stopped_error<S>(rt()));
+      return result<void>{};
+    }
+  }
+  template <class M>
+  std::optional<result<void>> try_remote(std::type_identity<cast<M>>, const remote_delivery& m) {
+    return try_remote_message<cast<M>, M>(wire_kind::cast, m);
+  }
+  template <class M>
+  std::optional<result<void>> try_remote(std::type_identity<info<M>>, const remote_delivery& m) {
+    return try_remote_message<info<M>, M>(wire_kind::info, m);
+  }
+  template <class Entry, class M>
+  std::optional<result<void>> try_remote_message(wire_kind kind, const remote_delivery& m) {
+    if constexpr (!wire_capable_v<M>) {
+      return std::nullopt;
+    } else {
+      if (m.kind != kind || m.msg_id != message_id_v<M>) return std::nullopt;
+      auto slot = receive<Entry, M>(m);
+      if (!slot) return result<void>(slot.error());
+      envelope<Entry> env{std::move(slot).value()};
+      if (!push(env)) return result<void>(stopped_error<S>(rt()));
+      return result<void>{};
+    }
+  }
 
   template <class M>
   void arm(const std::shared_ptr<timer_state>& st, clock::time_point at,
@@ -642,8 +869,23 @@ class cell final : public cell_base {
   template <class R, class P>
   std::optional<error> dispatch(S& s, envelope<call<R, P>>& env, std::uint64_t) {
     caller<P> from(std::move(env.op));
-    R& msg = unstore<R>(env.msg);
     try {
+      with_msg<S, call<R, P>, R>(env.msg, [&](auto&& msg) {
+        handle_one_call<R, P>(s, msg, from);
+      });
+    } catch (...) {
+      error e = crash_error("handle_call", type_name<R>());
+      // Answered by end_instance once the server is gone, so that a call made after this reply
+      // finds no server (noproc), as in Erlang.
+      crash_reply_ = [from = std::move(from), e]() mutable { from.reply_error(e); };
+      return e;
+    }
+    return std::nullopt;
+  }
+
+  template <class R, class P, class Msg>
+  static void handle_one_call(S& s, Msg& msg, caller<P>& from) {
+    {
       if constexpr (requires { s.handle_call(msg, from); }) {
         using ret = decltype(s.handle_call(msg, from));
         if constexpr (std::is_void_v<ret>) {
@@ -673,25 +915,19 @@ class cell final : public cell_base {
       } else {
         (void)missing_call_handler<S, R, P>{};
       }
-    } catch (...) {
-      error e = crash_error("handle_call", type_name<R>());
-      // Answered by end_instance once the server is gone, so that a call made after this reply
-      // finds no server (noproc), as in Erlang.
-      crash_reply_ = [from = std::move(from), e]() mutable { from.reply_error(e); };
-      return e;
     }
-    return std::nullopt;
   }
 
   template <class M>
   std::optional<error> dispatch(S& s, envelope<cast<M>>& env, std::uint64_t) {
-    M& msg = unstore<M>(env.msg);
     try {
-      if constexpr (requires { s.handle_cast(msg); }) {
-        s.handle_cast(msg);
-      } else {
-        (void)missing_cast_handler<S, M>{};
-      }
+      with_msg<S, cast<M>, M>(env.msg, [&](auto&& msg) {
+        if constexpr (requires { s.handle_cast(msg); }) {
+          s.handle_cast(msg);
+        } else {
+          (void)missing_cast_handler<S, M>{};
+        }
+      });
     } catch (...) {
       return crash_error("handle_cast", type_name<M>());
     }
@@ -701,13 +937,14 @@ class cell final : public cell_base {
   template <class M>
   std::optional<error> dispatch(S& s, envelope<info<M>>& env, std::uint64_t gen) {
     if (env.generation != 0 && env.generation != gen) return std::nullopt;
-    M& msg = unstore<M>(env.msg);
     try {
-      if constexpr (requires { s.handle_info(msg); }) {
-        s.handle_info(msg);
-      } else {
-        (void)missing_info_handler<S, M>{};
-      }
+      with_msg<S, info<M>, M>(env.msg, [&](auto&& msg) {
+        if constexpr (requires { s.handle_info(msg); }) {
+          s.handle_info(msg);
+        } else {
+          (void)missing_info_handler<S, M>{};
+        }
+      });
     } catch (...) {
       return crash_error("handle_info", type_name<M>());
     }
@@ -727,6 +964,7 @@ class cell final : public cell_base {
       }
     }
     cancel_timers();
+    if (auto* d = rt().dist()) d->unsubscribe(*this);
     const error queued_error =
         how == end::crashed ? reason
         : how == end::stopped

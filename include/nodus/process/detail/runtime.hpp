@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
+#include <memory>
+#include <span>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,6 +21,7 @@
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
+#include "nodus/cluster/events.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
@@ -28,6 +32,20 @@
 namespace nodus::detail {
 
 class runtime;
+class distribution;
+
+// What a native frame carries (see remote.hpp for the layout).
+enum class wire_kind : std::uint8_t { call = 1, reply = 2, reply_error = 3, cast = 4, info = 5 };
+
+// A message for a server from another node, handed to its cell.
+struct remote_delivery {
+  wire_kind kind{};
+  std::uint64_t msg_id = 0;
+  std::uint64_t call_id = 0;
+  node_name from;
+  std::span<const std::byte> payload;
+  const std::shared_ptr<const void>* keep = nullptr;  // holds payload valid while held
+};
 
 // cell_base: the runtime's record of one named server: its mailbox and its current instance.
 // Lifecycle operations (start, stop) run on the supervision strand.
@@ -57,6 +75,13 @@ class cell_base {
 
   // drain(): handles queued messages; scheduled through schedule_drain() only.
   virtual void drain() = 0;
+
+  // deliver_remote(m): queues a message from another node; an error says why it cannot be taken
+  // (unknown message, malformed payload, not running). Calls answer through the wire.
+  virtual result<void> deliver_remote(const remote_delivery& m) = 0;
+  // notify(e, generation): a node_up / node_down for the instance `generation` (monitor_nodes).
+  virtual void notify(const node_up& e, std::uint64_t generation) = 0;
+  virtual void notify(const node_down& e, std::uint64_t generation) = 0;
 
  protected:
   cell_base(runtime& rt, std::string_view name, const std::type_info& type) noexcept
@@ -126,6 +151,9 @@ class runtime {
   [[nodiscard]] std::chrono::milliseconds default_call_timeout() const noexcept {
     return default_call_timeout_;
   }
+  // dist() -> the node's distribution, nullptr for a node without a name.
+  [[nodiscard]] distribution* dist() const noexcept { return dist_; }
+  void set_dist(distribution* d) noexcept { dist_ = d; }
   [[nodiscard]] std::uint64_t next_call_id() noexcept {
     return call_ids_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -180,6 +208,7 @@ class runtime {
   node_name self_;
   logger& log_;
   std::chrono::milliseconds default_call_timeout_;
+  distribution* dist_ = nullptr;
   std::atomic<std::uint64_t> call_ids_{1};
   static std::uint64_t next_registry_version() noexcept {
     static std::atomic<std::uint64_t> counter{1};
