@@ -35,7 +35,8 @@ struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>> {
 };
 
 // SimpleCluster.Observer: :net_kernel.monitor_nodes(true) and a log line per event.
-struct observer : nodus::server<observer, nodus::info<nodus::node_up>, nodus::info<nodus::node_down>> {
+struct observer
+    : nodus::server<observer, nodus::info<nodus::node_up>, nodus::info<nodus::node_down>> {
   static constexpr nodus::fixed_string name = "observer";
   void init() { monitor_nodes(); }
   void handle_info(const nodus::node_up& e) { log().info("--- Node up: {}", e.node); }

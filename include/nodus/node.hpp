@@ -28,9 +28,9 @@
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include "nodus/cluster/events.hpp"
@@ -172,8 +172,8 @@ inline result<options> options::from_args(int argc, const char* const* argv) {
       continue;
     }
     if (a == "--address" || a == "--port" || a == "--net-ticktime" || a == "--net-setuptime" ||
-        a == "--max-frame-size" || a == "--sync-nodes-optional" ||
-        a == "--sync-nodes-mandatory" || a == "--sync-nodes-timeout") {
+        a == "--max-frame-size" || a == "--sync-nodes-optional" || a == "--sync-nodes-mandatory" ||
+        a == "--sync-nodes-timeout") {
       auto v = value();
       if (!v) return bad(format("{} needs a value", a));
       auto split = [](std::string_view list) {
@@ -294,7 +294,8 @@ class node {
   // nothing) when a child fails to start. Not from a thread of this node.
   //
   // A named node first listens (listen()) and syncs with options.sync_nodes_* (bounded by
-  // options.sync_nodes_timeout; a missing mandatory node fails start with errc::nodedown naming it).
+  // options.sync_nodes_timeout; a missing mandatory node fails start with errc::nodedown naming
+  // it).
   template <class Strategy, class... Children>
   result<void> start(const supervisor<Strategy, Children...>& spec) {
     if (auto r = listen(); !r) return r;
@@ -330,9 +331,9 @@ class node {
       o.address = ec ? "0.0.0.0" : std::string(opts_.name.host());
     }
     o.port = opts_.port;
-    o.creation = static_cast<std::uint32_t>(
-                     std::chrono::system_clock::now().time_since_epoch().count()) |
-                 1u;
+    o.creation =
+        static_cast<std::uint32_t>(std::chrono::system_clock::now().time_since_epoch().count()) |
+        1u;
     o.setup_timeout = opts_.net_setuptime;
     o.ticktime = opts_.net_ticktime;
     o.max_frame_size = opts_.max_frame_size;
@@ -357,7 +358,7 @@ class node {
         [this](auto handler, std::string text) {
           auto done = [h = std::make_shared<decltype(handler)>(std::move(handler))](bool ok) {
             auto ex = asio::get_associated_executor(*h);
-            asio::post(ex, [h, ok]() mutable { std::move(*h)(ok); });
+            asio::post(ex, [h, ok]() mutable { std::move (*h)(ok); });
           };
           start_connect(text, std::move(done));
         },
@@ -509,7 +510,8 @@ class node {
     using P = reply_t<S, detail::message_type_t<Req>>;
     return asio::async_initiate<Token, void(result<P>)>(
         [this, to, timeout](auto handler, auto&& m) {
-          start_any_call<S>(to, static_cast<decltype(m)&&>(m), timeout, std::move(handler));
+          this->template start_any_call<S>(to, static_cast<decltype(m)&&>(m), timeout,
+                                           std::move(handler));
         },
         token, static_cast<Req&&>(msg));
   }
@@ -559,8 +561,8 @@ class node {
     }
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       auto r = ws[i]->wait();
-      out.emplace_back(nodes[i], r ? std::move(*r)
-                                   : result<P>(error(errc::shutdown, "the node stopped")));
+      out.emplace_back(nodes[i],
+                       r ? std::move(*r) : result<P>(error(errc::shutdown, "the node stopped")));
     }
     return out;
   }
@@ -644,8 +646,7 @@ class node {
   void start_connect(const std::string& text, Done done) {
     auto* t = table();
     if (t == nullptr) {
-      log_.error("connect({}): {} is not distributed (no name) or not listening", text,
-                 rt_.self());
+      log_.error("connect({}): {} is not distributed (no name) or not listening", text, rt_.self());
       done(false);
       return;
     }
@@ -716,9 +717,8 @@ class node {
     }
     for (std::size_t i = 0; i < opts_.sync_nodes_mandatory.size(); ++i) {
       if (!up[i]) {
-        return error(errc::nodedown,
-                     format("sync_nodes_mandatory: {} did not connect within {}", all[i],
-                            opts_.sync_nodes_timeout));
+        return error(errc::nodedown, format("sync_nodes_mandatory: {} did not connect within {}",
+                                            all[i], opts_.sync_nodes_timeout));
       }
     }
     return {};

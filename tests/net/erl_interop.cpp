@@ -8,6 +8,11 @@
 // end of input, and after 60 s in any case. Skipped (not failed) when `erl` is not installed.
 #include <boost/test/unit_test.hpp>
 
+#include <mutex>
+#include <thread>
+
+#include <nodus/node.hpp>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -345,6 +350,44 @@ BOOST_AUTO_TEST_CASE(erl_dials_us_with_the_right_cookie) {
   BOOST_TEST(f.erl->wait_for("nodeup nodus_b@127.0.0.2").has_value());
   s->close();
   BOOST_TEST(f.erl->wait_for("nodedown nodus_b@127.0.0.2").has_value());
+}
+
+// A nodus node (the facade) and an Erlang node stay connected: the BEAM's own traffic right after
+// the handshake (global's name sync, rex) and its ticks are tolerated, not a reason to disconnect.
+BOOST_AUTO_TEST_CASE(a_nodus_node_and_an_erlang_node_stay_connected) {
+  if (!erl_installed()) {
+    BOOST_TEST_MESSAGE("erl is not installed (Debian: apt-get install erlang-base): skipped");
+    return;
+  }
+  erl_fixture f;
+  nodus::options o;
+  o.name = "nodus_d@127.0.0.1"_node;
+  o.cookie = erl_cookie;
+  o.level = nodus::log_level::debug;
+  nodus::node<> n{o};
+  std::vector<std::string> log;
+  std::mutex log_m;
+  n.log().set_sink([&](const nodus::log_record& r) {
+    std::lock_guard lock(log_m);
+    log.emplace_back(r.message);
+  });
+  BOOST_REQUIRE(n.listen());
+  n.run_in_background();
+  BOOST_REQUIRE(n.connect("probe@127.0.0.1:" + std::to_string(f.port)));
+  BOOST_TEST(f.erl->wait_for("nodeup nodus_d@127.0.0.1").has_value(), f.erl->transcript());
+  BOOST_TEST((n.list() == std::vector<nodus::node_name>{"probe@127.0.0.1"_node}));
+  // An observation window: erl's first messages arrive within it; the link must survive them.
+  std::this_thread::sleep_for(1500ms);
+  BOOST_TEST((n.list() == std::vector<nodus::node_name>{"probe@127.0.0.1"_node}));
+  BOOST_TEST(!f.erl->seen("nodedown nodus_d@127.0.0.1").has_value());
+  {
+    std::lock_guard lock(log_m);
+    for (const auto& l : log) BOOST_TEST(l.find("disconnecting") == std::string::npos, l);
+  }
+  BOOST_TEST(n.disconnect("probe@127.0.0.1"_node));
+  BOOST_TEST(f.erl->wait_for("nodedown nodus_d@127.0.0.1").has_value());
+  n.stop();
+  BOOST_TEST(n.join().has_value());
 }
 
 BOOST_AUTO_TEST_CASE(erl_dials_us_with_a_wrong_cookie) {

@@ -157,9 +157,7 @@ struct test_node {
     node->stop();
     (void)node->join();
   }
-  std::string address() const {
-    return nodus::format("{}:{}", node->self(), node->port());
-  }
+  std::string address() const { return nodus::format("{}:{}", node->self(), node->port()); }
   const node_name& self() const { return node->self(); }
   std::string log_text() {
     std::lock_guard lock(log.m);
@@ -206,7 +204,8 @@ BOOST_AUTO_TEST_CASE(call_cast_and_info_reach_servers_on_another_node) {
   n.numbers = {1, 2, 3, 4};
   BOOST_TEST(a.node->cast<ping_server>(b.self(), n));
   BOOST_TEST(a.node->send<ping_server>(b.self(), hello_from{a.self()}));
-  BOOST_TEST(wait_until([&] { return rec->has("note hello 10") && rec->has("hello a@127.0.0.1"); }));
+  BOOST_TEST(
+      wait_until([&] { return rec->has("note hello 10") && rec->has("hello a@127.0.0.1"); }));
 
   // The same view handler takes a local message (over the object).
   BOOST_TEST(b.node->cast<ping_server>(n));
@@ -330,8 +329,8 @@ struct raw_nodus_peer {
     };
     h.on_down = [this](const nodus::error&) { down = true; };
     conn = nodus::net::connection::dial(
-        io.get_executor(),
-        {asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)}, peer, o, h);
+        io.get_executor(), {asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)},
+        peer, o, h);
     runner = std::thread([this] { io.run_for(20s); });
   }
   ~raw_nodus_peer() {
@@ -369,8 +368,8 @@ BOOST_AUTO_TEST_CASE(bad_frames_get_an_error_reply_or_a_clean_disconnect) {
     raw_nodus_peer p("raw@127.0.0.1", b.self(), b.node->port());
     BOOST_REQUIRE(wait_until([&] { return p.up.load() && b.node->list().size() == 1; }));
     // A call whose payload is truncated (2 bytes for a 4-byte ping): an error reply, logged.
-    p.conn->send(raw_nodus_peer::frame_with(wire_kind::call, "ping", nodus::message_id_v<ping>,
-                                            77, {std::byte{1}, std::byte{2}}));
+    p.conn->send(raw_nodus_peer::frame_with(wire_kind::call, "ping", nodus::message_id_v<ping>, 77,
+                                            {std::byte{1}, std::byte{2}}));
     // A call with an unknown message id: an error reply.
     p.conn->send(raw_nodus_peer::frame_with(wire_kind::call, "ping", 12345, 78, {}));
     // A reply to a call nobody made: dropped.
@@ -445,8 +444,9 @@ BOOST_AUTO_TEST_CASE(nodes_built_from_different_protocols_refuse_each_other) {
   BOOST_TEST(!a.node->connect(c.address()));
   BOOST_TEST(a.node->list().empty());
   BOOST_TEST(wait_until([&] {
-    return a.logged("refused c@127.0.0.1") && c.logged("refused a@127.0.0.1");
-  }), a.log_text() + " / " + c.log_text());
+               return a.logged("refused c@127.0.0.1") && c.logged("refused a@127.0.0.1");
+             }),
+             a.log_text() + " / " + c.log_text());
   BOOST_TEST(a.logged("nodus::protocol"));
   BOOST_TEST(!rec->has("up c@127.0.0.1"));
 }

@@ -124,7 +124,8 @@ inline std::vector<std::byte> encode_peer_list(std::uint16_t own_port,
   return out;
 }
 
-// Protocol check frame, first frame both nodus sides send: | 0xF0 | 0x02 | 0:6 | Fingerprint:8 LE |.
+// Protocol check frame, first frame both nodus sides send: | 0xF0 | 0x02 | 0:6 | Fingerprint:8 LE
+// |.
 inline constexpr std::byte hello_kind{0x02};
 inline constexpr std::size_t hello_size = 16;
 
@@ -611,8 +612,9 @@ class node_table {
           waiting.erase(w);
         }
         hidden = it->second.hidden;
-        if (!hidden) {
-          ups = up_handlers;
+        if (!hidden) ups = up_handlers;
+        // Only a nodus peer understands the mesh frame (a BEAM node would close the link).
+        if (!hidden && it->second.native) {
           list_frame = detail::encode_peer_list(port, known_peers_locked(peer));
         }
       }
@@ -631,7 +633,7 @@ class node_table {
     std::vector<detail::peer_entry> known_peers_locked(const node_name& except) const {
       std::vector<detail::peer_entry> out;
       for (const auto& [name, cid] : up) {
-        if (name == except || conns.at(cid).hidden) continue;
+        if (name == except || conns.at(cid).hidden || !conns.at(cid).native) continue;
         auto p = ports.find(name);
         if (p != ports.end() && p->second != 0) out.push_back({name, p->second});
       }
@@ -643,6 +645,7 @@ class node_table {
       std::shared_ptr<frame_handler> hook;
       std::shared_ptr<net::connection> conn;
       bool hidden = false;
+      bool native = false;
       {
         std::lock_guard lock(mutex);
         auto it = conns.find(id);
@@ -651,9 +654,16 @@ class node_table {
         hook = frame_hook;
         conn = it->second.conn;
         hidden = it->second.hidden;
-        if (it->second.greeting && (f.size() < 2 || f[0] != control_tag || f[1] != detail::hello_kind)) {
+        native = it->second.native;
+        if (it->second.greeting &&
+            (f.size() < 2 || f[0] != control_tag || f[1] != detail::hello_kind)) {
           return;  // nothing but the protocol check counts before it
         }
+      }
+      if (!native) {
+        // A BEAM node's traffic (its name registry sync, rex requests): nodus does not speak the
+        // external term format yet, and must not drop the link for it (DESIGN section 5).
+        return;
       }
       if (f.empty() || f[0] != control_tag) {
         if (hook && *hook) (*hook)(peer, f, conn->keep_frame());
@@ -679,7 +689,9 @@ class node_table {
             // Tell the others about this peer, so that they mesh with it too.
             news = detail::encode_peer_list(port, {{peer, sender_port}});
             for (const auto& [name, cid] : up) {
-              if (name != peer && !conns[cid].hidden) tell.push_back(conns[cid].conn);
+              if (name != peer && !conns[cid].hidden && conns[cid].native) {
+                tell.push_back(conns[cid].conn);
+              }
             }
           }
         }
@@ -774,6 +786,7 @@ class node_table {
         }
       }
       if (was_up) {
+        log(log_level::debug, format("{} is down: {}", peer, e.message()));
         const auto r = reason_of(e);
         for (const auto& h : downs) {
           if (*h) (*h)(peer, r);

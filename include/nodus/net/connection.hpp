@@ -19,11 +19,11 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <system_error>
 #include <utility>
-#include <mutex>
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -34,9 +34,9 @@
 #define NODUS_NET_SENDMSG 1
 #endif
 
+#include "nodus/codec/copy_stats.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/node_name.hpp"
-#include "nodus/codec/copy_stats.hpp"
 #include "nodus/net/detail/rx_block.hpp"
 #include "nodus/net/dist_flags.hpp"
 #include "nodus/net/handshake.hpp"
@@ -178,8 +178,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void close_after_sends() {
     asio::post(strand_, [self = shared_from_this()] {
       self->flush_sends();
-      self->go_down(
-          nodus::error(errc::nodedown, "disconnect: closed by us" + self->peer_text()));
+      self->go_down(nodus::error(errc::nodedown, "disconnect: closed by us" + self->peer_text()));
     });
   }
 
@@ -473,8 +472,8 @@ class connection : public std::enable_shared_from_this<connection> {
     for (const auto& p : parts) n += p.size();
     if (native_) {
       if (n == 0) return;  // an empty frame would read as a tick
-      const std::size_t pad = (frame_alignment - (frame_header_size + n) % frame_alignment) %
-                              frame_alignment;
+      const std::size_t pad =
+          (frame_alignment - (frame_header_size + n) % frame_alignment) % frame_alignment;
       if (pad != 0) {
         parts.push_back(asio::buffer(zeros_.data(), pad));
         n += pad;
@@ -673,16 +672,16 @@ class connection : public std::enable_shared_from_this<connection> {
 
   std::shared_ptr<detail::rx_pool> pool_;
   std::shared_ptr<detail::rx_block> block_;  // the receive buffer (frames handed out share it)
-  std::size_t rpos_ = 0;  // first unread byte
-  std::size_t rend_ = 0;  // end of the received bytes
+  std::size_t rpos_ = 0;                     // first unread byte
+  std::size_t rend_ = 0;                     // end of the received bytes
   bool reading_ = false;
 
   struct pending_send {
     std::vector<asio::const_buffer> parts;
     std::shared_ptr<const void> owner;
   };
-  std::mutex send_m_;                 // guards sends_ and flush_posted_
-  std::vector<pending_send> sends_;   // from send(), not yet on the strand
+  std::mutex send_m_;                // guards sends_ and flush_posted_
+  std::vector<pending_send> sends_;  // from send(), not yet on the strand
   std::vector<pending_send> flushing_;
   bool flush_posted_ = false;
 

@@ -115,21 +115,27 @@ struct envelope<info<M>> {
 template <class S, class Entry, class A>
 struct handler_accepts : std::false_type {};
 template <class S, class R, class P, class A>
-struct handler_accepts<S, call<R, P>, A>
-    : std::bool_constant<requires(S& s, A a, caller<P>& c) { s.handle_call(static_cast<A>(a), c); } ||
-                         requires(S& s, A a) { s.handle_call(static_cast<A>(a)); }> {};
+    struct handler_accepts<S, call<R, P>, A> : std::bool_constant <
+                                               requires(S& s, A a, caller<P>& c) {
+  s.handle_call(static_cast<A>(a), c);
+} || requires(S& s, A a) {
+  s.handle_call(static_cast<A>(a));
+}
+> {};
 template <class S, class M, class A>
-struct handler_accepts<S, cast<M>, A>
-    : std::bool_constant<requires(S& s, A a) { s.handle_cast(static_cast<A>(a)); }> {};
+    struct handler_accepts<S, cast<M>, A> : std::bool_constant < requires(S& s, A a) {
+  s.handle_cast(static_cast<A>(a));
+} > {};
 template <class S, class M, class A>
-struct handler_accepts<S, info<M>, A>
-    : std::bool_constant<requires(S& s, A a) { s.handle_info(static_cast<A>(a)); }> {};
+    struct handler_accepts<S, info<M>, A> : std::bool_constant < requires(S& s, A a) {
+  s.handle_info(static_cast<A>(a));
+} > {};
 
 // How a message of kind Entry from another node reaches S's handler.
 enum class wire_mode {
-  owned,      // decoded into an owning M when it arrives
-  in_frame,   // trivially copyable M, used where it landed (the handler takes const M&)
-  as_view,    // codec::view<M> over the frame (the handler takes view<M>)
+  owned,     // decoded into an owning M when it arrives
+  in_frame,  // trivially copyable M, used where it landed (the handler takes const M&)
+  as_view,   // codec::view<M> over the frame (the handler takes view<M>)
 };
 // view_handler_v<S, Entry, M>: S's handler takes codec::view<M> (and not M itself).
 template <class S, class Entry, class M>
@@ -685,8 +691,7 @@ class cell final : public cell_base {
     return std::nullopt;
   }
   template <class R, class P>
-  std::optional<result<void>> try_remote(std::type_identity<call<R, P>>,
-                                         const remote_delivery& m) {
+  std::optional<result<void>> try_remote(std::type_identity<call<R, P>>, const remote_delivery& m) {
     if constexpr (!wire_capable_v<R> || !wire_capable_v<P>) {
       return std::nullopt;
     } else {
@@ -870,9 +875,7 @@ class cell final : public cell_base {
   std::optional<error> dispatch(S& s, envelope<call<R, P>>& env, std::uint64_t) {
     caller<P> from(std::move(env.op));
     try {
-      with_msg<S, call<R, P>, R>(env.msg, [&](auto&& msg) {
-        handle_one_call<R, P>(s, msg, from);
-      });
+      with_msg<S, call<R, P>, R>(env.msg, [&](auto&& msg) { handle_one_call<R, P>(s, msg, from); });
     } catch (...) {
       error e = crash_error("handle_call", type_name<R>());
       // Answered by end_instance once the server is gone, so that a call made after this reply
@@ -881,6 +884,25 @@ class cell final : public cell_base {
       return e;
     }
     return std::nullopt;
+  }
+
+  // (Handlers are looked up in functions, not in the generic lambdas above: clang 14 mishandles
+  // a requires-expression that names a lambda's captures.)
+  template <class M, class Msg>
+  static void handle_one_cast(S& s, Msg& msg) {
+    if constexpr (requires { s.handle_cast(msg); }) {
+      s.handle_cast(msg);
+    } else {
+      (void)missing_cast_handler<S, M>{};
+    }
+  }
+  template <class M, class Msg>
+  static void handle_one_info(S& s, Msg& msg) {
+    if constexpr (requires { s.handle_info(msg); }) {
+      s.handle_info(msg);
+    } else {
+      (void)missing_info_handler<S, M>{};
+    }
   }
 
   template <class R, class P, class Msg>
@@ -921,13 +943,7 @@ class cell final : public cell_base {
   template <class M>
   std::optional<error> dispatch(S& s, envelope<cast<M>>& env, std::uint64_t) {
     try {
-      with_msg<S, cast<M>, M>(env.msg, [&](auto&& msg) {
-        if constexpr (requires { s.handle_cast(msg); }) {
-          s.handle_cast(msg);
-        } else {
-          (void)missing_cast_handler<S, M>{};
-        }
-      });
+      with_msg<S, cast<M>, M>(env.msg, [&](auto&& msg) { handle_one_cast<M>(s, msg); });
     } catch (...) {
       return crash_error("handle_cast", type_name<M>());
     }
@@ -938,13 +954,7 @@ class cell final : public cell_base {
   std::optional<error> dispatch(S& s, envelope<info<M>>& env, std::uint64_t gen) {
     if (env.generation != 0 && env.generation != gen) return std::nullopt;
     try {
-      with_msg<S, info<M>, M>(env.msg, [&](auto&& msg) {
-        if constexpr (requires { s.handle_info(msg); }) {
-          s.handle_info(msg);
-        } else {
-          (void)missing_info_handler<S, M>{};
-        }
-      });
+      with_msg<S, info<M>, M>(env.msg, [&](auto&& msg) { handle_one_info<M>(s, msg); });
     } catch (...) {
       return crash_error("handle_info", type_name<M>());
     }

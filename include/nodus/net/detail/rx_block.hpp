@@ -37,7 +37,7 @@ class rx_block {
     if (p == MAP_FAILED) throw std::bad_alloc();
     data_ = static_cast<std::byte*>(p);
 #else
-    data_ = static_cast<std::byte*>(::operator new(capacity, std::align_val_t{64}));
+    data_ = static_cast<std::byte*>(::operator new (capacity, std::align_val_t{64}));
 #endif
   }
   rx_block(const rx_block&) = delete;
@@ -46,7 +46,7 @@ class rx_block {
 #ifdef NODUS_RX_MMAP
     ::munmap(data_, capacity_);
 #else
-    ::operator delete(data_, std::align_val_t{64});
+    ::operator delete (data_, std::align_val_t{64});
 #endif
   }
 

@@ -117,7 +117,7 @@ struct wire_header {
     put_le(bytes.data() + 4, a);
     put_le(bytes.data() + 12, b);
     put_le(bytes.data() + 20, payload_len);
-    std::memcpy(bytes.data() + wire_fixed_header, name.data(), name.size());
+    if (!name.empty()) std::memcpy(bytes.data() + wire_fixed_header, name.data(), name.size());
     size = wire_header_size(name.size());
   }
 };
@@ -184,8 +184,8 @@ class distribution {
   result<void> send(const node_name& peer, std::vector<asio::const_buffer> parts,
                     std::shared_ptr<const void> owner) {
     auto* t = table();
-    auto [conn, native] = t != nullptr ? t->connection_to(peer)
-                                       : std::pair<std::shared_ptr<net::connection>, bool>{};
+    auto [conn, native] =
+        t != nullptr ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
     if (!conn) return error(errc::nodedown, format("{} is not connected to {}", rt_.self(), peer));
     if (!native) {
       return error(errc::protocol_mismatch,
@@ -332,8 +332,8 @@ class distribution {
       if (w->kind == wire_kind::call) {
         send_reply_error(peer, d.call_id, r.error());
       } else {
-        rt_.log().warn("{} from {} dropped: {}", w->kind == wire_kind::cast ? "cast" : "info",
-                       peer, r.error().message());
+        rt_.log().warn("{} from {} dropped: {}", w->kind == wire_kind::cast ? "cast" : "info", peer,
+                       r.error().message());
       }
     }
   }
@@ -463,7 +463,10 @@ std::shared_ptr<const T> share(std::unique_ptr<T> m) {
 // unshare(msg) -> the message itself, for a local send of a message given by pointer.
 template <class M>
 decltype(auto) unshare(M&& m) {
-  if constexpr (requires { *m; typename std::remove_cvref_t<M>::element_type; }) {
+  if constexpr (requires {
+                  *m;
+                  typename std::remove_cvref_t<M>::element_type;
+                }) {
     return std::remove_cvref_t<decltype(*m)>(*m);
   } else {
     return static_cast<M&&>(m);

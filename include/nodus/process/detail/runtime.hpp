@@ -4,13 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstddef>
-#include <memory>
-#include <span>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <typeinfo>
