@@ -43,7 +43,14 @@
 // the same result lines. The Erlang module is embedded below (erlang_module), written to a
 // temporary directory and compiled by the first node with compile:file (erlc is not needed).
 //
-// nodus: measure_nodus() is a stub returning n/a until the distribution API exists (see there).
+// nodus (roles nodus-server / nodus-client): two nodes, n2@127.0.0.1 running the server `sink`
+// and n1@127.0.0.1, each run by one thread (options.threads = 1, node.run()). The client's node
+// does what the raw client does with node.async_call<sink>(n2, msg, timeout, callback) (the next
+// call from the previous reply's completion) and node.cast<sink>(n2, msg); a stream is an
+// "expect n" call, n casts queued from its completion, then a "sync" call that the server answers
+// once it has counted the n casts (they arrive before it, in order). 32-byte messages are sent by
+// value (copied once into the send), the 1 MiB one as one std::shared_ptr<const> for every cast
+// (never copied); the server takes them all as const references into its receive buffer.
 //
 // Figures hold for this machine and this run only: compare the ratios, not absolute times.
 #include <fcntl.h>
@@ -68,6 +75,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -80,6 +88,8 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
+
+#include <nodus/node.hpp>
 
 namespace {
 
@@ -756,6 +766,249 @@ int raw_client_main(unsigned short port, const settings& s) {
   return 0;
 }
 
+// ---- nodus: the two roles ---------------------------------------------------------------------
+
+// The messages, with explicit wire names (the types live in an anonymous namespace). All are
+// trivially copyable: they travel as their own bytes and the server takes them where they landed.
+struct nodus_ping {  // call request and reply, 32 bytes
+  static constexpr std::string_view nodus_name = "nodus.bench.remote_calls.ping";
+  std::uint64_t seq;
+  std::array<std::byte, small_size - 8> fill;
+};
+struct nodus_small {  // stream cast, 32 bytes
+  static constexpr std::string_view nodus_name = "nodus.bench.remote_calls.small";
+  std::uint64_t seq;
+  std::array<std::byte, small_size - 8> fill;
+};
+struct nodus_big {  // stream cast, 1 MiB
+  static constexpr std::string_view nodus_name = "nodus.bench.remote_calls.big";
+  std::array<std::byte, big_size> bytes;
+};
+struct nodus_expect {  // call: the next stream has n casts
+  static constexpr std::string_view nodus_name = "nodus.bench.remote_calls.expect";
+  std::uint64_t n;
+};
+struct nodus_sync {  // call after a stream: answered once the server has counted its n casts
+  static constexpr std::string_view nodus_name = "nodus.bench.remote_calls.sync";
+  std::uint64_t n;
+};
+struct nodus_count {  // reply to expect (0) and sync (casts counted)
+  static constexpr std::string_view nodus_name = "nodus.bench.remote_calls.count";
+  std::uint64_t n;
+};
+static_assert(sizeof(nodus_ping) == small_size && sizeof(nodus_small) == small_size &&
+              sizeof(nodus_big) == big_size);
+
+using nodus_protocol =
+    nodus::protocol<nodus_ping, nodus_small, nodus_big, nodus_expect, nodus_sync, nodus_count>;
+using nodus_node = nodus::node<nodus::no_topology, nodus_protocol>;
+
+// nodus_sink: the server on n2: echoes calls, counts the casts of a stream (in order) and answers
+// the sync call that follows them once it has counted all n (at once, since a node's casts and
+// calls to one server arrive in the order they were sent).
+struct nodus_sink
+    : nodus::server<nodus_sink, nodus::call<nodus_ping, nodus_ping>,
+                    nodus::call<nodus_expect, nodus_count>, nodus::call<nodus_sync, nodus_count>,
+                    nodus::cast<nodus_small>, nodus::cast<nodus_big>> {
+  static constexpr nodus::fixed_string name = "sink";
+
+  nodus_ping handle_call(const nodus_ping& p) { return p; }
+  nodus_count handle_call(const nodus_expect& e) {
+    if (waiting_.pending()) fail("nodus server: expect while a sync waits");
+    expected_ = e.n;
+    count_ = 0;
+    return {0};
+  }
+  void handle_call(const nodus_sync& s, nodus::caller<nodus_count>& from) {
+    if (s.n != expected_) fail("nodus server: sync for another stream");
+    waiting_ = std::move(from);
+    answer_when_done();
+  }
+  void handle_cast(const nodus_small& m) {
+    if (m.seq != count_) fail("nodus server: a stream cast arrived out of order");
+    ++count_;
+    answer_when_done();
+  }
+  void handle_cast(const nodus_big&) {
+    ++count_;
+    answer_when_done();
+  }
+
+ private:
+  void answer_when_done() {
+    if (count_ > expected_) fail("nodus server: more casts than expected");
+    if (count_ == expected_ && waiting_.pending()) waiting_.reply({count_});
+  }
+  std::uint64_t expected_ = 0;
+  std::uint64_t count_ = 0;
+  nodus::caller<nodus_count> waiting_;
+};
+
+nodus::options nodus_options(const char* name) {
+  nodus::options o;
+  o.name = nodus::node_name::parse(name).value();
+  o.cookie = "nodus_bench_cookie";
+  o.threads = 1;  // one thread runs the node's io_context, as in the raw baseline
+  o.level = nodus::log_level::warn;
+  return o;
+}
+
+// nodus-server: node n2@127.0.0.1 listening on an ephemeral port (printed as "port N"), running
+// nodus_sink; it stops when the client's node goes down.
+int nodus_server_main() {
+  guard_child();
+  nodus_node node{nodus_options("n2@127.0.0.1")};
+  if (auto r = node.start(nodus::supervisor<nodus::one_for_one, nodus_sink>{}); !r) {
+    fail("nodus server: start: " + r.error().message());
+  }
+  node.on_node_down([&node](const nodus::node_down&) { node.stop(); });
+  std::printf("port %u\n", static_cast<unsigned>(node.port()));
+  std::fflush(stdout);
+  if (auto r = node.run(); !r) fail("nodus server: " + r.error().message());
+  return 0;
+}
+
+// The client's measures, run on its node's thread one after the other: each starts from the
+// completion of the previous one.
+class nodus_client {
+ public:
+  nodus_client(nodus_node& node, const nodus::node_name& peer, const settings& s)
+      : node_(node),
+        peer_(peer),
+        timeout_(s.guard),
+        big_(std::make_shared<const nodus_big>(make_big())),
+        warm_calls_{std::max(1L, s.calls / 10), std::max(1ms, s.call_cap / 10)},
+        calls_{s.calls, s.call_cap},
+        warm_casts_{std::max(1L, s.casts / 10), false},
+        warm_bigs_{std::max(1L, s.bigs / 10), true},
+        casts_{s.casts, false},
+        bigs_{s.bigs, true} {}
+
+  // start(): on the node's thread; prints the results and stops the node after the last measure.
+  void start() { next_stage(); }
+
+ private:
+  struct call_figure {
+    long n;
+    std::chrono::milliseconds cap;
+    long done = 0;
+    double ns = 0;
+  };
+  struct stream_figure {
+    long n;
+    bool big;
+    double ns = 0;
+  };
+
+  static nodus_big make_big() {
+    nodus_big b;
+    b.bytes.fill(std::byte{'x'});
+    return b;
+  }
+
+  void next_stage() {
+    switch (stage_++) {
+      case 0: run_calls(warm_calls_); return;
+      case 1: run_stream(warm_casts_); return;
+      case 2: run_stream(warm_bigs_); return;
+      case 3: run_calls(calls_); return;
+      case 4: run_stream(casts_); return;
+      case 5: run_stream(bigs_); return;
+      default: break;
+    }
+    std::printf("result call %ld %.0f\n", calls_.done, calls_.ns);
+    std::printf("result cast %ld %.0f\n", casts_.n, casts_.ns);
+    std::printf("result big %ld %zu %.0f\n", bigs_.n, static_cast<std::size_t>(bigs_.n) * big_size,
+                bigs_.ns);
+    std::printf("end\n");
+    std::fflush(stdout);
+    node_.stop();
+  }
+
+  // Ping-pong: up to f.n round trips or f.cap, whichever comes first; the next call starts from
+  // the previous reply's completion (on the node's thread).
+  void run_calls(call_figure& f) {
+    calls_now_ = &f;
+    t0_ = bench_clock::now();
+    deadline_ = t0_ + f.cap;
+    send_call();
+  }
+  void send_call() {
+    nodus_ping p{};
+    p.seq = seq_;
+    node_.async_call<nodus_sink>(peer_, p, timeout_,
+                                 [this](nodus::result<nodus_ping> r) { on_reply(std::move(r)); });
+  }
+  void on_reply(nodus::result<nodus_ping> r) {
+    if (!r) fail("nodus client: call: " + r.error().message());
+    if (r->seq != seq_) fail("nodus client: wrong reply");
+    ++seq_;
+    call_figure& f = *calls_now_;
+    ++f.done;
+    if (f.done < f.n && ((f.done & 15) != 0 || bench_clock::now() < deadline_)) {
+      send_call();
+      return;
+    }
+    f.ns = elapsed_ns(t0_, bench_clock::now());
+    next_stage();
+  }
+
+  // Stream: an "expect n" call, then n casts queued from its completion, then a sync call that
+  // the server answers once it has counted the n casts; from the first cast to that answer.
+  void run_stream(stream_figure& f) {
+    node_.async_call<nodus_sink>(
+        peer_, nodus_expect{static_cast<std::uint64_t>(f.n)}, timeout_,
+        [this, &f](nodus::result<nodus_count> r) {
+          if (!r) fail("nodus client: expect: " + r.error().message());
+          const auto t0 = bench_clock::now();
+          for (long i = 0; i < f.n; ++i) {
+            nodus::result<void> sent;
+            if (f.big) {
+              sent = node_.cast<nodus_sink>(peer_, big_);  // the same message every time, no copy
+            } else {
+              nodus_small m{};
+              m.seq = static_cast<std::uint64_t>(i);
+              sent = node_.cast<nodus_sink>(peer_, m);
+            }
+            if (!sent) fail("nodus client: cast: " + sent.error().message());
+          }
+          node_.async_call<nodus_sink>(
+              peer_, nodus_sync{static_cast<std::uint64_t>(f.n)}, timeout_,
+              [this, &f, t0](nodus::result<nodus_count> done) {
+                if (!done) fail("nodus client: sync: " + done.error().message());
+                if (done->n != static_cast<std::uint64_t>(f.n)) fail("nodus client: casts lost");
+                f.ns = elapsed_ns(t0, bench_clock::now());
+                next_stage();
+              });
+        });
+  }
+
+  nodus_node& node_;
+  nodus::node_name peer_;
+  std::chrono::milliseconds timeout_;
+  std::shared_ptr<const nodus_big> big_;
+  call_figure warm_calls_, calls_;
+  stream_figure warm_casts_, warm_bigs_, casts_, bigs_;
+  int stage_ = 0;
+  call_figure* calls_now_ = nullptr;
+  std::uint64_t seq_ = 0;
+  bench_clock::time_point t0_, deadline_;
+};
+
+// nodus-client: node n1@127.0.0.1 connects to n2@127.0.0.1:port, runs the warm-ups and the
+// three measures on its one thread (run() on this thread), prints "result ..." lines and "end".
+int nodus_client_main(unsigned short port, const settings& s) {
+  guard_child();
+  nodus_node node{nodus_options("n1@127.0.0.1")};
+  if (auto r = node.listen(); !r) fail("nodus client: listen: " + r.error().message());
+  const std::string target = "n2@127.0.0.1:" + std::to_string(port);
+  if (!node.connect(target)) fail("nodus client: cannot connect to " + target);
+  nodus_client client(node, nodus::node_name::parse("n2@127.0.0.1").value(), s);
+  asio::post(node.io_context(), [&client] { client.start(); });
+  if (auto r = node.run(); !r) fail("nodus client: " + r.error().message());
+  return 0;
+}
+
 // ---- Erlang: the two nodes --------------------------------------------------------------------
 
 // The Erlang side, written to <tmp>/remote_calls_peer.erl at run time and compiled by the first
@@ -1070,19 +1323,30 @@ figures measure_erlang(context& c, placement p) {
   return {};
 }
 
-// ============================== nodus: TO BE FILLED IN (lead) ===================================
-// measure_nodus(): the same three measures between two nodus nodes, same placement, returning
-// n/a until the distribution API exists. To fill it in:
-//   1. write nodus_server_main() / nodus_client_main(settings) below, after raw_server_main() /
-//      raw_client_main(): a node n2 with a server answering a call of a 32-byte message with a
-//      32-byte reply and counting casts (32-byte and 1 MiB messages; "expect n" first, tell the
-//      client after the n-th), and a node n1 running the same warm-ups and loops and printing the
-//      same lines ("result call N NS", "result cast N NS", "result big N BYTES NS", "end"), one
-//      io_context thread per node (options.threads = 1) as in the raw baseline;
-//   2. hook them into main()'s --role dispatch ("nodus-server", "nodus-client");
-//   3. make this function start them as measure_raw() does (the server prints its port first).
-figures measure_nodus(context& /*c*/, placement /*p*/) { return {}; }
-// ================================================================================================
+// measure_nodus(): nodus-server and nodus-client children of this binary (two nodus nodes, one
+// thread each), started as measure_raw() starts the raw roles.
+figures measure_nodus(context& c, placement p) {
+  const auto deadline = bench_clock::now() + c.s.guard;
+  child_process server({c.self_exe, "--role", "nodus-server"}, mask_for(c, p), false);
+  const auto port_line = server.wait_line("port ", deadline);
+  if (!port_line) {
+    std::fprintf(stderr, "%s: nodus server did not start\n%s", program_name.c_str(),
+                 server.transcript().c_str());
+    ++c.failures;
+    return {};
+  }
+  // clang-format off
+  const std::vector<std::string> argv{
+      c.self_exe, "--role", "nodus-client", "--port", port_line->substr(5),
+      "--calls", std::to_string(c.s.calls), "--cap-ms", std::to_string(c.s.call_cap.count()),
+      "--casts", std::to_string(c.s.casts), "--bigs", std::to_string(c.s.bigs)};
+  // clang-format on
+  child_process client(argv, mask_for(c, p), false);
+  auto f = collect(c, client, server, std::string("nodus, ") + to_string(p), deadline);
+  client.stop(2s);
+  server.stop(2s);  // it stops when the client's node goes down
+  return f.value_or(figures{});
+}
 
 // ---- statistics and output --------------------------------------------------------------------
 
@@ -1222,6 +1486,11 @@ int role_main(int argc, char** argv) {
     if (port <= 0 || port > 65535) fail("raw-client needs --port");
     return raw_client_main(static_cast<unsigned short>(port), s);
   }
+  if (role == "nodus-server") return nodus_server_main();
+  if (role == "nodus-client") {
+    if (port <= 0 || port > 65535) fail("nodus-client needs --port");
+    return nodus_client_main(static_cast<unsigned short>(port), s);
+  }
   fail("unknown role " + std::string(role));
 }
 
@@ -1337,7 +1606,9 @@ int main(int argc, char** argv) {
   }
   if (!erl_note.empty()) std::printf("%s\n", erl_note.c_str());
   if (wanted(sys_nodus)) {
-    std::printf("nodus: n/a until measure_nodus() is filled in (distribution API in progress)\n");
+    std::printf(
+        "nodus: calls are node.async_call<sink>(n2, ...) with a callback, casts node.cast<sink>(n2, "
+        "...), a stream ends with a call answered after its last cast; one thread per node\n");
   }
   std::printf(
       "median of %d interleaved repetitions, each after a warm-up: up to %ld round trips or %lld "

@@ -222,6 +222,16 @@ BOOST_AUTO_TEST_CASE(call_cast_and_info_reach_servers_on_another_node) {
   BOOST_TEST((all[1].second && all[1].second->node == b.self()));
 }
 
+BOOST_AUTO_TEST_CASE(nodes_on_ipv6_loopback) {
+  test_node a("a@::1");
+  test_node b("b@::1");
+  BOOST_REQUIRE(a.node->connect(nodus::format("b@::1:{}", b.node->port())));
+  auto r = a.node->call<ping_server>(b.self(), ping{1});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->n == 2);
+  BOOST_TEST(wait_until([&] { return b.node->list().size() == 1; }));
+}
+
 BOOST_AUTO_TEST_CASE(node_up_comes_before_the_first_message_and_node_down_after_the_last) {
   test_node a("a@127.0.0.1");
   test_node b("b@127.0.0.1");

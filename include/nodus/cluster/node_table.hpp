@@ -318,6 +318,13 @@ class node_table {
     s_->down_handlers.push_back(std::make_shared<node_down_handler>(std::move(cb)));
   }
 
+  // on_connection_lost(cb): cb(peer, reason) after the last frame of any connection that was up,
+  // visible or hidden (node_down covers visible ones only, as Erlang's monitor_nodes).
+  void on_connection_lost(node_down_handler cb) {
+    std::lock_guard lock(s_->mutex);
+    s_->lost_handlers.push_back(std::make_shared<node_down_handler>(std::move(cb)));
+  }
+
   // on_frame(cb): cb(peer, bytes) for each frame that is not a nodus control frame; bytes are
   // valid during the call only. Replaces the previous hook.
   void on_frame(frame_handler cb) {
@@ -375,6 +382,7 @@ class node_table {
     std::map<node_name, waiter_set> waiting;   // connect() completions per peer
     std::vector<std::shared_ptr<node_up_handler>> up_handlers;
     std::vector<std::shared_ptr<node_down_handler>> down_handlers;
+    std::vector<std::shared_ptr<node_down_handler>> lost_handlers;
     std::shared_ptr<frame_handler> frame_hook;
 
     void log(log_level level, const std::string& line) const {
@@ -724,6 +732,8 @@ class node_table {
       node_name peer;
       bool was_up = false;
       bool failure = false;  // a connection that never came up
+      bool lost = false;     // a connection that was up (visible or hidden) and was not replaced
+      std::vector<std::shared_ptr<node_down_handler>> losts;
       {
         std::lock_guard lock(mutex);
         auto it = conns.find(id);
@@ -737,6 +747,7 @@ class node_table {
         if (auto u = up.find(peer); u != up.end() && u->second == id) {
           up.erase(u);
           was_up = !silent && !hidden;
+          lost = !silent;
         }
         if (!came_up && !silent && !closed) failure = true;
         if (greeted && !silent && !closed) {
@@ -771,6 +782,7 @@ class node_table {
           }
         }
         if (was_up) downs = down_handlers;
+        if (lost) losts = lost_handlers;
       }
       if (failure) {
         // Refusals and failed handshakes say why, naming the peer; a dial that finds nobody
@@ -785,8 +797,13 @@ class node_table {
               format("connection with {} failed: {}", peer, e.message()));
         }
       }
-      if (was_up) {
+      if (lost) {
         log(log_level::debug, format("{} is down: {}", peer, e.message()));
+        for (const auto& h : losts) {
+          if (*h) (*h)(peer, reason_of(e));
+        }
+      }
+      if (was_up) {
         const auto r = reason_of(e);
         for (const auto& h : downs) {
           if (*h) (*h)(peer, r);
@@ -830,6 +847,7 @@ class node_table {
       s_->waiting.clear();  // pending connect() completions are dropped, never called
       s_->up_handlers.clear();
       s_->down_handlers.clear();
+      s_->lost_handlers.clear();
       s_->frame_hook.reset();
     }
     for (auto& c : all) c->close();

@@ -171,6 +171,8 @@ class distribution {
     table_->on_node_up([this](const node_name& peer) { on_up(peer); });
     table_->on_node_down(
         [this](const node_name& peer, cluster::node_down_reason r) { on_down(peer, r); });
+    table_->on_connection_lost(
+        [this](const node_name& peer, cluster::node_down_reason r) { on_lost(peer, r); });
     return {};
   }
 
@@ -368,8 +370,9 @@ class distribution {
     for (const auto& cb : cbs) (*cb)(e);
   }
 
-  void on_down(const node_name& peer, cluster::node_down_reason r) {
-    // Outstanding calls to peer fail now, not at their timeout.
+  // on_lost(peer, r): any connection (visible or hidden) is gone: outstanding calls to peer fail
+  // now, not at their timeout. Runs before node_down reaches the monitors.
+  void on_lost(const node_name& peer, cluster::node_down_reason r) {
     std::vector<call_op_base*> failed;
     {
       std::lock_guard lock(pending_m_);
@@ -387,6 +390,9 @@ class distribution {
       op->fail(e);
       op->release();
     }
+  }
+
+  void on_down(const node_name& peer, cluster::node_down_reason r) {
     std::vector<subscriber> subs;
     std::vector<std::shared_ptr<node_down_callback>> cbs;
     {
