@@ -36,7 +36,8 @@
 // A second raw variant (write_mode::copy_small, its own small table) copies frames of up to 1 KiB
 // into one contiguous buffer instead: Asio's async_write passes at most 16 buffers to one sendmsg
 // (asio/detail/consuming_buffers.hpp, prepared_buffers::max_buffers), so the gather list costs a
-// system call per 8 small frames, which bounds the cast throughput of nodus' write path.
+// system call per 8 small frames. (nodus::net::connection calls sendmsg itself with up to 1024
+// buffers, so raw copy is the figure to compare nodus' small casts with.)
 //
 // Erlang (two erl nodes, no EPMD): n2@127.0.0.2 runs a gen_server that echoes calls and counts
 // casts, n1@127.0.0.1 runs the same three loops with gen_server:call and gen_server:cast and prints

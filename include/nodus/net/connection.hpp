@@ -13,6 +13,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -173,6 +174,43 @@ class connection : public std::enable_shared_from_this<connection> {
     });
   }
 
+  // send_small(head, body): queues one frame whose payload is head then body, copied into the
+  // connection's current run of small frames, which is written as one buffer with its neighbours:
+  // no allocation per frame. For frames of up to small_frame_max bytes; dropped before on_up.
+  // Keeps the order of send() and send_small() calls from one thread.
+  static constexpr std::size_t small_frame_max = 2048;
+  void send_small(std::span<const std::byte> head, std::span<const std::byte> body) {
+    const int mode = mode_.load(std::memory_order_acquire);
+    if (mode == 0) return;  // not up (or down): dropped, as send() does
+    const std::size_t n = head.size() + body.size();
+    std::size_t pad = 0;
+    if (mode == 2) {
+      pad = (frame_alignment - (frame_header_size + n) % frame_alignment) % frame_alignment;
+    }
+    const std::size_t len = n + pad;
+    const std::size_t total = frame_header_size + len;
+    {
+      std::lock_guard lock(send_m_);
+      if (sends_.empty() || !sends_.back().run ||
+          sends_.back().run->size() + total > sends_.back().run->capacity()) {
+        auto run = std::make_shared<std::vector<std::byte>>();
+        run->reserve(run_capacity);
+        sends_.push_back({{}, {}, std::move(run)});
+      }
+      auto& run = *sends_.back().run;
+      const std::byte header[frame_header_size] = {
+          static_cast<std::byte>((len >> 24) & 0xff), static_cast<std::byte>((len >> 16) & 0xff),
+          static_cast<std::byte>((len >> 8) & 0xff), static_cast<std::byte>(len & 0xff)};
+      run.insert(run.end(), header, header + frame_header_size);
+      run.insert(run.end(), head.begin(), head.end());
+      run.insert(run.end(), body.begin(), body.end());
+      run.insert(run.end(), zeros_.begin(), zeros_.begin() + static_cast<std::ptrdiff_t>(pad));
+      if (flush_posted_) return;
+      flush_posted_ = true;
+    }
+    asio::post(strand_, [self = shared_from_this()] { self->flush_sends(); });
+  }
+
   // close_after_sends(): as close(), once the frames sent before this call are written (a last
   // word to the peer, e.g. why it is refused).
   void close_after_sends() {
@@ -308,6 +346,7 @@ class connection : public std::enable_shared_from_this<connection> {
     if (machine_.done()) {
       up_ = true;
       native_ = (machine_.flags() & dflag_nodus) != 0;
+      mode_.store(native_ ? 2 : 1, std::memory_order_release);
       if (rpos_ != 0) {  // frames start at the block's (aligned) front from here on
         const std::size_t n = rend_ - rpos_;
         if (n != 0) std::memmove(block_->data(), block_->data() + rpos_, n);
@@ -461,9 +500,25 @@ class connection : public std::enable_shared_from_this<connection> {
       flushing_.swap(sends_);
       flush_posted_ = false;
     }
-    for (auto& p : flushing_) add_frame(std::move(p.parts), std::move(p.owner));
+    for (auto& p : flushing_) {
+      if (p.run) {
+        add_run(std::move(p.run));
+      } else {
+        add_frame(std::move(p.parts), std::move(p.owner));
+      }
+    }
     flushing_.clear();
     start_write();
+  }
+
+  // add_run(run): complete frames made by send_small, written as they are.
+  void add_run(std::shared_ptr<std::vector<std::byte>> run) {
+    if (!up_ || down_ || run->empty()) return;
+    outgoing o;
+    o.raw = true;
+    o.parts.push_back(asio::buffer(*run));
+    o.owner = std::move(run);
+    queue_.push_back(std::move(o));
   }
 
   void add_frame(std::vector<asio::const_buffer> parts, std::shared_ptr<const void> owner) {
@@ -637,6 +692,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void go_down(nodus::error why) {
     if (down_) return;
     down_ = true;
+    mode_.store(0, std::memory_order_release);
     tick_timer_.cancel();
     if (!up_ && (writing_ || !queue_.empty())) {
       // Let a pending handshake refusal (status not_allowed, nok) reach the peer: stop reading
@@ -679,8 +735,11 @@ class connection : public std::enable_shared_from_this<connection> {
   struct pending_send {
     std::vector<asio::const_buffer> parts;
     std::shared_ptr<const void> owner;
+    std::shared_ptr<std::vector<std::byte>> run;  // or: frames copied by send_small
   };
-  std::mutex send_m_;                // guards sends_ and flush_posted_
+  static constexpr std::size_t run_capacity = 64 * 1024;
+  std::atomic<int> mode_{0};  // for send_small: 0 not up or down, 1 up, 2 up with aligned frames
+  std::mutex send_m_;         // guards sends_ and flush_posted_
   std::vector<pending_send> sends_;  // from send(), not yet on the strand
   std::vector<pending_send> flushing_;
   bool flush_posted_ = false;

@@ -197,6 +197,21 @@ class distribution {
     return {};
   }
 
+  // send_small(peer, head, body): as send(), for a frame of a few hundred bytes, copied.
+  result<void> send_small(const node_name& peer, std::span<const std::byte> head,
+                          std::span<const std::byte> body) {
+    auto* t = table();
+    auto [conn, native] =
+        t != nullptr ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
+    if (!conn) return error(errc::nodedown, format("{} is not connected to {}", rt_.self(), peer));
+    if (!native) {
+      return error(errc::protocol_mismatch,
+                   format("{} is not a nodus node; nodus messages need a nodus peer", peer));
+    }
+    conn->send_small(head, body);
+    return {};
+  }
+
   // add_pending(op, peer, decode): op waits for a reply from peer; fails at once with nodedown
   // when peer is (or goes) down. Takes a reference to op.
   void add_pending(call_op_base* op, const node_name& peer, reply_decoder decode) {
@@ -428,6 +443,27 @@ struct outgoing_message {
   codec::gather_list body;
 };
 
+// small_message_v<M>: M goes out copied into the connection's run of small frames (no allocation
+// per message) rather than gathered from a shared copy: a trivially copyable message whose frame
+// stays under net::connection::small_frame_max.
+template <class M>
+inline constexpr bool small_message_v = std::is_trivially_copyable_v<M> &&
+                                        sizeof(M) + wire_max_header
+                                            <= net::connection::small_frame_max;
+
+// send_small_message(d, peer, kind, target, a, b, msg): the small-message path (one copy of the
+// message's bytes into the run, counted).
+template <class M>
+result<void> send_small_message(distribution& d, const node_name& peer, wire_kind kind,
+                                std::string_view target, std::uint64_t a, std::uint64_t b,
+                                const M& msg) {
+  wire_header h;
+  h.set(kind, target, a, b, sizeof(M));
+  codec::detail::count_copy(sizeof(M));
+  return d.send_small(peer, std::span<const std::byte>(h.bytes.data(), h.size),
+                      std::as_bytes(std::span<const M, 1>(&msg, 1)));
+}
+
 // send_message(d, peer, kind, target, a, b, msg): encodes and queues one frame.
 template <class M>
 result<void> send_message(distribution& d, const node_name& peer, wire_kind kind,
@@ -495,6 +531,11 @@ struct message_type<std::unique_ptr<T>> {
 template <class M>
 using message_type_t = typename message_type<std::remove_cvref_t<M>>::type;
 
+// is_message_pointer_v<M>: M is a shared_ptr / unique_ptr to the message (sent without a copy).
+template <class M>
+inline constexpr bool is_message_pointer_v =
+    !std::is_same_v<std::remove_cvref_t<M>, message_type_t<M>>;
+
 // A call op that answers a remote caller: the reply travels back over the wire.
 template <class Reply>
 class remote_reply_op final : public call_op<Reply> {
@@ -509,8 +550,12 @@ class remote_reply_op final : public call_op<Reply> {
       d_.send_reply_error(peer_, this->id(), r.error());
       return;
     }
-    (void)send_message<Reply>(d_, peer_, wire_kind::reply, {}, this->id(), 0,
-                              std::make_shared<const Reply>(std::move(r).value()));
+    if constexpr (small_message_v<Reply>) {
+      (void)send_small_message<Reply>(d_, peer_, wire_kind::reply, {}, this->id(), 0, r.value());
+    } else {
+      (void)send_message<Reply>(d_, peer_, wire_kind::reply, {}, this->id(), 0,
+                                std::make_shared<const Reply>(std::move(r).value()));
+    }
   }
   distribution& d_;
   node_name peer_;
@@ -539,8 +584,14 @@ void start_remote_call(runtime& rt, const node_name& peer, Req&& msg,
     if (timeout < std::chrono::hours(24 * 365 * 100)) rt.timeouts().add(ref.get(), timeout);
     d->add_pending(ref.get(), peer, &decode_reply<P>);
     if (ref->done()) return;  // peer is not connected: failed at once
-    auto sent = send_message<R>(*d, peer, wire_kind::call, S::name.view(), message_id_v<R>, id,
-                                share(static_cast<Req&&>(msg)));
+    result<void> sent;
+    if constexpr (small_message_v<R> && !is_message_pointer_v<Req>) {
+      sent = send_small_message<R>(*d, peer, wire_kind::call, S::name.view(), message_id_v<R>, id,
+                                   msg);
+    } else {
+      sent = send_message<R>(*d, peer, wire_kind::call, S::name.view(), message_id_v<R>, id,
+                             share(static_cast<Req&&>(msg)));
+    }
     if (!sent) d->fail_pending(id, sent.error());
   }
 }
@@ -556,8 +607,12 @@ result<void> send_remote(runtime& rt, const node_name& peer, M&& msg) {
   auto* d = rt.dist();
   if (d == nullptr) return error(errc::nodedown, format("{} is not distributed", rt.self()));
   constexpr auto kind = std::is_same_v<Kind<T>, cast<T>> ? wire_kind::cast : wire_kind::info;
-  return send_message<T>(*d, peer, kind, S::name.view(), message_id_v<T>, 0,
-                         share(static_cast<M&&>(msg)));
+  if constexpr (small_message_v<T> && !is_message_pointer_v<M>) {
+    return send_small_message<T>(*d, peer, kind, S::name.view(), message_id_v<T>, 0, msg);
+  } else {
+    return send_message<T>(*d, peer, kind, S::name.view(), message_id_v<T>, 0,
+                           share(static_cast<M&&>(msg)));
+  }
 }
 
 }  // namespace nodus::detail
