@@ -253,8 +253,10 @@ BOOST_AUTO_TEST_CASE(node_up_comes_before_the_first_message_and_node_down_after_
   const std::vector<std::string> expected{"up b@127.0.0.1", "hello b@127.0.0.1",
                                           "hello b@127.0.0.1",
                                           "down b@127.0.0.1 connection_closed"};
-  BOOST_TEST(about_b == expected, nodus::format("{}", about_b.size()));
-  BOOST_TEST(rec->has("down a@127.0.0.1 disconnect"));
+  std::string seen;
+  for (const auto& e : rec->snapshot()) seen += e + "; ";
+  BOOST_TEST(about_b == expected, seen);
+  BOOST_TEST(wait_until([&] { return rec->has("down a@127.0.0.1 disconnect"); }));
 }
 
 BOOST_AUTO_TEST_CASE(a_call_to_a_node_that_goes_down_fails_at_once_with_nodedown) {
