@@ -973,14 +973,15 @@ class nodus_client {
             }
             if (!sent) fail("nodus client: cast: " + sent.error().message());
           }
-          node_.async_call<nodus_sink>(
-              peer_, nodus_sync{static_cast<std::uint64_t>(f.n)}, timeout_,
-              [this, &f, t0](nodus::result<nodus_count> done) {
-                if (!done) fail("nodus client: sync: " + done.error().message());
-                if (done->n != static_cast<std::uint64_t>(f.n)) fail("nodus client: casts lost");
-                f.ns = elapsed_ns(t0, bench_clock::now());
-                next_stage();
-              });
+          node_.async_call<nodus_sink>(peer_, nodus_sync{static_cast<std::uint64_t>(f.n)}, timeout_,
+                                       [this, &f, t0](nodus::result<nodus_count> done) {
+                                         if (!done)
+                                           fail("nodus client: sync: " + done.error().message());
+                                         if (done->n != static_cast<std::uint64_t>(f.n))
+                                           fail("nodus client: casts lost");
+                                         f.ns = elapsed_ns(t0, bench_clock::now());
+                                         next_stage();
+                                       });
         });
   }
 
@@ -1608,7 +1609,8 @@ int main(int argc, char** argv) {
   if (!erl_note.empty()) std::printf("%s\n", erl_note.c_str());
   if (wanted(sys_nodus)) {
     std::printf(
-        "nodus: calls are node.async_call<sink>(n2, ...) with a callback, casts node.cast<sink>(n2, "
+        "nodus: calls are node.async_call<sink>(n2, ...) with a callback, casts "
+        "node.cast<sink>(n2, "
         "...), a stream ends with a call answered after its last cast; one thread per node\n");
   }
   std::printf(
