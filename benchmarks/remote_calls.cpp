@@ -849,7 +849,8 @@ nodus::options nodus_options(const char* name) {
   nodus::options o;
   o.name = nodus::node_name::parse(name).value();
   o.cookie = "nodus_bench_cookie";
-  o.threads = 1;  // one thread runs the node's io_context, as in the raw baseline
+  o.threads = 1;   // one thread runs the node's io_context, as in the raw baseline
+  o.epmd = false;  // the client is given the server's port
   o.level = nodus::log_level::warn;
   return o;
 }

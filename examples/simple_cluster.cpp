@@ -1,23 +1,27 @@
-// examples/simple_cluster.cpp: the walkthrough's SimpleCluster in C++: named nodes that connect,
-// watch each other come and go, and call each other's Ping server.
+// examples/simple_cluster.cpp: the walkthrough's SimpleCluster in C++: named nodes that find each
+// other (the topology of examples/topologies.hpp, libcluster's part), watch each other come and
+// go, and call each other's Ping server.
 //
-//   ./simple_cluster --name n1@127.0.0.1 --cookie secret --port 4501
-//   ./simple_cluster --name n2@127.0.0.1 --cookie secret --port 4502 --connect n1@127.0.0.1:4501
+//   ./simple_cluster --name n1@127.0.0.1 --cookie secret
+//   ./simple_cluster --name n2@127.0.0.1 --cookie secret      # any order: they meet
 //
-// Then type at the prompt (the iex session of the walkthrough):
-//   connect n3@127.0.0.1:4503   Node.connect        -> true / false
-//   list                        Node.list           -> the connected node names
-//   ping                        SimpleCluster.Ping.ping: one {ok, NODE, pong} line per node
+// Each node registers with the port mapper (EPMD) on port 4369, and serves one itself when none
+// runs. Then type at the prompt (the iex session of the walkthrough):
+//   connect n3@127.0.0.1   Node.connect (also name@ip:port)  -> true / false
+//   list                   Node.list           -> the connected node names
+//   ping                   SimpleCluster.Ping.ping: one {ok, NODE, pong} line per node
 //   quit
-// Other options: see nodus::options::from_args (--net-ticktime MS, --sync-nodes-optional A,B,
-// --sync-nodes-timeout MS, --hidden, --log-level ...). Until EPMD, a node is named with its port
-// when connecting: name@ip:port.
+// Other options: see nodus::options::from_args (--cluster-hosts A,B, --cluster-interval MS,
+// --net-ticktime MS, --sync-nodes-optional A,B, --sync-nodes-timeout MS, --hidden,
+// --log-level ...).
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <string_view>
 
 #include <nodus/nodus.hpp>
+
+#include "topologies.hpp"
 
 struct ping {};
 struct pong {
@@ -45,7 +49,7 @@ struct observer
   }
 };
 
-using node_type = nodus::node<nodus::no_topology, protocol>;
+using node_type = nodus::node<example_topology, protocol>;
 
 namespace {
 
@@ -73,6 +77,8 @@ int smoke() {
     nodus::options o;
     o.name = nodus::node_name::parse(name).value();
     o.cookie = "smoke";
+    o.epmd = false;          // the smoke test may run beside other nodes; it gives n2's port
+    o.cluster.form = false;  // and sends nothing beyond loopback (no gossip, no DNS)
     return o;
   };
   node_type n1{make("n1@127.0.0.1")};
@@ -111,7 +117,7 @@ int main(int argc, char** argv) {
     if (opts->rest[i] == "--connect" && i + 1 < opts->rest.size()) connect_to = opts->rest[++i];
   }
   if (opts->name.empty()) {
-    std::fprintf(stderr, "simple_cluster: give --name NAME@IP (and --cookie, --port)\n");
+    std::fprintf(stderr, "simple_cluster: give --name NAME@HOST (and --cookie)\n");
     return 2;
   }
   node_type node{*opts};
@@ -136,7 +142,7 @@ int main(int argc, char** argv) {
     } else if (l == "ping") {
       ping_all(node);
     } else if (!l.empty()) {
-      print("commands: connect NAME@IP:PORT | list | ping | quit");
+      print("commands: connect NAME@HOST[:PORT] | list | ping | quit");
     }
   }
   node.stop();

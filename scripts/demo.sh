@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The main demo: the walkthrough's story with three real node processes on loopback.
-# Builds examples/simple_cluster.cpp (CMake target `simple_cluster`) into build/ (NODUS_BUILD_DIR
-# picks another directory), starts n1, n2 and n3 on 127.0.0.1, and drives their prompts:
-#   n1: connect n2      -> true, "Node up" on both
-#   n3: connect n1      -> true; n3 meets n2 too (full mesh, as Erlang's connect_all)
+# The main demo: the walkthrough's story with three real node processes on loopback, the cluster
+# formed by libcluster's Epmd strategy in nodus form (examples/topologies.hpp):
+#   n1, n2, n3 start in a random order, with no manual connect: each registers with the port
+#   mapper (the first one serves it: no epmd needs to run), logs "[nodus:example] unable to
+#   connect to ..." for the nodes not started yet, and they all meet ("Node up" on each);
 #   n3: list, n1: ping  -> one {ok, node, pong} per node
-#   n2: quit            -> "Node down" on n1 and n3
-# Every line is prefixed with the node that printed it. Each wait is bounded.
+#   n2: quit            -> "Node down" on n1 and n3; n2 again -> "Node up" on n1 and n3
+# Builds examples/simple_cluster.cpp (CMake target `simple_cluster`) into build/ (NODUS_BUILD_DIR
+# picks another directory). Every line is prefixed with the node that printed it. Each wait is
+# bounded. The port mapper port is ERL_EPMD_PORT when set, else 4369.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,13 +35,14 @@ bin="$build_dir/examples/simple_cluster"
 # start NAME: runs a node with its prompt on a fifo, its output prefixed and kept in a file.
 start() {
   local name=$1
+  rm -f "$work/$name.in"
   mkfifo "$work/$name.in"
-  "$bin" --name "$name@127.0.0.1" --cookie demo --port 0 --net-ticktime 2000 \
-    <"$work/$name.in" >"$work/$name.out" 2>&1 &
+  "$bin" --name "$name@127.0.0.1" --cookie demo --net-ticktime 2000 \
+    <"$work/$name.in" >>"$work/$name.out" 2>&1 &
   pids+=($!)
   exec {fd}>"$work/$name.in"
   eval "fd_$name=$fd"
-  tail -n +1 -f "$work/$name.out" --pid=$! | sed -u "s/^/[$name] /" &
+  tail -n 0 -F "$work/$name.out" --pid=$! 2>/dev/null | sed -u "s/^/[$name] /" &
   pids+=($!)
 }
 # say NAME TEXT: types TEXT at NAME's prompt.
@@ -48,26 +51,30 @@ say() {
   echo "\$ $1> $2"
   echo "$2" >&"${!fd_var}"
 }
-# wait_for NAME TEXT: waits (10 s at most) until NAME has printed a line containing TEXT.
+# wait_for NAME TEXT [N]: waits (10 s at most) until NAME has printed N (default 1) lines
+# containing TEXT.
 wait_for() {
+  local want=${3:-1}
   for _ in $(seq 100); do
-    grep -qF -- "$2" "$work/$1.out" 2>/dev/null && return 0
+    [[ $(grep -cF -- "$2" "$work/$1.out" 2>/dev/null || true) -ge $want ]] && return 0
     sleep 0.1
   done
   echo "demo: $1 did not print '$2' within 10 s" >&2
   exit 1
 }
-port_of() { sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/$1.out" | head -n 1; }
 
-for n in n1 n2 n3; do start $n; done
-for n in n1 n2 n3; do wait_for $n "listening on port"; done
-p1=$(port_of n1)
-p2=$(port_of n2)
-
-say n1 "connect n2@127.0.0.1:$p2"
-wait_for n2 "Node up: n1@127.0.0.1"
-say n3 "connect n1@127.0.0.1:$p1"
-wait_for n3 "Node up: n2@127.0.0.1"
+order=$(printf 'n1\nn2\nn3\n' | shuf | tr '\n' ' ')
+echo "# starting ${order% } (a random order), no manual connect"
+for n in $order; do
+  : >"$work/$n.out"
+  start "$n"
+  wait_for "$n" "listening on port"
+done
+for n in n1 n2 n3; do
+  for m in n1 n2 n3; do
+    [[ $n == "$m" ]] || wait_for "$n" "Node up: $m@127.0.0.1"
+  done
+done
 say n3 "list"
 wait_for n3 "[n1@127.0.0.1, n2@127.0.0.1]"
 say n1 "ping"
@@ -75,10 +82,16 @@ wait_for n1 "{ok, n3@127.0.0.1, pong}"
 say n2 "quit"
 wait_for n1 "Node down: n2@127.0.0.1"
 wait_for n3 "Node down: n2@127.0.0.1"
+echo "# n2 comes back"
+start n2
+wait_for n1 "Node up: n2@127.0.0.1" 2
+wait_for n3 "Node up: n2@127.0.0.1" 2
 say n1 "list"
-wait_for n1 "[n3@127.0.0.1]"
+wait_for n1 "[n2@127.0.0.1, n3@127.0.0.1]"
 say n1 "quit"
-say n3 "quit"
+say n2 "quit"
 wait_for n3 "Node down: n1@127.0.0.1"
+wait_for n3 "Node down: n2@127.0.0.1" 2
+say n3 "quit"
 sleep 0.2  # let the prefixed output catch up before the script ends
 echo "demo: done"

@@ -12,6 +12,8 @@ packages=(
   libboost-test1.81-dev         # Boost.Test (shared library) for the tests
   libssl-dev                    # OpenSSL libcrypto (cookie digests)
   erlang-base                   # erl + epmd: interop tests against real Erlang nodes (else skipped)
+  iproute2                      # ip: network namespaces for the multi-host tests (gossip, DNS)
+  dnsmasq-base                  # a real DNS server for the DNS polling tests
 )
 
 missing=()

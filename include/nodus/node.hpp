@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,11 +35,14 @@
 #include <asio/post.hpp>
 
 #include "nodus/cluster/events.hpp"
+#include "nodus/cluster/formation.hpp"
 #include "nodus/cluster/node_table.hpp"
+#include "nodus/cluster/strategy.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/epmd/client.hpp"
 #include "nodus/fwd.hpp"
 #include "nodus/message/protocol.hpp"
 #include "nodus/process/detail/remote.hpp"
@@ -135,11 +139,26 @@ struct options {
   std::vector<std::string> sync_nodes_mandatory;
   std::chrono::milliseconds sync_nodes_timeout{0};
 
+  // The port mapper (EPMD). A named node registers its name and port with the port mapper of
+  // its host, and serves one itself when none answers (see epmd::agent); connect("n2@host")
+  // asks host's port mapper for n2's port. false: no registration and no lookups (peers are
+  // then given as "name@ip:port", or learnt from the mesh).
+  bool epmd = true;
+  // The port mapper's TCP port on every host; 0: $ERL_EPMD_PORT, else 4369 (as Erlang).
+  std::uint16_t epmd_port = 0;
+
+  // Run-time settings of the topology's strategies (hosts, DNS name, interval, secret, ...).
+  cluster_options cluster;
+
   // from_args(argc, argv): --name NAME@HOST, --cookie C, --threads N, --call-timeout MS,
   // --log-level debug|info|warn|error|off, --address IP, --port P, --hidden, --net-ticktime MS,
   // --net-setuptime MS, --max-frame-size BYTES, --sync-nodes-optional A,B,..,
-  // --sync-nodes-mandatory A,B,.., --sync-nodes-timeout MS; other arguments are left for the
-  // program (see `rest`). Fails with a message naming the bad argument.
+  // --sync-nodes-mandatory A,B,.., --sync-nodes-timeout MS, --epmd-port P, --no-epmd, and the
+  // cluster settings: --no-cluster, --cluster-hosts [+]A,B,.. (replace, or add with a leading '+'),
+  // --cluster-hosts-file PATH, --cluster-dns NAME, --cluster-dns-basename B,
+  // --cluster-interval MS, --cluster-secret S, --cluster-wait MS, --gossip-group ADDR,
+  // --gossip-port P, --gossip-if ADDR, --gossip-ttl N. Other arguments are left for the program
+  // (see `rest`). Fails with a message naming the bad argument.
   [[nodiscard]] static result<options> from_args(int argc, const char* const* argv);
   std::vector<std::string> rest;  // arguments from_args did not consume, in order
 };
@@ -153,6 +172,93 @@ inline result<unsigned long long> parse_number(std::string_view flag, std::strin
     return error(std::make_error_code(std::errc::invalid_argument),
                  format("{} expects a number, got '{}'", flag, text));
   return v;
+}
+}  // namespace detail
+
+namespace detail {
+inline std::vector<std::string> split_list(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    if (comma != 0) out.emplace_back(list.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+// cluster_flag(o, flag, value): one --cluster-*, --gossip-* or --epmd-port flag (also used for
+// the NODUS_CLUSTER_* environment variables).
+inline result<void> cluster_flag(options& o, std::string_view a, std::string_view v) {
+  auto bad = [](std::string msg) {
+    return error(std::make_error_code(std::errc::invalid_argument), std::move(msg));
+  };
+  auto& c = o.cluster;
+  if (a == "--cluster-hosts") {
+    if (!v.empty() && v.front() == '+') {
+      c.extra_hosts = split_list(v.substr(1));
+    } else {
+      c.hosts = split_list(v);
+    }
+  } else if (a == "--cluster-hosts-file") {
+    c.hosts_file = std::string(v);
+  } else if (a == "--cluster-dns") {
+    c.dns_query = std::string(v);
+  } else if (a == "--cluster-dns-basename") {
+    c.dns_basename = std::string(v);
+  } else if (a == "--cluster-secret") {
+    c.secret = std::string(v);
+  } else if (a == "--gossip-group") {
+    c.gossip_group = std::string(v);
+  } else if (a == "--gossip-if") {
+    c.gossip_if = std::string(v);
+  } else if (a == "--cluster-interval" || a == "--cluster-wait" || a == "--gossip-port" ||
+             a == "--gossip-ttl" || a == "--epmd-port") {
+    auto n = parse_number(a, v);
+    if (!n) return n.error();
+    if (a == "--cluster-interval") {
+      if (*n == 0) return bad("--cluster-interval expects a positive number of milliseconds");
+      c.interval = std::chrono::milliseconds(static_cast<long long>(*n));
+    } else if (a == "--cluster-wait") {
+      c.startup_wait = std::chrono::milliseconds(static_cast<long long>(*n));
+    } else if (a == "--gossip-ttl") {
+      if (*n > 255) return bad("--gossip-ttl expects 0 to 255");
+      c.gossip_ttl = static_cast<int>(*n);
+    } else {
+      if (*n == 0 || *n > 65535) return bad(format("{} expects 1 to 65535", a));
+      (a == "--epmd-port" ? o.epmd_port : c.gossip_port) = static_cast<std::uint16_t>(*n);
+    }
+  } else {
+    return bad(format("unknown option {}", a));
+  }
+  return {};
+}
+
+// apply_cluster_env(o): the NODUS_CLUSTER_* environment variables, for settings not set
+// already (flags and code win).
+inline void apply_cluster_env(options& o, logger& log) {
+  const struct {
+    const char* env;
+    const char* flag;
+    bool set;
+  } vars[] = {
+      {"NODUS_CLUSTER_HOSTS", "--cluster-hosts",
+       o.cluster.hosts.has_value() || !o.cluster.extra_hosts.empty()},
+      {"NODUS_CLUSTER_HOSTS_FILE", "--cluster-hosts-file", !o.cluster.hosts_file.empty()},
+      {"NODUS_CLUSTER_DNS", "--cluster-dns", !o.cluster.dns_query.empty()},
+      {"NODUS_CLUSTER_DNS_BASENAME", "--cluster-dns-basename", !o.cluster.dns_basename.empty()},
+      {"NODUS_CLUSTER_INTERVAL", "--cluster-interval", o.cluster.interval.count() != 0},
+      {"NODUS_CLUSTER_SECRET", "--cluster-secret", o.cluster.secret.has_value()},
+      {"NODUS_CLUSTER_WAIT", "--cluster-wait", o.cluster.startup_wait.count() != 0},
+  };
+  for (const auto& v : vars) {
+    if (v.set) continue;
+    const char* value = std::getenv(v.env);
+    if (value == nullptr || *value == '\0') continue;
+    if (auto r = cluster_flag(o, v.flag, value); !r) {
+      log.warn("ignoring {}: {}", v.env, r.error().message());
+    }
+  }
 }
 }  // namespace detail
 
@@ -171,21 +277,26 @@ inline result<options> options::from_args(int argc, const char* const* argv) {
       o.hidden = true;
       continue;
     }
+    if (a == "--no-epmd") {
+      o.epmd = false;
+      continue;
+    }
+    if (a == "--no-cluster") {
+      o.cluster.form = false;
+      continue;
+    }
+    if (a.rfind("--cluster-", 0) == 0 || a.rfind("--gossip-", 0) == 0 || a == "--epmd-port") {
+      auto v = value();
+      if (!v) return bad(format("{} needs a value", a));
+      if (auto r = detail::cluster_flag(o, a, *v); !r) return r.error();
+      continue;
+    }
     if (a == "--address" || a == "--port" || a == "--net-ticktime" || a == "--net-setuptime" ||
         a == "--max-frame-size" || a == "--sync-nodes-optional" || a == "--sync-nodes-mandatory" ||
         a == "--sync-nodes-timeout") {
       auto v = value();
       if (!v) return bad(format("{} needs a value", a));
-      auto split = [](std::string_view list) {
-        std::vector<std::string> out;
-        while (!list.empty()) {
-          const auto comma = list.find(',');
-          if (comma != 0) out.emplace_back(list.substr(0, comma));
-          if (comma == std::string_view::npos) break;
-          list.remove_prefix(comma + 1);
-        }
-        return out;
-      };
+      auto split = detail::split_list;
       if (a == "--address") {
         o.address = std::string(*v);
       } else if (a == "--sync-nodes-optional") {
@@ -271,6 +382,12 @@ class node {
         rt_(io_, opts_.name.empty() ? node_name::parse("nonode@nohost").value() : opts_.name, log_,
             opts_.call_timeout) {
     log_.set_level(opts_.level);
+    static_assert(
+        std::is_same_v<Topology, no_topology> || requires { Topology::runners(); },
+        "node<Topology, Protocol>: Topology is nodus::no_topology or a "
+        "nodus::topology<Strategies...>");
+    if (opts_.epmd_port == 0) opts_.epmd_port = epmd::port_from_env();
+    detail::apply_cluster_env(opts_, log_);
     if (!opts_.name.empty()) {
       dist_ = std::make_unique<detail::distribution>(rt_);
       rt_.set_dist(dist_.get());
@@ -296,10 +413,71 @@ class node {
   // A named node first listens (listen()) and syncs with options.sync_nodes_* (bounded by
   // options.sync_nodes_timeout; a missing mandatory node fails start with errc::nodedown naming
   // it).
+  //
+  // Then the topology's strategies start (start_cluster()): after the servers, so that a server
+  // that monitors nodes sees the first node_up; before them when options.cluster.startup_wait is
+  // set, and start() waits (at most that long) until every strategy ran its first round of
+  // connects, for programs that must not start work on an empty cluster.
   template <class Strategy, class... Children>
   result<void> start(const supervisor<Strategy, Children...>& spec) {
     if (auto r = listen(); !r) return r;
+    const bool form = opts_.cluster.form;
+    const bool wait_cluster = form && opts_.cluster.startup_wait.count() > 0;
+    if (wait_cluster) {
+      start_cluster();
+      wait_first_round();
+    }
     if (auto r = sync_nodes(); !r) return r;
+    if (auto r = start_tree(spec); !r) return r;
+    if (form && !wait_cluster) start_cluster();
+    return {};
+  }
+
+  // start_cluster(): starts the topology's strategies (start() calls it); idempotent. A node
+  // without a name or without a topology has nothing to do.
+  void start_cluster() {
+    if constexpr (!std::is_same_v<Topology, no_topology>) {
+      auto* t = table();
+      if (t == nullptr) return;
+      std::lock_guard lock(m_);
+      if (formation_) return;
+      cluster::formation_hooks h;
+      h.self = rt_.self();
+      h.node_port = t->port();
+      h.epmd_port = opts_.epmd_port;
+      h.settings = opts_.cluster;
+      h.connect = [this](const cluster::node_target& target, std::function<void(bool)> done) {
+        start_connect_target(target, std::move(done));
+      };
+      h.disconnect = [this](const node_name& n) { return disconnect(n); };
+      h.is_connected = [this](const node_name& n) {
+        auto* tt = table();
+        return tt != nullptr && tt->is_connected(n);
+      };
+      h.log = [this](log_level level, const std::string& line) { log_.log(level, "{}", line); };
+      formation_ = std::make_unique<cluster::formation>(io_, std::move(h));
+      for (auto& r : Topology::runners()) formation_->add(std::move(r));
+      formation_->start();
+    }
+  }
+
+  // cluster_formed() -> every strategy of the topology ran its first round of connects (true
+  // without a topology).
+  [[nodiscard]] bool cluster_formed() const {
+    std::lock_guard lock(m_);
+    return !formation_ || formation_->first_round_done();
+  }
+
+  // epmd_agent() -> this node's registration with its host's port mapper (nullptr when
+  // options.epmd is false or before listen()).
+  [[nodiscard]] std::shared_ptr<epmd::agent> epmd_agent() const {
+    std::lock_guard lock(m_);
+    return epmd_;
+  }
+
+ private:
+  template <class Strategy, class... Children>
+  result<void> start_tree(const supervisor<Strategy, Children...>& spec) {
     {
       std::lock_guard lock(m_);
       if (top_) return error(errc::already_registered, "the node already has a top supervisor");
@@ -316,6 +494,24 @@ class node {
     return r;
   }
 
+  // wait_first_round(): until the strategies ran their first round, or startup_wait passed.
+  void wait_first_round() {
+    const auto deadline = std::chrono::steady_clock::now() + opts_.cluster.startup_wait;
+    while (!cluster_formed() && std::chrono::steady_clock::now() < deadline) {
+      if (running_threads_.load() == 0) {
+        if (io_.stopped()) io_.restart();
+        io_.run_one_for(std::chrono::milliseconds(10));
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a bounded poll
+      }
+    }
+    if (!cluster_formed()) {
+      log_.warn("{}: the cluster's first round of connects did not finish within {}", rt_.self(),
+                opts_.cluster.startup_wait);
+    }
+  }
+
+ public:
   // listen(): a named node opens its TCP listener (options.address / port) so that other nodes can
   // connect; start() calls it. Idempotent. Errors: errc::not_connected naming the address when
   // it cannot bind; a node without a name has nothing to do.
@@ -339,7 +535,8 @@ class node {
     o.max_frame_size = opts_.max_frame_size;
     o.hidden = opts_.hidden;
     o.protocol_fingerprint = Protocol::fingerprint;
-    return dist_->listen(std::move(o));
+    if (auto r = dist_->listen(std::move(o)); !r) return r;
+    return register_epmd();
   }
 
   // port() -> the TCP port this node listens on (0 before listen() or without a name).
@@ -644,14 +841,13 @@ class node {
   // start_connect(text, done): done(bool) once, from a thread of the node (or here).
   template <class Done>
   void start_connect(const std::string& text, Done done) {
-    auto* t = table();
-    if (t == nullptr) {
+    if (table() == nullptr) {
       log_.error("connect({}): {} is not distributed (no name) or not listening", text, rt_.self());
       done(false);
       return;
     }
     if (auto a = cluster::parse_node_address(text)) {
-      t->connect(a->first, a->second, std::move(done));
+      start_connect_target(cluster::node_target{a->first, a->second}, std::move(done));
       return;
     }
     auto n = node_name::parse(text);
@@ -660,19 +856,94 @@ class node {
       done(false);
       return;
     }
-    if (*n == rt_.self() || t->is_connected(*n)) {
-      done(true);
-      return;
-    }
-    const auto port = t->known_port(*n);
-    std::error_code ec;
-    const auto addr = asio::ip::make_address(std::string(n->host()), ec);
-    if (port == 0 || ec) {
-      log_.warn("connect({}): no port known for it; give \"name@ip:port\"", text);
+    start_connect_target(cluster::node_target{*n, std::nullopt}, std::move(done));
+  }
+
+  // start_connect_target(target, done): dials target at its endpoint, or at the port its host's
+  // port mapper gives (falling back on a port learnt from the mesh).
+  void start_connect_target(const cluster::node_target& target, std::function<void(bool)> done) {
+    auto* t = table();
+    if (t == nullptr) {
       done(false);
       return;
     }
-    t->connect(*n, asio::ip::tcp::endpoint(addr, port), std::move(done));
+    const node_name& n = target.name;
+    if (target.endpoint) {
+      t->connect(n, *target.endpoint, std::move(done));
+      return;
+    }
+    if (n == rt_.self() || t->is_connected(n)) {
+      done(true);
+      return;
+    }
+    auto fallback = [this, n](std::function<void(bool)> d, asio::ip::address addr,
+                              const std::string& why) {
+      auto* tt = table();
+      const auto port = tt != nullptr ? tt->known_port(n) : 0;
+      if (port == 0) {
+        log_.debug("connect({}): {}", n, why);
+        d(false);
+        return;
+      }
+      tt->connect(n, asio::ip::tcp::endpoint(addr, port), std::move(d));
+    };
+    cluster::detail::resolve_host(
+        io_.get_executor(), std::string(n.host()),
+        [this, n, done = std::move(done), fallback](result<asio::ip::address> a) mutable {
+          if (!a) {
+            log_.debug("connect({}): {}", n, a.error().message());
+            done(false);
+            return;
+          }
+          if (!opts_.epmd) {
+            fallback(std::move(done), *a, "no port known for it (no EPMD); give \"name@ip:port\"");
+            return;
+          }
+          epmd::async_port_please(io_.get_executor(), asio::ip::tcp::endpoint(*a, opts_.epmd_port),
+                                  std::string(n.alive()), opts_.net_setuptime,
+                                  [this, n, addr = *a, done = std::move(done),
+                                   fallback](result<std::uint16_t> port) mutable {
+                                    if (!port) {
+                                      fallback(std::move(done), addr, port.error().message());
+                                      return;
+                                    }
+                                    auto* tt = table();
+                                    if (tt == nullptr) {
+                                      done(false);
+                                      return;
+                                    }
+                                    tt->connect(n, asio::ip::tcp::endpoint(addr, *port),
+                                                std::move(done));
+                                  });
+        });
+  }
+
+  // register_epmd(): options.epmd: registers with the host's port mapper (serving one when none
+  // answers), waiting for the answer.
+  result<void> register_epmd() {
+    if (!opts_.epmd || !dist_) return {};
+    {
+      std::lock_guard lock(m_);
+      if (epmd_) return {};
+    }
+    epmd::agent_options o;
+    o.name = std::string(rt_.self().alive());
+    o.node_port = port();
+    o.epmd_port = opts_.epmd_port;
+    o.log = [this](log_level level, const std::string& line) { log_.log(level, "{}", line); };
+    auto agent = epmd::agent::create(io_.get_executor(), std::move(o));
+    auto w = std::make_shared<detail::waiter<result<void>>>();
+    agent->start(detail::waiter_setter<result<void>>(w));
+    pump_until_ready(*w);
+    auto r = w->wait();
+    if (!r) return error(errc::shutdown, "the node stopped while registering with EPMD");
+    if (!*r) {
+      agent->stop();
+      return std::move(*r);
+    }
+    std::lock_guard lock(m_);
+    epmd_ = std::move(agent);
+    return {};
   }
 
   // pump_until_ready(w): waits for w; runs the node here meanwhile when no thread runs it.
@@ -801,6 +1072,13 @@ class node {
   // finish(): close the connections, fail outstanding calls and let io_context::run() return
   // once idle.
   void finish() {
+    std::shared_ptr<epmd::agent> agent;
+    {
+      std::lock_guard lock(m_);
+      if (formation_) formation_->stop();
+      agent = epmd_;
+    }
+    if (agent) agent->stop();
     if (dist_) dist_->shutdown();
     rt_.timeouts().shutdown();
     work_.reset();
@@ -812,7 +1090,9 @@ class node {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   detail::runtime rt_;
   std::unique_ptr<detail::distribution> dist_;  // outlives the servers (declared before them)
-  std::mutex m_;
+  mutable std::mutex m_;
+  std::shared_ptr<epmd::agent> epmd_;              // registration with the port mapper
+  std::unique_ptr<cluster::formation> formation_;  // the topology's strategies
   std::unique_ptr<detail::supervisor_node> top_;
   std::vector<std::unique_ptr<detail::cell_base>> spawned_;
   std::vector<std::thread> threads_;

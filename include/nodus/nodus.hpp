@@ -16,4 +16,7 @@
 #include "nodus/process/server.hpp"
 #include "nodus/process/supervisor.hpp"
 
+#include "nodus/cluster/dns_poll.hpp"
+#include "nodus/cluster/gossip.hpp"
+#include "nodus/cluster/topology.hpp"
 #include "nodus/node.hpp"

@@ -62,10 +62,29 @@ class peer {
   explicit peer(std::string short_name, std::vector<std::string> extra = {},
                 std::string cookie = "dist-cookie")
       : name_(std::move(short_name) + "@127.0.0.1") {
-    std::vector<std::string> argv{self_exe(), "--peer", "--name",         name_, "--cookie", cookie,
-                                  "--port",   "0",      "--net-ticktime", "1000"};
+    std::vector<std::string> argv{self_exe(),       "--peer", "--name",   name_,
+                                  "--cookie",       cookie,   "--port",   "0",
+                                  "--net-ticktime", "1000",   "--no-epmd"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     spawn(argv);
+    wait_started();
+  }
+  // What a command line given whole runs: a node program (its first line is awaited) or another
+  // program (epmd, erl).
+  enum class launch { node, program };
+  // peer(full_name, argv, what): runs argv as it is (e.g. under `ip netns exec NS`), for node
+  // full_name, and for a node waits for its first line as above.
+  peer(std::string full_name, const std::vector<std::string>& argv, launch what)
+      : name_(std::move(full_name)) {
+    spawn(argv);
+    if (what == launch::node) wait_started();
+  }
+  peer(const peer&) = delete;
+  peer& operator=(const peer&) = delete;
+  ~peer() { end(); }
+
+  // wait_started(): the first line, `ready NAME PORT` or `start-failed ...` (bounded).
+  void wait_started() {
     if (auto i = wait_line(
             [](const std::string& l) {
               return l.rfind("ready ", 0) == 0 || l.rfind("start-failed", 0) == 0;
@@ -77,9 +96,6 @@ class peer {
       if (start_line_.rfind(prefix, 0) == 0) port_ = std::stoi(start_line_.substr(prefix.size()));
     }
   }
-  peer(const peer&) = delete;
-  peer& operator=(const peer&) = delete;
-  ~peer() { end(); }
 
   // ready() -> the node started and printed its port.
   [[nodiscard]] bool ready() const noexcept { return port_ != 0; }
@@ -88,6 +104,8 @@ class peer {
   // name() -> "n1@127.0.0.1"; address() -> "n1@127.0.0.1:PORT" (what connect takes).
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] std::string address() const { return name_ + ":" + std::to_string(port_); }
+  // port() -> the port it printed in its `ready` line (0 before).
+  [[nodiscard]] int port() const noexcept { return port_; }
 
   // send(command): writes one command line without waiting for its answer.
   bool send(std::string command) {

@@ -148,6 +148,7 @@ struct test_node {
     o.name = node_name::parse(name).value();
     o.cookie = std::move(cookie);
     o.net_ticktime = 2000ms;
+    o.epmd = false;  // peers are given as name@ip:port; no port mapper shared with other tests
     node = std::make_unique<nodus::node<nodus::no_topology, Protocol>>(o);
     node->log().set_sink([this](const nodus::log_record& r) { log.add(std::string(r.message)); });
     BOOST_REQUIRE(node->start(nodus::supervisor<nodus::one_for_one, ping_server>{}));

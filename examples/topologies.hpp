@@ -1,0 +1,37 @@
+// examples/topologies.hpp: the topology aliases the examples are compiled with, as libcluster's
+// `topologies` config. One -D switch picks one (CMake builds simple_cluster once per alias):
+//
+//   (none)                        epmd_strategy: the hosts n1, n2, n3 @127.0.0.1  simple_cluster
+//   -DNODUS_TOPOLOGY_LOCAL_EPMD   local_epmd_strategy: this host's port mapper
+//   simple_cluster_local_epmd -DNODUS_TOPOLOGY_HOSTS_FILE   erlang_hosts_strategy: ./.hosts.erlang
+//   simple_cluster_hosts_file -DNODUS_TOPOLOGY_GOSSIP       gossip_strategy: multicast
+//   233.252.1.32:45892   simple_cluster_gossip -DNODUS_TOPOLOGY_DNS          dns_poll_strategy:
+//   n@<each address of nodes.local>
+//                                                                                 simple_cluster_dns
+//
+// Each can be extended or overridden at run time (see nodus::options::from_args): for example
+// `--cluster-hosts a@10.0.0.1,b@10.0.0.2`, `--cluster-dns nodes.prod`, `--cluster-interval 1000`,
+// `NODUS_CLUSTER_SECRET=...` for gossip.
+#pragma once
+
+#include <nodus/cluster/dns_poll.hpp>
+#include <nodus/cluster/gossip.hpp>
+#include <nodus/cluster/topology.hpp>
+
+#if defined(NODUS_TOPOLOGY_LOCAL_EPMD)
+using example_topology = nodus::topology<nodus::named<"example", nodus::local_epmd_strategy<>>>;
+#elif defined(NODUS_TOPOLOGY_HOSTS_FILE)
+using example_topology = nodus::topology<nodus::named<"example", nodus::erlang_hosts_strategy<>>>;
+#elif defined(NODUS_TOPOLOGY_GOSSIP)
+using example_topology = nodus::topology<nodus::named<"example", nodus::gossip_strategy<>>>;
+#elif defined(NODUS_TOPOLOGY_DNS)
+using example_topology = nodus::topology<
+    nodus::named<"example", nodus::dns_poll_strategy<nodus::dns_query<"nodes.local">,
+                                                     nodus::node_basename<"n">>>>;
+#else
+// The seed's libcluster config: topologies: [example: [strategy: Cluster.Strategy.Epmd,
+// config: [hosts: [:"n1@127.0.0.1", :"n2@127.0.0.1", :"n3@127.0.0.1"]]]]
+using example_topology = nodus::topology<nodus::named<
+    "example", nodus::epmd_strategy<nodus::hosts<"n1@127.0.0.1", "n2@127.0.0.1", "n3@127.0.0.1">,
+                                    nodus::polling_interval<2000>>>>;
+#endif

@@ -1,0 +1,130 @@
+// Cluster formation between hosts with their own addresses: network namespaces joined by a
+// bridge (tests/common/netns.hpp), real node processes in them (`ip netns exec`), each host with
+// its own port mapper (the first node on a host serves it, on the default port 4369 of that
+// host). gossip_strategy over UDP multicast with a secret, and dns_poll_strategy against a real
+// dnsmasq. Traffic stays in the test's namespaces (198.18.0.0/15).
+#include <boost/test/unit_test.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../common/netns.hpp"
+#include "../dist/cluster.hpp"
+
+namespace {
+
+using dist_test::peer;
+using dist_test::self_exe;
+using namespace std::chrono_literals;
+
+// start_in(host, name, topology, extra) -> a formation peer named `name` run inside host.
+std::unique_ptr<peer> start_in(nodus::test::netns& host, const std::string& name,
+                               const std::string& topology,
+                               const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv = host.exec_prefix();
+  argv[0] = nodus::test::detail::find_program(argv[0]);  // peer spawns without a PATH search
+  for (const std::string& a :
+       {self_exe(), std::string("--peer"), std::string("--name"), name, std::string("--cookie"),
+        std::string("formation"), std::string("--port"), std::string("0"),
+        std::string("--net-ticktime"), std::string("1000"), std::string("--topology"), topology}) {
+    argv.push_back(a);
+  }
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return std::make_unique<peer>(name, argv, peer::launch::node);
+}
+
+bool skip_without_namespaces() {
+  if (nodus::test::available()) return false;
+  BOOST_TEST_MESSAGE("skipped: " << nodus::test::unavailable_reason());
+  return true;
+}
+
+// expect_ups(p, others): p reports `event up` for each of others.
+void expect_ups(peer& p, const std::vector<peer*>& others) {
+  std::vector<std::string> ups;
+  for (const auto* o : others) ups.push_back("event up " + o->name());
+  BOOST_REQUIRE_MESSAGE(p.expect_all(ups, 15s), "missing node_up" << p.transcript());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(namespaces)
+
+BOOST_AUTO_TEST_CASE(gossip_forms_a_cluster_across_hosts_and_ignores_a_wrong_secret) {
+  if (skip_without_namespaces()) return;
+  nodus::test::lan lan(3, 41);
+  const std::vector<std::string> good{"--cluster-secret", "right horse battery"};
+  // Two nodes on host 0 share the gossip port; one on host 1; a node with another secret on 2.
+  auto a = start_in(lan.host(0), "a@" + lan.address(0), "gossip", good);
+  auto b = start_in(lan.host(0), "b@" + lan.address(0), "gossip", good);
+  auto c = start_in(lan.host(1), "c@" + lan.address(1), "gossip", good);
+  auto d = start_in(lan.host(2), "d@" + lan.address(2), "gossip",
+                    {"--cluster-secret", "wrong horse", "--log-level", "debug"});
+  for (peer* p : {a.get(), b.get(), c.get(), d.get()}) {
+    BOOST_REQUIRE_MESSAGE(p->ready(), p->transcript());
+  }
+  expect_ups(*a, {b.get(), c.get()});
+  expect_ups(*b, {a.get(), c.get()});
+  expect_ups(*c, {a.get(), b.get()});
+  // Heartbeats (every 200 ms) of the others reached d and were refused (d logs that at debug
+  // level), and nobody connected.
+  BOOST_REQUIRE_MESSAGE(d->expect("ignored", 15s), d->transcript());
+  BOOST_TEST(d->request("list") == "");
+  const std::string abc = a->name() + "," + b->name() + "," + c->name();
+  BOOST_TEST(a->request("list") == b->name() + "," + c->name());
+  BOOST_TEST(c->request("list") == a->name() + "," + b->name());
+  BOOST_TEST(a->count("event up " + d->name()) == 0);
+  (void)abc;
+}
+
+BOOST_AUTO_TEST_CASE(dns_poll_connects_the_answers_and_drops_nodes_gone_from_dns) {
+  if (skip_without_namespaces()) return;
+  if (!nodus::test::dnsmasq::installed()) {
+    BOOST_TEST_MESSAGE("skipped: no dnsmasq (Debian dnsmasq-base)");
+    return;
+  }
+  nodus::test::lan lan(3, 42);
+  const std::string server = lan.address(0);
+  nodus::test::dnsmasq dns(lan.host(0), server,
+                           {{lan.address(0), "nodes.test"},
+                            {lan.address(1), "nodes.test"},
+                            {lan.address(2), "nodes.test"},
+                            {lan.address(2), "alone.test"}});
+  lan.host(1).set_resolver(server);
+  lan.host(2).set_resolver(server);
+  auto n0 = start_in(lan.host(0), "n@" + lan.address(0), "dns", {"--cluster-dns", "nodes.test"});
+  auto n1 = start_in(lan.host(1), "n@" + lan.address(1), "dns", {"--cluster-dns", "nodes.test"});
+  // n2 polls a name that lists only itself: it dials nobody, the others dial it.
+  auto n2 = start_in(lan.host(2), "n@" + lan.address(2), "dns", {"--cluster-dns", "alone.test"});
+  for (peer* p : {n0.get(), n1.get(), n2.get()}) {
+    BOOST_REQUIRE_MESSAGE(p->ready(), p->transcript());
+  }
+  expect_ups(*n0, {n1.get(), n2.get()});
+  expect_ups(*n1, {n0.get(), n2.get()});
+  expect_ups(*n2, {n0.get(), n1.get()});
+
+  // n2 leaves nodes.test: n0 and n1 disconnect it, and it stays out.
+  dns.set_records({{lan.address(0), "nodes.test"},
+                   {lan.address(1), "nodes.test"},
+                   {lan.address(2), "alone.test"}});
+  for (peer* p : {n0.get(), n1.get()}) {
+    BOOST_REQUIRE_MESSAGE(
+        p->expect_all({"event down " + n2->name(), "disconnected from " + n2->name()}, 10s),
+        p->transcript());
+  }
+  BOOST_REQUIRE_MESSAGE(n2->expect_all({"event down " + n0->name(), "event down " + n1->name()}),
+                        n2->transcript());
+  BOOST_TEST(n0->request("list") == n1->name());
+
+  // The DNS server goes away: lookups fail (logged), and nobody is disconnected for it.
+  dns.stop();
+  for (peer* p : {n0.get(), n1.get()}) {
+    BOOST_REQUIRE_MESSAGE(p->expect("lookup of nodes.test failed", 15s), p->transcript());
+  }
+  BOOST_TEST(n0->request("list") == n1->name());
+  BOOST_TEST(n1->request("list") == n0->name());
+  BOOST_TEST(n0->count("event down " + n1->name()) == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
