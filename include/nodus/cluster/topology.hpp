@@ -40,6 +40,8 @@ struct topology {
   static_assert(sizeof...(Strategies) > 0,
                 "nodus::topology<> needs at least one strategy; use nodus::no_topology for a node "
                 "that forms no cluster by itself");
+  // Completes each strategy type here, so that its own checks fire where the topology is used.
+  static_assert(((sizeof(Strategies) > 0) && ...));
   // runners() -> one engine runner per strategy (the node calls it when it starts its cluster).
   static std::vector<std::unique_ptr<cluster::strategy_runner>> runners() {
     std::vector<std::unique_ptr<cluster::strategy_runner>> out;
@@ -54,6 +56,8 @@ struct topology {
 template <fixed_string... Names>
 struct hosts {
   static constexpr std::array<std::string_view, sizeof...(Names)> names{Names.view()...};
+  // Each name through node_name::from, whose static_asserts say what is wrong with a bad one.
+  static constexpr bool valid = ((node_name::from<Names>(), true) && ... && true);
 };
 
 namespace cluster::detail {
@@ -179,6 +183,7 @@ struct epmd_strategy {
   static_assert(cluster::detail::is_hosts<Hosts>::value,
                 "epmd_strategy's first argument lists the nodes: "
                 "nodus::epmd_strategy<nodus::hosts<\"n1@127.0.0.1\", \"n2@127.0.0.1\">>");
+  static_assert(Hosts::valid);
   static constexpr std::string_view label = "epmd";
   static constexpr std::chrono::milliseconds interval =
       cluster::detail::interval_of<Options...>(cluster::detail::default_interval);

@@ -385,6 +385,7 @@ class agent : public std::enable_shared_from_this<agent> {
     attempt_timer_.cancel();
     backoff_ = std::chrono::milliseconds(0);
     taken_warned_ = false;
+    lost_race_ = false;
     creation_ = creation;
     {
       const std::lock_guard<std::recursive_mutex> lock(cb_mutex_);
@@ -435,6 +436,13 @@ class agent : public std::enable_shared_from_this<agent> {
         return;
       }
       serve_error_ = s.error().reason();  // another node won the race, or the port is taken
+      if (!lost_race_) {
+        // Nodes that start together all find no port mapper and race to serve one: the winner
+        // listens already, so the losers connect to it at once rather than after a backoff.
+        lost_race_ = true;
+        attempt();
+        return;
+      }
     }
     if (!first_done_) {
       if (!opts_.serve) {
@@ -553,6 +561,7 @@ class agent : public std::enable_shared_from_this<agent> {
   std::string where_;
   std::unique_ptr<server> server_;
   std::string serve_error_;
+  bool lost_race_ = false;  // an immediate retry after losing the race to serve was made
   bytes out_;
   std::array<std::uint8_t, 16> in_{};
   clock::time_point first_start_{};

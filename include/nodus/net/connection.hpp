@@ -159,7 +159,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void send(std::vector<asio::const_buffer> parts, std::shared_ptr<const void> owner) {
     {
       std::lock_guard lock(send_m_);
-      sends_.push_back({std::move(parts), std::move(owner)});
+      sends_.push_back({std::move(parts), std::move(owner), nullptr});
       if (flush_posted_) return;
       flush_posted_ = true;
     }
