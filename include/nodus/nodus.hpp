@@ -1,4 +1,7 @@
-// nodus/nodus.hpp: the whole public surface of nodus (include the topic headers for less).
+// nodus/nodus.hpp: the public surface of nodus (include the topic headers for less), except the
+// gossip and DNS strategies, which a program that uses them includes itself
+// (nodus/cluster/gossip.hpp, nodus/cluster/dns_poll.hpp): they cost every TU 1.5 s of compile
+// time.
 #pragma once
 
 #include "nodus/fwd.hpp"
@@ -16,7 +19,5 @@
 #include "nodus/process/server.hpp"
 #include "nodus/process/supervisor.hpp"
 
-#include "nodus/cluster/dns_poll.hpp"
-#include "nodus/cluster/gossip.hpp"
 #include "nodus/cluster/topology.hpp"
 #include "nodus/node.hpp"

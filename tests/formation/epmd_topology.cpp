@@ -241,6 +241,22 @@ BOOST_AUTO_TEST_CASE(erlang_hosts_strategy_connects_the_names_registered_on_the_
   ::rmdir(dir);
 }
 
+BOOST_AUTO_TEST_CASE(a_second_node_with_a_taken_name_fails_to_start_and_the_first_keeps_it) {
+  const int epmd_port = free_port();
+  auto first = start_node("n1", epmd_port);
+  BOOST_REQUIRE_MESSAGE(first->ready(), first->transcript());
+  auto second = start_node("n1", epmd_port);
+  BOOST_TEST(!second->ready());
+  BOOST_TEST(second->start_line().find("start-failed") == 0u, second->transcript());
+  BOOST_TEST(second->start_line().find("'n1' is already registered") != std::string::npos,
+             second->transcript());
+  BOOST_TEST(second->wait_exit() == 3);
+  // The first one still answers lookups: a node started now finds it.
+  auto n2 = start_node("n2", epmd_port);
+  BOOST_REQUIRE_MESSAGE(n2->ready(), n2->transcript());
+  BOOST_REQUIRE_MESSAGE(n2->expect("event up n1@127.0.0.1", 10s), n2->transcript());
+}
+
 BOOST_AUTO_TEST_CASE(start_can_wait_for_the_first_round_of_connects) {
   const int epmd_port = free_port();
   auto n1 = start_node("n1", epmd_port);

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -215,7 +214,6 @@ class formation {
       auto ctx = std::make_shared<context>(core_, std::string(r->label()));
       {
         std::lock_guard lock(core_->m);
-        core_->contexts.push_back(ctx);
         ++core_->first_round_pending;
       }
       r->start(ctx);
@@ -224,13 +222,10 @@ class formation {
 
   // stop(): stops every strategy; later calls from them do nothing.
   void stop() {
-    std::vector<std::shared_ptr<context>> ctxs;
     {
       std::lock_guard lock(core_->m);
       if (core_->stopped) return;
       core_->stopped = true;
-      ctxs = core_->contexts;
-      core_->round_cv.notify_all();
     }
     for (auto& r : runners_) r->stop();
   }
@@ -267,10 +262,9 @@ class formation {
     asio::io_context& io;
     formation_hooks hooks;
     mutable std::mutex m;
-    std::condition_variable round_cv;
     bool stopped = false;
     std::size_t first_round_pending = 0;
-    std::vector<std::shared_ptr<context>> contexts;
+    // No list of the contexts here: each context holds the core (a cycle would leak both).
     std::map<node_name, target_state> targets;
   };
 
@@ -358,21 +352,18 @@ class formation {
 
     void dialed(const node_name& n, bool ok, bool first_round, bool quiet) {
       unsigned failures = 0;
-      bool was_failing = false;
       {
         std::lock_guard lock(core_->m);
         auto it = core_->targets.find(n);
         if (it != core_->targets.end()) {
           auto& e = it->second;
           e.dialing = false;
-          was_failing = e.failures != 0;
           failures = ok ? 0 : e.failures + 1;
           e.failures = failures;
           if (e.wanted_by.empty()) core_->targets.erase(it);
         }
       }
       if (ok && !quiet) {
-        (void)was_failing;
         log(log_level::info, format("connected to {}", n));
       } else if (!ok) {
         // libcluster's line once per outage; the retries that follow at debug level.
@@ -394,7 +385,6 @@ class formation {
       if (round_done_) return;
       round_done_ = true;
       if (core_->first_round_pending > 0) --core_->first_round_pending;
-      core_->round_cv.notify_all();
     }
 
     std::shared_ptr<core> core_;
