@@ -846,17 +846,13 @@ class node {
       done(false);
       return;
     }
-    if (auto a = cluster::parse_node_address(text)) {
-      start_connect_target(cluster::node_target{a->first, a->second}, std::move(done));
-      return;
-    }
-    auto n = node_name::parse(text);
-    if (!n) {
-      log_.error("connect({}): {}", text, n.error().message());
+    auto target = cluster::detail::parse_target(text);
+    if (!target) {
+      log_.error("connect({}): {}", text, target.error().message());
       done(false);
       return;
     }
-    start_connect_target(cluster::node_target{*n, std::nullopt}, std::move(done));
+    start_connect_target(*target, std::move(done));
   }
 
   // start_connect_target(target, done): dials target at its endpoint, or at the port its host's

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -25,6 +24,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "nodus/cluster/node_table.hpp"
 #include "nodus/cluster/strategy.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
@@ -68,27 +68,12 @@ concept polled_strategy = requires(S s, strategy_context& c) {
   { s.nodes(c) } -> std::convertible_to<std::vector<std::string>>;
 };
 
-// parse_target("n@host" | "n@ip:port") -> the target, or nothing when it is not a node name.
-inline std::optional<node_target> parse_target(std::string_view text) {
-  const auto colon = text.rfind(':');
-  const auto at = text.find('@');
-  if (colon != std::string_view::npos && at != std::string_view::npos && colon > at) {
-    // "name@ip:port" (an IPv6 host has colons too: only a valid port after an IP counts).
-    auto name = node_name::parse(text.substr(0, colon));
-    unsigned port = 0;
-    const auto digits = text.substr(colon + 1);
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    std::error_code aec;
-    if (name && ec == std::errc{} && end == digits.data() + digits.size() && port > 0 &&
-        port <= 65535) {
-      const auto addr = asio::ip::make_address(std::string(name->host()), aec);
-      if (!aec) {
-        return node_target{*name, asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port))};
-      }
-    }
-  }
+// parse_target("n@host" | "n@ip:port") -> the target (with its endpoint when the text gives an
+// IP and a port, as parse_node_address takes it). Errors: errc::invalid_node_name, saying why.
+inline result<node_target> parse_target(std::string_view text) {
+  if (auto a = parse_node_address(text)) return node_target{a->first, a->second};
   auto name = node_name::parse(text);
-  if (!name) return std::nullopt;
+  if (!name) return name.error();
   return node_target{*name, std::nullopt};
 }
 
@@ -142,7 +127,7 @@ class polled_runner final : public strategy_runner {
       if (auto t = parse_target(text)) {
         targets.push_back(std::move(*t));
       } else {
-        s->ctx->log(log_level::warn, format("ignoring '{}': not a node name", text));
+        s->ctx->log(log_level::warn, format("ignoring '{}': {}", text, t.error().reason()));
       }
     }
     constexpr bool vanish = [] {
