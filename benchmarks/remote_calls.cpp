@@ -90,7 +90,7 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
-#include <nodus/node.hpp>
+#include <nodus/nodus.hpp>
 
 namespace {
 

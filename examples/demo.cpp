@@ -1,13 +1,16 @@
 // examples/demo.cpp: one node, two named servers under a one_for_one supervisor: calls, a cast,
 // a periodic timer, and the supervisor restarting a server that crashed, with fresh state.
 //
-//   ./demo [--name n1@127.0.0.1] [--threads N] [--log-level debug]
+//   ./demo [--threads N] [--log-level debug]
+//
+// A node of local servers: it includes nodus/node.hpp only, and so compiles no network code (see
+// examples/simple_cluster.cpp for distributed nodes).
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
 #include <thread>
 
-#include <nodus/nodus.hpp>
+#include <nodus/node.hpp>
 
 using namespace std::chrono_literals;
 

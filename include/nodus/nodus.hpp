@@ -2,6 +2,11 @@
 // gossip and DNS strategies, which a program that uses them includes itself
 // (nodus/cluster/gossip.hpp, nodus/cluster/dns_poll.hpp): they cost every TU 1.5 s of compile
 // time.
+//
+// Header-only, it also compiles the distribution (dist/native_distribution.hpp) into the TU, which
+// a distributed node needs in one file of its program; a program of local servers includes
+// nodus/node.hpp alone. With NODUS_SEPARATE_COMPILATION the distribution is in the compiled
+// library and this header only declares.
 #pragma once
 
 #include "nodus/fwd.hpp"
@@ -21,3 +26,8 @@
 
 #include "nodus/cluster/topology.hpp"
 #include "nodus/node.hpp"
+#include "nodus/options.hpp"
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/dist/native_distribution.hpp"
+#endif

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include <nodus/node.hpp>
+#include <nodus/nodus.hpp>
 
 namespace dist_test {
 
@@ -114,9 +114,9 @@ int run_node(nodus::options opts) {
     } else if (cmd == "list") {
       say("list " + join(node.list()));
     } else if (cmd == "hidden") {
-      say("hidden " + join(node.list(nodus::cluster::node_list::hidden)));
+      say("hidden " + join(node.list(nodus::node_kind::hidden)));
     } else if (cmd == "connected") {
-      say("connected " + join(node.list(nodus::cluster::node_list::connected)));
+      say("connected " + join(node.list(nodus::node_kind::connected)));
     } else if (cmd == "call") {
       if (auto n = parse()) {
         auto r = node.template call<ping_server>(*n, ping{++seq});

@@ -18,6 +18,7 @@
 #include <nodus/cluster/gossip.hpp>
 #include <nodus/cluster/topology.hpp>
 #include <nodus/node.hpp>
+#include <nodus/nodus.hpp>
 
 namespace formation_test {
 
@@ -86,12 +87,11 @@ int run_node(nodus::options opts) {
       say("list " + out);
     } else if (line == "connected") {
       std::string out;
-      for (const auto& n : node.list(nodus::cluster::node_list::connected))
+      for (const auto& n : node.list(nodus::node_kind::connected))
         out += (out.empty() ? "" : ",") + std::string(n.str());
       say("connected " + out);
     } else if (line == "serving") {
-      auto a = node.epmd_agent();
-      say(std::string("serving ") + (a && a->serving() ? "yes" : "no"));
+      say(std::string("serving ") + (node.serves_port_mapper() ? "yes" : "no"));
     } else if (line == "ping") {
       std::string out = "ping";
       for (auto& [n, r] : node.template multi_call<ping_server>(node.list(), ping{})) {

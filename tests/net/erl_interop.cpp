@@ -11,7 +11,7 @@
 #include <mutex>
 #include <thread>
 
-#include <nodus/node.hpp>
+#include <nodus/nodus.hpp>
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,7 +1,6 @@
-// The node facade: options, identity, threads, start/stop life cycle.
+// The node facade: identity, threads, start/stop life cycle (options: options.cpp).
 #include <boost/test/unit_test.hpp>
 
-#include <array>
 #include <future>
 #include <thread>
 
@@ -23,49 +22,9 @@ struct identity : nodus::server<identity, nodus::call<who, where>> {
   void terminate(const nodus::error& e) { events().add("identity terminate " + e.reason()); }
 };
 
-template <std::size_t N>
-nodus::result<nodus::options> parse(const std::array<const char*, N>& args) {
-  return nodus::options::from_args(static_cast<int>(N), args.data());
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(node_facade)
-
-BOOST_AUTO_TEST_CASE(options_from_args_reads_the_known_flags_and_keeps_the_rest) {
-  auto o =
-      parse(std::array{"prog", "--name", "n1@127.0.0.1", "--cookie", "secret", "--threads", "3",
-                       "--call-timeout", "250", "--log-level", "debug", "--smoke", "extra"});
-  BOOST_REQUIRE(o);
-  BOOST_TEST(o->name.str() == "n1@127.0.0.1");
-  BOOST_TEST(o->cookie == "secret");
-  BOOST_TEST(o->threads == 3u);
-  BOOST_TEST(o->call_timeout.count() == 250);
-  BOOST_TEST((o->level == nodus::log_level::debug));
-  BOOST_TEST(o->rest == (std::vector<std::string>{"--smoke", "extra"}));
-}
-
-BOOST_AUTO_TEST_CASE(options_from_args_names_the_bad_argument) {
-  auto bad_name = parse(std::array{"prog", "--name", "n1"});
-  BOOST_REQUIRE(!bad_name);
-  BOOST_TEST((bad_name.error() == nodus::errc::invalid_node_name));
-  BOOST_TEST(bad_name.error().message().find("n1") != std::string::npos);
-
-  auto missing = parse(std::array{"prog", "--cookie"});
-  BOOST_REQUIRE(!missing);
-  BOOST_TEST(missing.error().message().find("--cookie needs a value") != std::string::npos);
-
-  auto threads = parse(std::array{"prog", "--threads", "two"});
-  BOOST_REQUIRE(!threads);
-  BOOST_TEST(threads.error().message().find("'two'") != std::string::npos);
-
-  auto zero = parse(std::array{"prog", "--threads", "0"});
-  BOOST_TEST(!zero);
-
-  auto level = parse(std::array{"prog", "--log-level", "loud"});
-  BOOST_REQUIRE(!level);
-  BOOST_TEST(level.error().message().find("loud") != std::string::npos);
-}
 
 BOOST_AUTO_TEST_CASE(an_unnamed_node_is_nonode_at_nohost_and_a_named_one_says_its_name) {
   {
@@ -118,7 +77,7 @@ BOOST_AUTO_TEST_CASE(calls_after_stop_fail_cleanly) {
   auto r = node.call<identity>(who{});
   BOOST_REQUIRE(!r);
   BOOST_TEST((r.error() == nodus::errc::not_running));
-  BOOST_TEST(!node.whereis<identity>());
+  BOOST_TEST(!node.is_running<identity>());
 }
 
 BOOST_AUTO_TEST_CASE(a_node_destroyed_without_stop_terminates_its_servers) {

@@ -351,11 +351,11 @@ struct raw_nodus_peer {
     io.stop();
     runner.join();
   }
-  // frame_with(kind, ...) -> a native frame body as nodus::detail::wire_header lays it out.
-  static std::vector<std::byte> frame_with(nodus::detail::wire_kind k, std::string_view name,
+  // frame_with(kind, ...) -> a native frame body as nodus::dist::frame_header lays it out.
+  static std::vector<std::byte> frame_with(nodus::dist::frame_kind k, std::string_view name,
                                            std::uint64_t a, std::uint64_t b,
                                            std::vector<std::byte> payload) {
-    nodus::detail::wire_header h;
+    nodus::dist::frame_header h;
     h.set(k, name, a, b, payload.size());
     std::vector<std::byte> out(h.bytes.begin(), h.bytes.begin() + h.size);
     out.insert(out.end(), payload.begin(), payload.end());
@@ -364,9 +364,9 @@ struct raw_nodus_peer {
   bool has_reply_error(std::uint64_t call_id, errc code) {
     std::lock_guard lock(m);
     for (const auto& f : frames) {
-      auto w = nodus::detail::parse_wire(f);
-      if (w && w->kind == nodus::detail::wire_kind::reply_error && w->a == call_id &&
-          w->b == static_cast<std::uint64_t>(code))
+      auto w = nodus::dist::parse(f);
+      if (w && w->kind == nodus::dist::frame_kind::reply_error && w->call_id() == call_id &&
+          w->error_code() == static_cast<std::uint64_t>(code))
         return true;
     }
     return false;
@@ -376,7 +376,7 @@ struct raw_nodus_peer {
 
 BOOST_AUTO_TEST_CASE(bad_frames_get_an_error_reply_or_a_clean_disconnect) {
   test_node b("b@127.0.0.1");
-  using nodus::detail::wire_kind;
+  using wire_kind = nodus::dist::frame_kind;
   {
     raw_nodus_peer p("raw@127.0.0.1", b.self(), b.node->port());
     BOOST_REQUIRE(wait_until([&] { return p.up.load() && b.node->list().size() == 1; }));
@@ -407,7 +407,7 @@ BOOST_AUTO_TEST_CASE(bad_frames_get_an_error_reply_or_a_clean_disconnect) {
     BOOST_REQUIRE(wait_until([&] { return p.up.load() && b.node->list().size() == 1; }));
     auto f = raw_nodus_peer::frame_with(wire_kind::cast, "ping", nodus::message_id_v<ping>, 0,
                                         {std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}});
-    nodus::detail::put_le(f.data() + 20, std::uint64_t{1} << 40);
+    nodus::dist::put_le64(f.data() + 20, std::uint64_t{1} << 40);
     p.conn->send(f);
     BOOST_TEST(wait_until([&] { return p.down.load(); }));
     BOOST_TEST(b.logged("past the end"));

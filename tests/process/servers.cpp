@@ -121,7 +121,7 @@ BOOST_FIXTURE_TEST_CASE(call_returns_typed_reply_and_state_persists, running_nod
     BOOST_REQUIRE(r);
     BOOST_TEST(r->count == i);
   }
-  BOOST_TEST(node.whereis<counter>());
+  BOOST_TEST(node.is_running<counter>());
   BOOST_TEST(node.registered() == std::vector<std::string>{"counter"});
 }
 

@@ -200,7 +200,7 @@ BOOST_AUTO_TEST_CASE(a_child_that_fails_to_start_fails_the_start_and_stops_the_o
   BOOST_TEST(r.error().message().find("cannot start") != std::string::npos);
   BOOST_TEST((events().snapshot() ==
               std::vector<std::string>{"init a", "init b", "terminate b", "terminate a"}));
-  BOOST_TEST(!node.whereis<a>());
+  BOOST_TEST(!node.is_running<a>());
 }
 
 BOOST_AUTO_TEST_CASE(node_stop_terminates_children_in_reverse_start_order) {

@@ -35,6 +35,13 @@ inline void nodus_format(std::string& out, node_down_reason r) { out += to_strin
 
 using cluster::node_down_reason;
 
+// Which connected nodes node::list() returns (Erlang's Node.list/1 argument).
+enum class node_kind : std::uint8_t {
+  visible,    // published nodes, part of the mesh (Node.list())
+  hidden,     // connections to or from hidden nodes (Node.list(:hidden))
+  connected,  // both (Node.list(:connected))
+};
+
 // node_up: a visible node connected (before any message from it arrives).
 struct node_up {
   node_name node;

@@ -37,13 +37,6 @@ namespace nodus::cluster {
 // First byte of a nodus control frame between node_tables; other frames go to on_frame.
 inline constexpr std::byte control_tag{0xF0};
 
-// Which connected nodes list() returns (Erlang's Node.list/1 argument).
-enum class node_list : std::uint8_t {
-  visible,    // published nodes, part of the mesh (Node.list())
-  hidden,     // connections to or from hidden nodes (Node.list(:hidden))
-  connected,  // both (Node.list(:connected))
-};
-
 // Settings of one node_table.
 struct node_table_options {
   node_name self;                                 // our full node name
@@ -269,13 +262,13 @@ class node_table {
   }
 
   // list(which) -> the connected peers of that kind, sorted.
-  [[nodiscard]] std::vector<node_name> list(node_list which = node_list::visible) const {
+  [[nodiscard]] std::vector<node_name> list(node_kind which = node_kind::visible) const {
     std::lock_guard lock(s_->mutex);
     std::vector<node_name> out;
     out.reserve(s_->up.size());
     for (const auto& [name, id] : s_->up) {
       const bool hidden = s_->conns.at(id).hidden;
-      if (which == node_list::connected || hidden == (which == node_list::hidden)) {
+      if (which == node_kind::connected || hidden == (which == node_kind::hidden)) {
         out.push_back(name);
       }
     }

@@ -27,6 +27,7 @@
 #include "nodus/core/fixed_string.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/detail/node_core.hpp"
 #include "nodus/epmd/client.hpp"
 
 namespace nodus {
@@ -372,5 +373,50 @@ struct erlang_hosts_strategy : cluster::detail::polling_base<erlang_hosts_strate
         });
   }
 };
+
+namespace detail {
+
+// topology_formation: the formation engine of a node's topology, as the node core keeps it.
+class topology_formation final : public formation_handle {
+ public:
+  topology_formation(asio::io_context& io, cluster::formation_hooks h) : engine(io, std::move(h)) {}
+  void stop() override { engine.stop(); }
+  [[nodiscard]] bool first_round_done() const override { return engine.first_round_done(); }
+  cluster::formation engine;
+};
+
+// make_formation(core, runners) -> the started formation of runners on core's distribution.
+inline std::unique_ptr<formation_handle> make_formation(
+    node_core& core, std::vector<std::unique_ptr<cluster::strategy_runner>> runners) {
+  cluster::formation_hooks h;
+  h.self = core.self();
+  h.node_port = core.port();
+  h.epmd_port = core.opts().epmd_port;
+  h.settings = core.opts().cluster;
+  h.connect = [&core](const cluster::node_target& t, std::function<void(bool)> done) {
+    auto* d = core.dist();
+    if (d == nullptr) {
+      done(false);
+    } else if (t.endpoint) {
+      d->connect_at(t.name, t.endpoint->address().to_string(), t.endpoint->port(), std::move(done));
+    } else {
+      d->connect_at(t.name, {}, 0, std::move(done));
+    }
+  };
+  h.disconnect = [&core](const node_name& n) { return core.disconnect(n); };
+  h.is_connected = [&core](const node_name& n) { return core.is_connected(n); };
+  h.log = [&core](log_level level, const std::string& line) { core.log().log(level, "{}", line); };
+  auto f = std::make_unique<topology_formation>(core.io(), std::move(h));
+  for (auto& r : runners) f->engine.add(std::move(r));
+  f->engine.start();
+  return f;
+}
+
+template <class Topology>
+std::unique_ptr<formation_handle> start_formation(node_core& core) {
+  return make_formation(core, Topology::runners());
+}
+
+}  // namespace detail
 
 }  // namespace nodus

@@ -1,15 +1,16 @@
 // nodus/process/server.hpp: named servers (GenServer): nodus::server<Derived, Interface...>.
 //
+// clang-format off
 //   struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>, nodus::info<tick>> {
-//     static constexpr nodus::fixed_string name = "ping";   // registered name, unique per node
-//     void init() { send_interval(1s, tick{}); }             // optional; may return result<void>
-//     pong handle_call(const ping&, nodus::caller<pong>&);    // or return result<pong>, or void
-//     and
-//                                                             // answer later through the caller
+//     static constexpr nodus::fixed_string name = "ping";  // registered name, unique per node
+//     void init() { send_interval(1s, tick{}); }            // optional; may return result<void>
+//     pong handle_call(const ping&, nodus::caller<pong>&);   // or return result<pong>, or void
+//                                                            // and answer later via the caller
 //     void handle_info(const tick&);
-//     void terminate(const nodus::error& reason);            // optional
-//     int pings = 0;                                          // members are the state
+//     void terminate(const nodus::error& reason);           // optional
+//     int pings = 0;                                         // members are the state
 //   };
+// clang-format on
 //
 // One server's handlers never run concurrently (each server is a serial mailbox on the node's
 // io_context). A handler that throws crashes the server: pending calls fail at once with
@@ -41,6 +42,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
+#include "nodus/codec/view.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/fixed_string.hpp"
 #include "nodus/core/format.hpp"
@@ -50,7 +52,7 @@
 #include "nodus/message/type_name.hpp"
 #include "nodus/process/caller.hpp"
 #include "nodus/process/detail/call_op.hpp"
-#include "nodus/process/detail/remote.hpp"
+#include "nodus/process/detail/remote_ops.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/detail/unique_function.hpp"
 #include "nodus/process/interface.hpp"
@@ -140,7 +142,7 @@ enum class wire_mode {
 // view_handler_v<S, Entry, M>: S's handler takes codec::view<M> (and not M itself).
 template <class S, class Entry, class M>
 constexpr bool takes_view() noexcept {
-  if constexpr (!wire_capable_v<M>) {
+  if constexpr (!is_message_v<M>) {
     return false;
   } else {
     return handler_accepts<S, Entry, codec::view<M>>::value &&
@@ -152,7 +154,7 @@ inline constexpr bool view_handler_v = takes_view<S, Entry, M>();
 
 template <class S, class Entry, class M>
 constexpr wire_mode wire_mode_of() noexcept {
-  if constexpr (!wire_capable_v<M>) {
+  if constexpr (!is_message_v<M>) {
     return wire_mode::owned;  // never crosses the wire
   } else if constexpr (view_handler_v<S, Entry, M>) {
     return wire_mode::as_view;
@@ -316,10 +318,10 @@ error stopped_error(const runtime& rt) {
   return error(errc::noproc, format("'{}' on {} is not running", S::name.view(), rt.self()));
 }
 
-// start_call<S>(rt, msg, timeout, handler): handler(result<reply_t<S, Req>>) runs on its
+// call_local<S>(rt, msg, timeout, handler): handler(result<reply_t<S, Req>>) runs on its
 // associated executor (default: the node's io_context) exactly once.
 template <class S, class Req, class Handler>
-void start_call(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handler&& handler) {
+void call_local(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handler&& handler) {
   using R = std::remove_cvref_t<Req>;
   using P = reply_t<S, R>;
   if constexpr (!handles_call_v<S, R>) {
@@ -340,9 +342,9 @@ void start_call(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handl
   }
 }
 
-// enqueue<S, Kind>(rt, msg): queues msg for S as a cast (Kind = cast) or an info (Kind = info).
+// cast_local<S, Kind>(rt, msg): queues msg for S as a cast (Kind = cast) or an info (Kind = info).
 template <class S, template <class> class Kind, class M>
-result<void> enqueue(runtime& rt, M&& msg) {
+result<void> cast_local(runtime& rt, M&& msg) {
   using T = std::remove_cvref_t<M>;
   if constexpr (count_entry<Kind, T, typename S::nodus_interface>::value == 0) {
     return errc::noproc;  // the caller's checked_cast / checked_info has reported the error
@@ -403,7 +405,7 @@ class server : public server_base {
                   "nodus::server::call<Target>(msg, on_reply): on_reply must be callable with "
                   "nodus::result<Reply>");
     auto* self = &typed_cell();
-    detail::start_call<Target>(
+    detail::call_local<Target>(
         rt(), static_cast<Req&&>(msg), timeout.count() == 0 ? rt().default_call_timeout() : timeout,
         [self, gen = generation(),
          f = std::decay_t<OnReply>(static_cast<OnReply&&>(on_reply))](result<P> r) mutable {
@@ -423,12 +425,12 @@ class server : public server_base {
                   "nodus::server::call<Target>(node, msg, on_reply): on_reply must be callable "
                   "with nodus::result<Reply>");
     if (node == self_node()) {
-      call<Target>(detail::unshare(static_cast<Req&&>(msg)), static_cast<OnReply&&>(on_reply),
+      call<Target>(detail::message_value(static_cast<Req&&>(msg)), static_cast<OnReply&&>(on_reply),
                    timeout);
       return;
     }
     auto* self = &typed_cell();
-    detail::start_remote_call<Target>(
+    detail::call_remote<Target>(
         rt(), node, static_cast<Req&&>(msg),
         timeout.count() == 0 ? rt().default_call_timeout() : timeout,
         [self, gen = generation(),
@@ -445,15 +447,15 @@ class server : public server_base {
   result<void> cast(const node_name& node, M&& msg) {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_cast<Target, detail::message_type_t<M>>::ok;
-    if (node == self_node()) return cast<Target>(detail::unshare(static_cast<M&&>(msg)));
-    return detail::send_remote<Target, nodus::cast>(rt(), node, static_cast<M&&>(msg));
+    if (node == self_node()) return cast<Target>(detail::message_value(static_cast<M&&>(msg)));
+    return detail::cast_remote<Target, nodus::cast>(rt(), node, static_cast<M&&>(msg));
   }
   template <class Target, class M>
   result<void> send(const node_name& node, M&& msg) {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_info<Target, detail::message_type_t<M>>::ok;
-    if (node == self_node()) return send<Target>(detail::unshare(static_cast<M&&>(msg)));
-    return detail::send_remote<Target, nodus::info>(rt(), node, static_cast<M&&>(msg));
+    if (node == self_node()) return send<Target>(detail::message_value(static_cast<M&&>(msg)));
+    return detail::cast_remote<Target, nodus::info>(rt(), node, static_cast<M&&>(msg));
   }
 
   // monitor_nodes(): from now on this instance gets node_up / node_down as info messages
@@ -463,7 +465,7 @@ class server : public server_base {
     static_assert(handles_info_v<Derived, node_up> || handles_info_v<Derived, node_down>,
                   "nodus::server::monitor_nodes(): the server must declare "
                   "nodus::info<nodus::node_up> and/or nodus::info<nodus::node_down>");
-    if (auto* d = rt().dist()) d->subscribe(this_cell(), generation());
+    rt().subscribe(this_cell(), generation());
   }
 
   // cast<Target>(msg): casts to a local server.
@@ -471,14 +473,14 @@ class server : public server_base {
   result<void> cast(M&& msg) {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_cast<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
-    return detail::enqueue<Target, nodus::cast>(rt(), static_cast<M&&>(msg));
+    return detail::cast_local<Target, nodus::cast>(rt(), static_cast<M&&>(msg));
   }
   // send<Target>(msg): sends an info message to a local server.
   template <class Target, class M>
   result<void> send(M&& msg) {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_info<Target, std::remove_cvref_t<M>>::ok;  // reports an undeclared message
-    return detail::enqueue<Target, nodus::info>(rt(), static_cast<M&&>(msg));
+    return detail::cast_local<Target, nodus::info>(rt(), static_cast<M&&>(msg));
   }
 
  private:
@@ -541,7 +543,7 @@ class cell final : public cell_base {
     try {
       if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
       rt().unregister_name(*this);
-      if (auto* d = rt().dist()) d->unsubscribe(*this);
+      rt().unsubscribe(*this);
     } catch (...) {  // only allocation failures get here; a destructor must not throw
     }
   }
@@ -628,20 +630,6 @@ class cell final : public cell_base {
     return true;
   }
 
-  result<void> deliver_remote(const remote_delivery& m) override {
-    std::optional<result<void>> r;
-    [&]<class... Es>(entry_list<Es...>) {
-      (void)(static_cast<bool>(r = try_remote(std::type_identity<Es>{}, m)) || ...);
-    }(typename S::nodus_interface{});
-    if (r) return *r;
-    return error(errc::protocol_mismatch,
-                 format("'{}' on {} takes no {} with message id {}", name(), rt().self(),
-                        m.kind == wire_kind::call   ? "call"
-                        : m.kind == wire_kind::cast ? "cast"
-                                                    : "info",
-                        m.msg_id));
-  }
-
   void notify(const node_up& e, std::uint64_t gen) override {
     if constexpr (handles_info_v<S, node_up>) {
       envelope<info<node_up>> env{store<node_up>(node_up(e)), gen};
@@ -671,64 +659,6 @@ class cell final : public cell_base {
   enum class end { crashed, self_stopped, stopped, init_failed };
 
   void post_drain() { schedule_drain(rt().io(), *this); }
-
-  // receive<Entry, M>(m) -> the message as its handler will take it: decoded, or left in its frame.
-  template <class Entry, class M>
-  static result<msg_slot<M>> receive(const remote_delivery& m) {
-    constexpr auto mode = wire_mode_of<S, Entry, M>();
-    if constexpr (mode == wire_mode::owned) {
-      auto d = codec::decode<M>(m.payload);
-      if (!d) return d.error();
-      return msg_slot<M>(std::in_place_index<0>, store<M>(std::move(d).value()));
-    } else {
-      if (auto v = codec::validate<M>(m.payload); !v) return v.error();
-      return msg_slot<M>(std::in_place_index<1>, wire_bytes{m.payload, *m.keep});
-    }
-  }
-
-  template <class E>
-  std::optional<result<void>> try_remote(std::type_identity<E>, const remote_delivery&) {
-    return std::nullopt;
-  }
-  template <class R, class P>
-  std::optional<result<void>> try_remote(std::type_identity<call<R, P>>, const remote_delivery& m) {
-    if constexpr (!wire_capable_v<R> || !wire_capable_v<P>) {
-      return std::nullopt;
-    } else {
-      if (m.kind != wire_kind::call || m.msg_id != message_id_v<R>) return std::nullopt;
-      call_ref<P> ref(new remote_reply_op<P>(*rt().dist(), m.from, m.call_id, name()));
-      auto slot = receive<call<R, P>, R>(m);
-      if (!slot) {
-        log().error("call from {} to '{}' refused: {}", m.from, name(), slot.error().message());
-        ref->fail(slot.error());
-        return result<void>{};
-      }
-      envelope<call<R, P>> env{std::move(slot).value(), std::move(ref)};
-      if (!push(env)) env.op->fail(stopped_error<S>(rt()));
-      return result<void>{};
-    }
-  }
-  template <class M>
-  std::optional<result<void>> try_remote(std::type_identity<cast<M>>, const remote_delivery& m) {
-    return try_remote_message<cast<M>, M>(wire_kind::cast, m);
-  }
-  template <class M>
-  std::optional<result<void>> try_remote(std::type_identity<info<M>>, const remote_delivery& m) {
-    return try_remote_message<info<M>, M>(wire_kind::info, m);
-  }
-  template <class Entry, class M>
-  std::optional<result<void>> try_remote_message(wire_kind kind, const remote_delivery& m) {
-    if constexpr (!wire_capable_v<M>) {
-      return std::nullopt;
-    } else {
-      if (m.kind != kind || m.msg_id != message_id_v<M>) return std::nullopt;
-      auto slot = receive<Entry, M>(m);
-      if (!slot) return result<void>(slot.error());
-      envelope<Entry> env{std::move(slot).value()};
-      if (!push(env)) return result<void>(stopped_error<S>(rt()));
-      return result<void>{};
-    }
-  }
 
   template <class M>
   void arm(const std::shared_ptr<timer_state>& st, clock::time_point at,
@@ -974,7 +904,7 @@ class cell final : public cell_base {
       }
     }
     cancel_timers();
-    if (auto* d = rt().dist()) d->unsubscribe(*this);
+    rt().unsubscribe(*this);
     const error queued_error =
         how == end::crashed ? reason
         : how == end::stopped

@@ -114,7 +114,9 @@ class child_node {
 template <class S>
 class worker_node final : public child_node {
  public:
-  worker_node(runtime& rt, typename cell<S>::factory make) : cell_(rt, std::move(make)) {
+  worker_node(runtime& rt, typename cell<S>::factory make, cell_base::wire_delivery wire)
+      : cell_(rt, std::move(make)) {
+    cell_.set_wire_delivery(wire);
     cell_.on_exit = [this](std::uint64_t gen, error reason) {
       if (!up_ || gen != gen_) return;  // an instance we stopped or already replaced
       up_ = false;
@@ -335,15 +337,24 @@ constexpr strategy_kind kind_of() {
   }
 }
 
-template <class St, class... Cs>
+// no_wire: servers that take no messages from other nodes (Wire of make_supervisor; the node
+// passes one that decodes the messages of its protocol, process/detail/wire_delivery.hpp).
+struct no_wire {
+  template <class S>
+  static constexpr cell_base::wire_delivery pointer() noexcept {
+    return nullptr;
+  }
+};
+
+template <class Wire, class St, class... Cs>
 std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<St, Cs...>& spec);
 
-template <class C>
+template <class Wire, class C>
 void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
   if constexpr (is_intensity<C>::value) {
     // not a child: the supervisor's restart intensity
   } else if constexpr (is_supervisor_spec<C>::value) {
-    out.push_back(make_supervisor(rt, C{}));
+    out.push_back(make_supervisor<Wire>(rt, C{}));
   } else {
     static_assert(std::is_base_of_v<server_base, C>,
                   "nodus::supervisor<Strategy, Children...>: every child must be a server type "
@@ -352,14 +363,17 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
     static_assert(std::is_default_constructible_v<C>,
                   "nodus::supervisor<Strategy, Children...>: a supervised server must be default "
                   "constructible (it is built afresh at each restart)");
-    out.push_back(std::make_unique<worker_node<C>>(rt, [] { return std::make_unique<C>(); }));
+    out.push_back(std::make_unique<worker_node<C>>(
+        rt, [] { return std::make_unique<C>(); }, Wire::template pointer<C>()));
   }
 }
 
-template <class St, class... Cs>
+// make_supervisor<Wire>(rt, spec) -> the supervision tree of spec; Wire gives each server type
+// its decoder of messages from other nodes (no_wire: none).
+template <class Wire, class St, class... Cs>
 std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<St, Cs...>& spec) {
   std::vector<std::unique_ptr<child_node>> children;
-  (add_child<Cs>(rt, children), ...);
+  (add_child<Wire, Cs>(rt, children), ...);
   return std::make_unique<supervisor_node>(rt, kind_of<St>(), spec.flags, std::move(children));
 }
 

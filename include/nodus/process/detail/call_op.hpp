@@ -109,6 +109,23 @@ struct completion_sink {
 };
 inline thread_local completion_sink* current_sink = nullptr;
 
+// run_sunk(sink): runs the collected completions; when one throws, the rest are posted and the
+// exception leaves run() like any handler's.
+inline void run_sunk(completion_sink& sink) {
+  for (std::size_t i = 0; i < sink.items.size(); ++i) {
+    try {
+      sink.items[i]();
+    } catch (...) {
+      for (std::size_t j = i + 1; j < sink.items.size(); ++j) {
+        asio::post(*sink.io, std::move(sink.items[j]));
+      }
+      sink.items.clear();
+      throw;
+    }
+  }
+  sink.items.clear();
+}
+
 // The concrete op: hands Handler(result<Reply>) to the handler's associated executor.
 template <class Reply, class Handler, class Executor>
 class call_op_impl final : public call_op<Reply> {

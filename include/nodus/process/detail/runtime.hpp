@@ -26,26 +26,13 @@
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/dist/distribution.hpp"
 #include "nodus/process/detail/call_op.hpp"
 #include "nodus/process/detail/unique_function.hpp"
 
 namespace nodus::detail {
 
 class runtime;
-class distribution;
-
-// What a native frame carries (see remote.hpp for the layout).
-enum class wire_kind : std::uint8_t { call = 1, reply = 2, reply_error = 3, cast = 4, info = 5 };
-
-// A message for a server from another node, handed to its cell.
-struct remote_delivery {
-  wire_kind kind{};
-  std::uint64_t msg_id = 0;
-  std::uint64_t call_id = 0;
-  node_name from;
-  std::span<const std::byte> payload;
-  const std::shared_ptr<const void>* keep = nullptr;  // holds payload valid while held
-};
 
 // cell_base: the runtime's record of one named server: its mailbox and its current instance.
 // Lifecycle operations (start, stop) run on the supervision strand.
@@ -76,9 +63,13 @@ class cell_base {
   // drain(): handles queued messages; scheduled through schedule_drain() only.
   virtual void drain() = 0;
 
-  // deliver_remote(m): queues a message from another node; an error says why it cannot be taken
-  // (unknown message, malformed payload, not running). Calls answer through the wire.
-  virtual result<void> deliver_remote(const remote_delivery& m) = 0;
+  // deliver_from_wire(m): queues a message from another node; an error says why it cannot be
+  // taken (unknown message, malformed payload, not running). Calls answer through the wire.
+  result<void> deliver_from_wire(const dist::inbound_message& m);
+  // wire_delivery: decodes a message from another node for this cell's server type; set (by
+  // node<Topology, Protocol>) only for servers that take messages of the node's protocol.
+  using wire_delivery = result<void> (*)(cell_base& cell, const dist::inbound_message& m);
+  void set_wire_delivery(wire_delivery f) noexcept { wire_ = f; }
   // notify(e, generation): a node_up / node_down for the instance `generation` (monitor_nodes).
   virtual void notify(const node_up& e, std::uint64_t generation) = 0;
   virtual void notify(const node_down& e, std::uint64_t generation) = 0;
@@ -91,6 +82,7 @@ class cell_base {
   runtime& rt_;
   std::string_view name_;
   const std::type_info& type_;
+  wire_delivery wire_ = nullptr;
 };
 
 // ready_cells: the cells that became ready while a drain ran on this thread. They are drained
@@ -129,9 +121,13 @@ inline void schedule_drain(asio::io_context& io, cell_base& cell) {
   }
 }
 
-// runtime: the shared services of one node. Thread-safe.
-class runtime {
+// runtime: the shared services of one node, and its end of the distribution (which it owns).
+// Thread-safe.
+class runtime final : public dist::local_end {
  public:
+  using node_up_callback = std::function<void(const nodus::node_up&)>;
+  using node_down_callback = std::function<void(const nodus::node_down&)>;
+
   runtime(asio::io_context& io, node_name self, logger& log,
           std::chrono::milliseconds default_call_timeout)
       : io_(io),
@@ -142,6 +138,7 @@ class runtime {
         default_call_timeout_(default_call_timeout) {}
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
+  ~runtime() override { dist_.reset(); }  // the distribution calls back into this
 
   [[nodiscard]] asio::io_context& io() noexcept { return io_; }
   [[nodiscard]] auto& supervision() noexcept { return supervision_; }
@@ -151,9 +148,52 @@ class runtime {
   [[nodiscard]] std::chrono::milliseconds default_call_timeout() const noexcept {
     return default_call_timeout_;
   }
-  // dist() -> the node's distribution, nullptr for a node without a name.
-  [[nodiscard]] distribution* dist() const noexcept { return dist_; }
-  void set_dist(distribution* d) noexcept { dist_ = d; }
+  // dist() -> the node's distribution, nullptr for a node without a name (or before listen()).
+  [[nodiscard]] dist::distribution* dist() const noexcept {
+    return dist_ready_.load(std::memory_order_acquire) ? dist_.get() : nullptr;
+  }
+  // set_dist(d): once, before any server may send to another node.
+  void set_dist(std::unique_ptr<dist::distribution> d) noexcept {
+    dist_ = std::move(d);
+    dist_ready_.store(dist_ != nullptr, std::memory_order_release);
+  }
+
+  // dist::local_end: what the distribution hands to the node.
+  result<void> deliver(const dist::inbound_message& m) override {
+    cell_base* c = whereis(m.target);
+    if (c == nullptr) {
+      return error(errc::noproc, format("no server named '{}' on {}", m.target, self_));
+    }
+    return c->deliver_from_wire(m);
+  }
+  void node_up(const nodus::node_up& e) override { fan_out(e, up_callbacks_); }
+  void node_down(const nodus::node_down& e) override { fan_out(e, down_callbacks_); }
+
+  // subscribe(cell, generation): node_up / node_down go to cell's instance `generation`.
+  void subscribe(cell_base& cell, std::uint64_t generation) {
+    std::lock_guard lock(sub_m_);
+    for (auto& s : subscribers_) {
+      if (s.cell == &cell) {
+        s.generation = generation;
+        return;
+      }
+    }
+    subscribers_.push_back({&cell, generation});
+  }
+  // unsubscribe(cell): forgets cell (its server ended or left the node).
+  void unsubscribe(cell_base& cell) {
+    std::lock_guard lock(sub_m_);
+    std::erase_if(subscribers_, [&](const subscriber& s) { return s.cell == &cell; });
+  }
+  // on_node_up / on_node_down(cb): callback subscriptions; cb runs on a connection's strand.
+  void on_node_up(node_up_callback cb) {
+    std::lock_guard lock(sub_m_);
+    up_callbacks_.push_back(std::make_shared<node_up_callback>(std::move(cb)));
+  }
+  void on_node_down(node_down_callback cb) {
+    std::lock_guard lock(sub_m_);
+    down_callbacks_.push_back(std::make_shared<node_down_callback>(std::move(cb)));
+  }
   [[nodiscard]] std::uint64_t next_call_id() noexcept {
     return call_ids_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -208,7 +248,6 @@ class runtime {
   node_name self_;
   logger& log_;
   std::chrono::milliseconds default_call_timeout_;
-  distribution* dist_ = nullptr;
   std::atomic<std::uint64_t> call_ids_{1};
   static std::uint64_t next_registry_version() noexcept {
     static std::atomic<std::uint64_t> counter{1};
@@ -217,7 +256,42 @@ class runtime {
   std::atomic<std::uint64_t> registry_version_{next_registry_version()};
   mutable std::mutex m_;
   std::unordered_map<std::string_view, cell_base*, name_hash, std::equal_to<>> names_;
+
+  struct subscriber {
+    cell_base* cell;
+    std::uint64_t generation;
+  };
+  // fan_out(e, callbacks): e to the monitoring servers, then to the callback subscriptions.
+  template <class Event, class Callbacks>
+  void fan_out(const Event& e, const Callbacks& callbacks) {
+    std::vector<subscriber> subs;
+    Callbacks cbs;
+    {
+      std::lock_guard lock(sub_m_);
+      subs = subscribers_;
+      cbs = callbacks;
+    }
+    for (const auto& s : subs) s.cell->notify(e, s.generation);
+    for (const auto& cb : cbs) (*cb)(e);
+  }
+  std::mutex sub_m_;
+  std::vector<subscriber> subscribers_;
+  std::vector<std::shared_ptr<node_up_callback>> up_callbacks_;
+  std::vector<std::shared_ptr<node_down_callback>> down_callbacks_;
+
+  std::atomic<bool> dist_ready_{false};
+  std::unique_ptr<dist::distribution> dist_;  // last: destroyed first, it calls back into this
 };
+
+inline result<void> cell_base::deliver_from_wire(const dist::inbound_message& m) {
+  if (wire_ == nullptr) {
+    return error(errc::protocol_mismatch,
+                 format("'{}' on {} takes no messages from other nodes (none of its messages is "
+                        "in the node's nodus::protocol)",
+                        name_, rt_.self()));
+  }
+  return wire_(*this, m);
+}
 
 inline std::vector<std::string> runtime::registered() const {
   std::vector<std::string> out;

@@ -1,0 +1,162 @@
+// nodus/dist/distribution.hpp: the interface between a node and its distribution (the
+// connections to other nodes), and between the distribution and the node's servers. No network
+// header: the process layer and the node facade see only this; the implementation
+// (dist/native_distribution.hpp) is compiled where it is included (header-only) or once
+// (NODUS_SEPARATE_COMPILATION).
+//
+// Ownership: the node's local_node owns its distribution; the distribution reaches back through
+// the local_end interface it was created with, which outlives it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nodus/cluster/events.hpp"
+#include "nodus/core/error.hpp"
+#include "nodus/core/log.hpp"
+#include "nodus/core/node_name.hpp"
+#include "nodus/dist/native_frame.hpp"
+
+namespace asio {
+class io_context;
+}
+
+namespace nodus::dist {
+
+// One message for a local server from another node (a call, cast or info frame).
+struct inbound_message {
+  frame_kind kind{};
+  std::uint64_t message_id = 0;
+  std::uint64_t call_id = 0;  // calls only
+  const node_name* from = nullptr;
+  std::string_view target;
+  std::span<const std::byte> payload;
+  const std::shared_ptr<const void>* keep = nullptr;  // holds payload valid while held
+};
+
+// What the distribution sees of its node (implemented by the process layer's local_node).
+class local_end {
+ public:
+  virtual ~local_end() = default;
+  // deliver(m): a message for the server m.target; an error says why it is refused (no such
+  // server: noproc; unknown message; malformed payload). Calls are answered through the wire.
+  virtual result<void> deliver(const inbound_message& m) = 0;
+  // node_up(e) / node_down(e): a visible node connected / disconnected (monitor_nodes).
+  virtual void node_up(const nodus::node_up& e) = 0;
+  virtual void node_down(const nodus::node_down& e) = 0;
+
+ protected:
+  local_end() = default;
+  local_end(const local_end&) = default;
+  local_end& operator=(const local_end&) = default;
+};
+
+// A remote call waiting for its reply: an opaque operation and what to do with it. complete runs
+// with the reply or reply_error frame, on a thread of io (completions for io may run inline);
+// fail with nodedown or shutdown; release once, last.
+struct pending_reply {
+  void* op = nullptr;
+  void (*complete)(void* op, const native_frame& reply, asio::io_context& io) = nullptr;
+  void (*fail)(void* op, const error& e) = nullptr;
+  void (*release)(void* op) = nullptr;
+  bool (*done)(void* op) = nullptr;  // completed already (by its timeout): may be forgotten
+};
+
+// Settings of a node's distribution (from nodus::options).
+struct settings {
+  node_name self;
+  std::string cookie;
+  std::string address;  // where to listen; empty: the name's host if it is an IP, else 0.0.0.0
+  std::uint16_t port = 0;
+  bool hidden = false;
+  std::chrono::milliseconds ticktime{60000};
+  std::chrono::milliseconds setup_timeout{7000};
+  std::size_t max_frame_size = std::size_t{64} << 20;
+  std::uint64_t protocol_fingerprint = 0;
+  bool use_epmd = true;
+  std::uint16_t epmd_port = 4369;
+};
+
+// distribution: the connections of one node to the others. Thread-safe.
+class distribution {
+ public:
+  distribution() = default;
+  distribution(const distribution&) = delete;
+  distribution& operator=(const distribution&) = delete;
+  virtual ~distribution() = default;
+
+  // ---- the node's side -------------------------------------------------------------------------
+  // listen(): opens the listener (once). Errors: errc::not_connected naming the address.
+  virtual result<void> listen() = 0;
+  // register_name(done): registers with the host's port mapper (serving one when none answers);
+  // done(result) runs once, on a thread of the node. At once when settings.use_epmd is false.
+  virtual void register_name(std::function<void(result<void>)> done) = 0;
+  // serves_port_mapper() -> this node serves its host's port mapper (it answered nobody's).
+  [[nodiscard]] virtual bool serves_port_mapper() const = 0;
+  // port() -> the port it listens on (0 before listen()).
+  [[nodiscard]] virtual std::uint16_t port() const = 0;
+  // connect(target, done): "name@host:port", or a name whose port the host's port mapper gives
+  // (or the mesh taught); done(bool) once, from a thread of the node (or here).
+  virtual void connect(std::string_view target, std::function<void(bool)> done) = 0;
+  // connect_at(name, ip, port, done): dials name at ip:port; port 0: as connect(name).
+  virtual void connect_at(const node_name& name, std::string_view ip, std::uint16_t port,
+                          std::function<void(bool)> done) = 0;
+  virtual bool disconnect(const node_name& peer) = 0;
+  [[nodiscard]] virtual std::vector<node_name> list(node_kind which) const = 0;
+  [[nodiscard]] virtual bool is_connected(const node_name& peer) const = 0;
+  // shutdown(): closes every connection, leaves the port mapper, fails the outstanding calls.
+  virtual void shutdown() = 0;
+
+  // ---- the servers' side -----------------------------------------------------------------------
+  // send(peer, parts, owner): one native frame, the concatenation of parts (header first), not
+  // copied; owner keeps the bytes valid until written. Errors: nodedown when peer is not
+  // connected, protocol_mismatch when it is not a nodus node.
+  virtual result<void> send(const node_name& peer,
+                            std::span<const std::span<const std::byte>> parts,
+                            std::shared_ptr<const void> owner) = 0;
+  // send_copied(peer, head, body): a frame of at most copied_frame_max bytes, copied.
+  virtual result<void> send_copied(const node_name& peer, std::span<const std::byte> head,
+                                   std::span<const std::byte> body) = 0;
+  // add_pending(call id, peer, p): p waits for the reply from peer; fails at once with nodedown
+  // when peer is (or goes) down.
+  virtual void add_pending(std::uint64_t call_id, const node_name& peer, pending_reply p) = 0;
+  // fail_pending(call id, e): fails and forgets the pending call.
+  virtual void fail_pending(std::uint64_t call_id, const error& e) = 0;
+};
+
+// send_reply_error(d, peer, call_id, e): answers the call call_id from peer with e.
+inline void send_reply_error(distribution& d, const node_name& peer, std::uint64_t call_id,
+                             const error& e) {
+  struct owner_t {
+    frame_header header;
+    std::string reason;
+  };
+  auto o = std::make_shared<owner_t>();
+  o->reason = e.reason();
+  o->header.reply_error(call_id, static_cast<std::uint64_t>(e.code().value()), o->reason.size());
+  const std::span<const std::byte> parts[] = {o->header.view(),
+                                              std::as_bytes(std::span(o->reason))};
+  (void)d.send(peer, parts, std::move(o));
+}
+
+// The factory of the native distribution: set by dist/native_distribution.hpp when a TU of the
+// program includes it (nodus/nodus.hpp does), or by the compiled library.
+using factory = std::unique_ptr<distribution> (*)(asio::io_context& io, local_end& node,
+                                                  logger& log, settings s);
+inline factory& registered_factory() noexcept {
+  static factory f = nullptr;
+  return f;
+}
+inline bool register_factory(factory f) noexcept {
+  registered_factory() = f;
+  return true;
+}
+
+}  // namespace nodus::dist

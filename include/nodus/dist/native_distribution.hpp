@@ -1,0 +1,423 @@
+// nodus/dist/native_distribution.hpp: the distribution of a nodus node: its listener and its
+// connections (cluster::node_table), the port mapper registration, connect by name, outstanding
+// remote calls, and the receive path of native frames (dist/native_frame.hpp) to the node's
+// servers. Implements dist::distribution.
+//
+// Including this header (nodus/nodus.hpp does) registers the factory a named node uses to create
+// its distribution; a program that only includes nodus/node.hpp compiles no network code, and a
+// named node there fails to start saying so. With NODUS_SEPARATE_COMPILATION the compiled
+// library (nodus/impl/src.hpp) includes it once.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <asio/buffer.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+
+#include "nodus/cluster/events.hpp"
+#include "nodus/cluster/formation.hpp"
+#include "nodus/cluster/node_table.hpp"
+#include "nodus/core/error.hpp"
+#include "nodus/core/format.hpp"
+#include "nodus/core/log.hpp"
+#include "nodus/core/node_name.hpp"
+#include "nodus/dist/distribution.hpp"
+#include "nodus/dist/native_frame.hpp"
+#include "nodus/epmd/client.hpp"
+#include "nodus/net/connection.hpp"
+
+namespace nodus::dist {
+
+static_assert(copied_frame_max == net::connection::small_frame_max,
+              "dist::copied_frame_max must match net::connection::small_frame_max");
+
+class native_distribution final : public distribution {
+ public:
+  native_distribution(asio::io_context& io, local_end& node, logger& log, settings s)
+      : io_(io), node_(node), log_(log), s_(std::move(s)) {}
+  ~native_distribution() override { shutdown(); }
+
+  result<void> listen() override {
+    std::lock_guard lock(m_);
+    if (table_) return {};
+    cluster::node_table_options o;
+    o.self = s_.self;
+    o.cookie = s_.cookie;
+    o.address = s_.address;
+    if (o.address.empty()) {
+      std::error_code ec;
+      (void)asio::ip::make_address(std::string(s_.self.host()), ec);
+      o.address = ec ? "0.0.0.0" : std::string(s_.self.host());
+    }
+    o.port = s_.port;
+    o.creation =
+        static_cast<std::uint32_t>(std::chrono::system_clock::now().time_since_epoch().count()) |
+        1u;
+    o.setup_timeout = s_.setup_timeout;
+    o.ticktime = s_.ticktime;
+    o.max_frame_size = s_.max_frame_size;
+    o.hidden = s_.hidden;
+    o.protocol_fingerprint = s_.protocol_fingerprint;
+    o.log = [this](log_level level, const std::string& line) { log_.log(level, "{}", line); };
+    auto t = cluster::node_table::listen(asio::any_io_executor(io_.get_executor()), std::move(o));
+    if (!t) return t.error();
+    table_ = std::make_shared<cluster::node_table>(std::move(t).value());
+    table_->on_frame([this](const node_name& peer, std::span<const std::byte> f,
+                            const std::shared_ptr<const void>& keep) { on_frame(peer, f, keep); });
+    table_->on_node_up([this](const node_name& peer) { node_.node_up(nodus::node_up{peer}); });
+    table_->on_node_down([this](const node_name& peer, node_down_reason r) {
+      node_.node_down(nodus::node_down{peer, r});
+    });
+    table_->on_connection_lost(
+        [this](const node_name& peer, node_down_reason r) { on_lost(peer, r); });
+    return {};
+  }
+
+  void register_name(std::function<void(result<void>)> done) override {
+    if (!s_.use_epmd) {
+      done({});
+      return;
+    }
+    std::shared_ptr<epmd::agent> agent;
+    std::uint16_t node_port = 0;
+    {
+      std::lock_guard lock(m_);
+      if (epmd_) {
+        asio::post(io_, [done = std::move(done)] { done({}); });
+        return;
+      }
+      if (!table_) {
+        asio::post(io_, [done = std::move(done)] {
+          done(error(errc::not_connected, "register_name before listen"));
+        });
+        return;
+      }
+      node_port = table_->port();
+    }
+    epmd::agent_options o;
+    o.name = std::string(s_.self.alive());
+    o.node_port = node_port;
+    o.epmd_port = s_.epmd_port;
+    o.log = [this](log_level level, const std::string& line) { log_.log(level, "{}", line); };
+    agent = epmd::agent::create(io_.get_executor(), std::move(o));
+    agent->start([this, agent, done = std::move(done)](result<void> r) {
+      if (r) {
+        std::lock_guard lock(m_);
+        epmd_ = agent;
+      } else {
+        agent->stop();
+      }
+      done(std::move(r));
+    });
+  }
+
+  [[nodiscard]] bool serves_port_mapper() const override {
+    std::lock_guard lock(m_);
+    return epmd_ && epmd_->serving();
+  }
+
+  [[nodiscard]] std::uint16_t port() const override {
+    auto t = table();
+    return t ? t->port() : 0;
+  }
+
+  void connect(std::string_view text, std::function<void(bool)> done) override {
+    auto target = cluster::detail::parse_target(text);
+    if (!target) {
+      log_.error("connect({}): {}", text, target.error().message());
+      done(false);
+      return;
+    }
+    connect_target(*target, std::move(done));
+  }
+
+  void connect_at(const node_name& name, std::string_view ip, std::uint16_t port,
+                  std::function<void(bool)> done) override {
+    cluster::node_target t{name, std::nullopt};
+    if (port != 0) {
+      std::error_code ec;
+      auto a = asio::ip::make_address(std::string(ip), ec);
+      if (ec) {
+        log_.debug("connect({}): bad address '{}'", name, ip);
+        done(false);
+        return;
+      }
+      t.endpoint = asio::ip::tcp::endpoint(a, port);
+    }
+    connect_target(t, std::move(done));
+  }
+
+  bool disconnect(const node_name& peer) override {
+    auto t = table();
+    return t && t->disconnect(peer);
+  }
+  [[nodiscard]] std::vector<node_name> list(node_kind which) const override {
+    auto t = table();
+    return t ? t->list(which) : std::vector<node_name>{};
+  }
+  [[nodiscard]] bool is_connected(const node_name& peer) const override {
+    auto t = table();
+    return t && t->is_connected(peer);
+  }
+
+  void shutdown() override {
+    std::shared_ptr<cluster::node_table> t;
+    std::shared_ptr<epmd::agent> agent;
+    {
+      std::lock_guard lock(m_);
+      t = std::move(table_);
+      agent = std::move(epmd_);
+    }
+    if (agent) agent->stop();
+    t.reset();
+    std::unordered_map<std::uint64_t, pending_call> all;
+    {
+      std::lock_guard lock(pending_m_);
+      all.swap(pending_);
+    }
+    const error e(errc::shutdown, "the node is shutting down");
+    for (auto& [id, p] : all) {
+      p.reply.fail(p.reply.op, e);
+      p.reply.release(p.reply.op);
+    }
+  }
+
+  result<void> send(const node_name& peer, std::span<const std::span<const std::byte>> parts,
+                    std::shared_ptr<const void> owner) override {
+    auto conn = native_connection(peer);
+    if (!conn) return conn.error();
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(parts.size());
+    for (const auto& p : parts) buffers.emplace_back(p.data(), p.size());
+    (*conn)->send(std::move(buffers), std::move(owner));
+    return {};
+  }
+
+  result<void> send_copied(const node_name& peer, std::span<const std::byte> head,
+                           std::span<const std::byte> body) override {
+    auto conn = native_connection(peer);
+    if (!conn) return conn.error();
+    (*conn)->send_small(head, body);
+    return {};
+  }
+
+  void add_pending(std::uint64_t id, const node_name& peer, pending_reply p) override {
+    {
+      std::lock_guard lock(pending_m_);
+      pending_.emplace(id, pending_call{p, peer});
+      if (++adds_since_sweep_ >= 1024) sweep_locked();
+    }
+    if (!is_connected(peer)) {
+      fail_pending(id, error(errc::nodedown, format("{} is not connected", peer)));
+    }
+  }
+
+  void fail_pending(std::uint64_t id, const error& e) override {
+    pending_reply p;
+    {
+      std::lock_guard lock(pending_m_);
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;
+      p = it->second.reply;
+      pending_.erase(it);
+    }
+    p.fail(p.op, e);
+    p.release(p.op);
+  }
+
+  // make(io, node, log, settings): the factory (dist::factory).
+  static std::unique_ptr<distribution> make(asio::io_context& io, local_end& node, logger& log,
+                                            settings s) {
+    return std::make_unique<native_distribution>(io, node, log, std::move(s));
+  }
+
+ private:
+  struct pending_call {
+    pending_reply reply;
+    node_name peer;
+  };
+
+  [[nodiscard]] std::shared_ptr<cluster::node_table> table() const {
+    std::lock_guard lock(m_);
+    return table_;
+  }
+
+  result<std::shared_ptr<net::connection>> native_connection(const node_name& peer) const {
+    auto t = table();
+    auto [conn, native] =
+        t ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
+    if (!conn) return error(errc::nodedown, format("{} is not connected to {}", s_.self, peer));
+    if (!native) {
+      return error(errc::protocol_mismatch,
+                   format("{} is not a nodus node; nodus messages need a nodus peer", peer));
+    }
+    return conn;
+  }
+
+  // connect_target(target, done): dials target at its endpoint, or at the port its host's port
+  // mapper gives (falling back on a port learnt from the mesh).
+  void connect_target(const cluster::node_target& target, std::function<void(bool)> done) {
+    auto t = table();
+    if (!t) {
+      log_.error("connect({}): {} is not listening", target.name, s_.self);
+      done(false);
+      return;
+    }
+    const node_name& n = target.name;
+    if (target.endpoint) {
+      t->connect(n, *target.endpoint, std::move(done));
+      return;
+    }
+    if (n == s_.self || t->is_connected(n)) {
+      done(true);
+      return;
+    }
+    auto fallback = [this, n](std::function<void(bool)> d, asio::ip::address addr,
+                              const std::string& why) {
+      auto tt = table();
+      const auto port = tt ? tt->known_port(n) : 0;
+      if (port == 0) {
+        log_.debug("connect({}): {}", n, why);
+        d(false);
+        return;
+      }
+      tt->connect(n, asio::ip::tcp::endpoint(addr, port), std::move(d));
+    };
+    cluster::detail::resolve_host(
+        io_.get_executor(), std::string(n.host()),
+        [this, n, done = std::move(done), fallback](result<asio::ip::address> a) mutable {
+          if (!a) {
+            log_.debug("connect({}): {}", n, a.error().message());
+            done(false);
+            return;
+          }
+          if (!s_.use_epmd) {
+            fallback(std::move(done), *a, "no port known for it (no EPMD); give \"name@ip:port\"");
+            return;
+          }
+          epmd::async_port_please(io_.get_executor(), asio::ip::tcp::endpoint(*a, s_.epmd_port),
+                                  std::string(n.alive()), s_.setup_timeout,
+                                  [this, n, addr = *a, done = std::move(done),
+                                   fallback](result<std::uint16_t> port) mutable {
+                                    if (!port) {
+                                      fallback(std::move(done), addr, port.error().message());
+                                      return;
+                                    }
+                                    auto tt = table();
+                                    if (!tt) {
+                                      done(false);
+                                      return;
+                                    }
+                                    tt->connect(n, asio::ip::tcp::endpoint(addr, *port),
+                                                std::move(done));
+                                  });
+        });
+  }
+
+  void sweep_locked() {
+    adds_since_sweep_ = 0;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.reply.done(it->second.reply.op)) {
+        it->second.reply.release(it->second.reply.op);
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void on_frame(const node_name& peer, std::span<const std::byte> f,
+                const std::shared_ptr<const void>& keep) {
+    auto w = parse(f);
+    if (!w) {
+      log_.error("{}: {}; disconnecting", peer, w.error().message());
+      disconnect(peer);
+      return;
+    }
+    if (w->is_reply()) {
+      pending_reply p;
+      {
+        std::lock_guard lock(pending_m_);
+        auto it = pending_.find(w->call_id());
+        if (it == pending_.end() || it->second.peer != peer) return;  // late: the call is over
+        p = it->second.reply;
+        pending_.erase(it);
+      }
+      p.complete(p.op, *w, io_);
+      p.release(p.op);
+      return;
+    }
+    inbound_message m;
+    m.kind = w->kind;
+    m.message_id = w->message_id();
+    m.call_id = w->call_id();
+    m.from = &peer;
+    m.target = w->target;
+    m.payload = w->payload;
+    m.keep = &keep;
+    if (auto r = node_.deliver(m); !r) {
+      if (w->kind == frame_kind::call) {
+        dist::send_reply_error(*this, peer, m.call_id, r.error());
+      } else {
+        log_.warn("{} from {} dropped: {}", w->kind == frame_kind::cast ? "cast" : "info", peer,
+                  r.error().message());
+      }
+    }
+  }
+
+  // on_lost(peer, r): any connection (visible or hidden) is gone: outstanding calls to peer fail
+  // now, not at their timeout. Runs before node_down reaches the monitors.
+  void on_lost(const node_name& peer, node_down_reason r) {
+    std::vector<pending_reply> failed;
+    {
+      std::lock_guard lock(pending_m_);
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->second.peer == peer) {
+          failed.push_back(it->second.reply);
+          it = pending_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    const error e(errc::nodedown, format("{} went down ({})", peer, cluster::to_string(r)));
+    for (auto& p : failed) {
+      p.fail(p.op, e);
+      p.release(p.op);
+    }
+  }
+
+  asio::io_context& io_;
+  local_end& node_;
+  logger& log_;
+  const settings s_;
+
+  mutable std::mutex m_;
+  std::shared_ptr<cluster::node_table> table_;
+  std::shared_ptr<epmd::agent> epmd_;
+
+  std::mutex pending_m_;
+  std::unordered_map<std::uint64_t, pending_call> pending_;
+  unsigned adds_since_sweep_ = 0;
+};
+
+namespace detail {
+// Registers the factory in every program that includes this header (or links the compiled part).
+inline const bool native_registered = register_factory(&native_distribution::make);
+}  // namespace detail
+
+}  // namespace nodus::dist

@@ -1,0 +1,17 @@
+// nodus/impl/src.hpp: the compiled part of nodus, for separate compilation. Include it in exactly
+// one TU of a program built with NODUS_SEPARATE_COMPILATION (the CMake target nodus::compiled and
+// the meson dependency nodus_compiled_dep do it for you). See nodus/config.hpp.
+#pragma once
+
+#include "nodus/config.hpp"
+
+#if defined(NODUS_HEADER_ONLY)
+#error "nodus/impl/src.hpp is for separate compilation: define NODUS_SEPARATE_COMPILATION"
+#endif
+
+// One line per implementation file; each includes the header it implements.
+#include "nodus/impl/options.ipp"
+#include "nodus/impl/node_core.ipp"
+
+// The distribution: its factory registers itself with the node core (see dist/distribution.hpp).
+#include "nodus/dist/native_distribution.hpp"
