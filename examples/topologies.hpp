@@ -1,22 +1,29 @@
 // examples/topologies.hpp: the topology aliases the examples are compiled with, as libcluster's
 // `topologies` config. One -D switch picks one (CMake builds simple_cluster once per alias):
 //
+// clang-format off
+//   switch                        strategy                                       executable
 //   (none)                        epmd_strategy: the hosts n1, n2, n3 @127.0.0.1  simple_cluster
-//   -DNODUS_TOPOLOGY_LOCAL_EPMD   local_epmd_strategy: this host's port mapper
-//   simple_cluster_local_epmd -DNODUS_TOPOLOGY_HOSTS_FILE   erlang_hosts_strategy: ./.hosts.erlang
-//   simple_cluster_hosts_file -DNODUS_TOPOLOGY_GOSSIP       gossip_strategy: multicast
-//   233.252.1.32:45892   simple_cluster_gossip -DNODUS_TOPOLOGY_DNS          dns_poll_strategy:
-//   n@<each address of nodes.local>
-//                                                                                 simple_cluster_dns
+//   -DNODUS_TOPOLOGY_LOCAL_EPMD   local_epmd_strategy: this host's port mapper   simple_cluster_local_epmd
+//   -DNODUS_TOPOLOGY_HOSTS_FILE   erlang_hosts_strategy: ./.hosts.erlang         simple_cluster_hosts_file
+//   -DNODUS_TOPOLOGY_GOSSIP       gossip_strategy: multicast 233.252.1.32:45892  simple_cluster_gossip
+//   -DNODUS_TOPOLOGY_DNS          dns_poll_strategy: n@<each address of          simple_cluster_dns
+//                                 nodes.local>
+// clang-format on
 //
 // Each can be extended or overridden at run time (see nodus::options::from_args): for example
 // `--cluster-hosts a@10.0.0.1,b@10.0.0.2`, `--cluster-dns nodes.prod`, `--cluster-interval 1000`,
 // `NODUS_CLUSTER_SECRET=...` for gossip.
 #pragma once
 
-#include <nodus/cluster/dns_poll.hpp>
-#include <nodus/cluster/gossip.hpp>
 #include <nodus/cluster/topology.hpp>
+
+// The gossip and DNS strategies are headers of their own, included only where they are used.
+#if defined(NODUS_TOPOLOGY_GOSSIP)
+#include <nodus/cluster/gossip.hpp>
+#elif defined(NODUS_TOPOLOGY_DNS)
+#include <nodus/cluster/dns_poll.hpp>
+#endif
 
 #if defined(NODUS_TOPOLOGY_LOCAL_EPMD)
 using example_topology = nodus::topology<nodus::named<"example", nodus::local_epmd_strategy<>>>;
