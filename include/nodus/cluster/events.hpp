@@ -7,33 +7,13 @@
 #include <string_view>
 
 #include "nodus/core/node_name.hpp"
+#include "nodus/net/down_reason.hpp"
 
 namespace nodus {
 
 namespace cluster {
-
-// Why a peer went down, as Erlang's monitor_nodes reasons (net_kernel nodedown_reason).
-enum class node_down_reason : std::uint8_t {
-  connection_closed,  // the peer closed the connection, or it broke
-  net_tick_timeout,   // nothing from the peer for net_ticktime
-  disconnect,         // disconnect() on this node
-};
-
-// to_string(r) -> "connection_closed", "net_tick_timeout" or "disconnect".
-[[nodiscard]] constexpr std::string_view to_string(node_down_reason r) noexcept {
-  switch (r) {
-    case node_down_reason::net_tick_timeout: return "net_tick_timeout";
-    case node_down_reason::disconnect: return "disconnect";
-    case node_down_reason::connection_closed: break;
-  }
-  return "connection_closed";
-}
-
-inline void nodus_format(std::string& out, node_down_reason r) { out += to_string(r); }
-
+using nodus::node_down_reason;  // the older spelling
 }  // namespace cluster
-
-using cluster::node_down_reason;
 
 // Which connected nodes node::list() returns (Erlang's Node.list/1 argument).
 enum class node_kind : std::uint8_t {

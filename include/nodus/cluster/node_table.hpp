@@ -9,6 +9,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstddef>
@@ -53,6 +54,9 @@ struct node_table_options {
   std::uint64_t protocol_fingerprint = 0;
   // Where the table reports refused peers and failed handshakes (level, line); may be empty.
   std::function<void(log_level, const std::string&)> log;
+  // Called (under the table's lock: it must be quick and not call back) whenever a connection
+  // comes up or goes down, before the answers of connection_to() change. May be empty.
+  std::function<void()> membership_changed;
 };
 
 // parse_node_address("n2@127.0.0.1:4500") -> the node name and the endpoint to dial: the host
@@ -322,7 +326,11 @@ class node_table {
   // valid during the call only. Replaces the previous hook.
   void on_frame(frame_handler cb) {
     std::lock_guard lock(s_->mutex);
+    if (s_->frame_hook) s_->retired_hooks.push_back(s_->frame_hook);  // a frame may be in it
     s_->frame_hook = std::make_shared<frame_handler>(std::move(cb));
+    for (auto& [id, info] : s_->conns) {
+      if (info.link) info.link->hook.store(s_->frame_hook.get(), std::memory_order_release);
+    }
   }
 
   // send(peer, payload) -> false if no connection to peer is up; else the frame is queued.
@@ -336,8 +344,18 @@ class node_table {
  private:
   using id_type = std::uint64_t;
 
+  // link: what a connection's frames need on the fast path, without the table's mutex: set up
+  // once the connection is up (under the mutex), then only read.
+  struct link_state {
+    node_name peer;
+    net::connection* conn = nullptr;  // the connection that owns the handler holding this
+    std::atomic<frame_handler*> hook{nullptr};
+    std::atomic<bool> fast{false};  // up, a nodus peer, past the protocol check
+  };
+
   struct conn_info {
     std::shared_ptr<net::connection> conn;
+    std::shared_ptr<link_state> link;
     node_name peer;  // known at once for dials, after send_name for accepts
     bool up = false;
     bool greeting = false;  // handshake done, waiting for the peer's protocol check frame
@@ -377,6 +395,8 @@ class node_table {
     std::vector<std::shared_ptr<node_down_handler>> down_handlers;
     std::vector<std::shared_ptr<node_down_handler>> lost_handlers;
     std::shared_ptr<frame_handler> frame_hook;
+    std::vector<std::shared_ptr<frame_handler>> retired_hooks;  // kept while the state lives
+    std::atomic<bool> closing{false};
 
     void log(log_level level, const std::string& line) const {
       if (opts.log) opts.log(level, line);
@@ -410,6 +430,7 @@ class node_table {
       if (closed) return;
       const id_type id = next_id++;
       conns[id].conn = net::connection::accept(std::move(sock), conn_options(), handlers(s, id));
+      conns[id].link->conn = conns[id].conn.get();
     }
 
     static void connect(const std::shared_ptr<state>& s, const node_name& peer,
@@ -440,16 +461,30 @@ class node_table {
       auto& info = conns[id];
       info.peer = peer;
       info.conn = net::connection::dial(ex, {ep}, peer, conn_options(), handlers(s, id));
+      info.link->conn = info.conn.get();
     }
 
+    // handlers(s, id): under the mutex.
     net::connection_handlers handlers(const std::shared_ptr<state>& s, id_type id) {
       std::weak_ptr<state> w = s;
+      auto l = std::make_shared<link_state>();
+      conns[id].link = l;
       net::connection_handlers h;
       h.on_up = [w, id](const node_name& peer, net::dist_flags flags) {
         if (auto st = w.lock()) st->handle_handshake_done(st, id, peer, flags);
       };
-      h.on_frame = [w, id](std::span<const std::byte> f) {
-        if (auto st = w.lock()) st->handle_frame(st, id, f);
+      h.on_frame = [w, id, l](std::span<const std::byte> f) {
+        auto st = w.lock();
+        if (!st) return;
+        // The fast path: a message frame of a nodus peer that is up goes to the hook directly.
+        if (l->fast.load(std::memory_order_acquire) && !f.empty() && f[0] != control_tag &&
+            !st->closing.load(std::memory_order_acquire)) {
+          if (auto* hook = l->hook.load(std::memory_order_acquire); hook != nullptr && *hook) {
+            (*hook)(l->peer, f, l->conn->keep_frame());
+            return;
+          }
+        }
+        st->handle_frame(st, id, f);
       };
       h.on_down = [w, id](const nodus::error& e) {
         if (auto st = w.lock()) st->handle_down(st, id, e);
@@ -595,6 +630,12 @@ class node_table {
         it->second.up = true;
         it->second.peer = peer;
         self_conn = it->second.conn;
+        if (it->second.native && it->second.link) {
+          auto& l = *it->second.link;
+          l.peer = peer;
+          l.hook.store(frame_hook.get(), std::memory_order_release);
+          l.fast.store(true, std::memory_order_release);
+        }
         if (auto d = dialing.find(peer); d != dialing.end() && d->second == id) dialing.erase(d);
         if (auto a = accepting.find(peer); a != accepting.end() && a->second == id) {
           accepting.erase(a);
@@ -607,6 +648,7 @@ class node_table {
           fresh = false;
         }
         up[peer] = id;
+        if (opts.membership_changed) opts.membership_changed();
         if (auto w = waiting.find(peer); w != waiting.end()) {
           done = std::move(w->second.waiters);
           if (w->second.timer) w->second.timer->cancel();
@@ -712,13 +754,6 @@ class node_table {
       for (auto& c : tell) c->send(news);
     }
 
-    static node_down_reason reason_of(const nodus::error& e) {
-      const auto& r = e.reason();
-      if (r.rfind("net_tick_timeout", 0) == 0) return node_down_reason::net_tick_timeout;
-      if (r.rfind("disconnect", 0) == 0) return node_down_reason::disconnect;
-      return node_down_reason::connection_closed;
-    }
-
     void handle_down(const std::shared_ptr<state>& s, id_type id, const nodus::error& e) {
       std::vector<std::function<void(bool)>> failed;
       std::vector<std::shared_ptr<node_down_handler>> downs;
@@ -726,17 +761,20 @@ class node_table {
       bool was_up = false;
       bool failure = false;  // a connection that never came up
       bool lost = false;     // a connection that was up (visible or hidden) and was not replaced
+      node_down_reason reason = node_down_reason::connection_closed;
       std::vector<std::shared_ptr<node_down_handler>> losts;
       {
         std::lock_guard lock(mutex);
         auto it = conns.find(id);
         if (it == conns.end()) return;
         peer = it->second.peer;
+        if (it->second.conn) reason = it->second.conn->down_reason();
         const bool silent = it->second.silent;
         const bool hidden = it->second.hidden;
         const bool came_up = it->second.up || it->second.greeting;
         const bool greeted = it->second.greeting;
         conns.erase(it);
+        if (opts.membership_changed) opts.membership_changed();
         if (auto u = up.find(peer); u != up.end() && u->second == id) {
           up.erase(u);
           was_up = !silent && !hidden;
@@ -793,13 +831,12 @@ class node_table {
       if (lost) {
         log(log_level::debug, format("{} is down: {}", peer, e.message()));
         for (const auto& h : losts) {
-          if (*h) (*h)(peer, reason_of(e));
+          if (*h) (*h)(peer, reason);
         }
       }
       if (was_up) {
-        const auto r = reason_of(e);
         for (const auto& h : downs) {
-          if (*h) (*h)(peer, r);
+          if (*h) (*h)(peer, reason);
         }
       }
       for (auto& f : failed) f(false);
@@ -830,6 +867,7 @@ class node_table {
     {
       std::lock_guard lock(s_->mutex);
       s_->closed = true;
+      s_->closing.store(true, std::memory_order_release);
       for (auto& [id, info] : s_->conns) {
         info.silent = true;
         all.push_back(info.conn);
@@ -841,7 +879,7 @@ class node_table {
       s_->up_handlers.clear();
       s_->down_handlers.clear();
       s_->lost_handlers.clear();
-      s_->frame_hook.reset();
+      if (s_->frame_hook) s_->retired_hooks.push_back(std::move(s_->frame_hook));
     }
     for (auto& c : all) c->close();
     asio::post(s_->accept_strand, [acc = s_->acceptor, timers] {

@@ -9,6 +9,7 @@
 // library (nodus/impl/src.hpp) includes it once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -73,6 +74,7 @@ class native_distribution final : public distribution {
     o.hidden = s_.hidden;
     o.protocol_fingerprint = s_.protocol_fingerprint;
     o.log = [this](log_level level, const std::string& line) { log_.log(level, "{}", line); };
+    o.membership_changed = [this] { bump_version(); };
     auto t = cluster::node_table::listen(asio::any_io_executor(io_.get_executor()), std::move(o));
     if (!t) return t.error();
     table_ = std::make_shared<cluster::node_table>(std::move(t).value());
@@ -256,7 +258,21 @@ class native_distribution final : public distribution {
     return table_;
   }
 
+  // native_connection(peer) -> the connection to a nodus peer. Each thread remembers its last
+  // answer under the table's version: a stream of frames to one peer takes no lock and no map
+  // lookup.
   result<std::shared_ptr<net::connection>> native_connection(const node_name& peer) const {
+    struct cached {
+      const native_distribution* owner = nullptr;
+      std::uint64_t version = 0;
+      node_name peer;
+      std::weak_ptr<net::connection> conn;
+    };
+    thread_local cached last;
+    const std::uint64_t v = version_.load(std::memory_order_acquire);
+    if (last.owner == this && last.version == v && last.peer == peer) {
+      if (auto c = last.conn.lock(); c && c->is_up()) return c;
+    }
     auto t = table();
     auto [conn, native] =
         t ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
@@ -265,6 +281,7 @@ class native_distribution final : public distribution {
       return error(errc::protocol_mismatch,
                    format("{} is not a nodus node; nodus messages need a nodus peer", peer));
     }
+    last = {this, v, peer, conn};
     return conn;
   }
 
@@ -394,15 +411,23 @@ class native_distribution final : public distribution {
         }
       }
     }
-    const error e(errc::nodedown, format("{} went down ({})", peer, cluster::to_string(r)));
+    const error e(errc::nodedown, format("{} went down ({})", peer, to_string(r)));
     for (auto& p : failed) {
       p.fail(p.op, e);
       p.release(p.op);
     }
   }
 
+  // bump_version(): a new value, never used by any distribution before (a thread's cache names its
+  // distribution by address, which a later one may reuse).
+  void bump_version() noexcept {
+    static std::atomic<std::uint64_t> next{1};
+    version_.store(next.fetch_add(1, std::memory_order_relaxed), std::memory_order_release);
+  }
+
   asio::io_context& io_;
   local_end& node_;
+  std::atomic<std::uint64_t> version_{0};  // 0: nothing cached yet
   logger& log_;
   const settings s_;
 

@@ -40,6 +40,7 @@
 #include "nodus/core/node_name.hpp"
 #include "nodus/net/detail/rx_block.hpp"
 #include "nodus/net/dist_flags.hpp"
+#include "nodus/net/down_reason.hpp"
 #include "nodus/net/handshake.hpp"
 
 namespace nodus::net {
@@ -127,6 +128,10 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // native() -> after on_up: both sides are nodus nodes and frames are aligned (frame_alignment).
   [[nodiscard]] bool native() const noexcept { return native_; }
+  // down_reason() -> why it went down (set before on_down runs; read it there or later).
+  [[nodiscard]] node_down_reason down_reason() const noexcept { return down_reason_; }
+  // is_up() -> up and not down yet; from any thread.
+  [[nodiscard]] bool is_up() const noexcept { return mode_.load(std::memory_order_acquire) != 0; }
 
   // Use dial() or accept().
   connection(private_tag, const asio::any_io_executor& ex, connection_options opts,
@@ -170,7 +175,8 @@ class connection : public std::enable_shared_from_this<connection> {
   // Idempotent.
   void close() {
     asio::dispatch(strand_, [self = shared_from_this()] {
-      self->go_down(nodus::error(errc::nodedown, "disconnect: closed by us" + self->peer_text()));
+      self->go_down(nodus::error(errc::nodedown, "disconnect: closed by us" + self->peer_text()),
+                    node_down_reason::disconnect);
     });
   }
 
@@ -216,7 +222,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void close_after_sends() {
     asio::post(strand_, [self = shared_from_this()] {
       self->flush_sends();
-      self->go_down(nodus::error(errc::nodedown, "disconnect: closed by us" + self->peer_text()));
+      self->go_down(nodus::error(errc::nodedown, "disconnect: closed by us" + self->peer_text()),
+                    node_down_reason::disconnect);
     });
   }
 
@@ -673,7 +680,8 @@ class connection : public std::enable_shared_from_this<connection> {
       silent_intervals_ = 0;
     } else if (++silent_intervals_ >= 4) {
       go_down(nodus::error(errc::nodedown, "net_tick_timeout: nothing from " + who() + " for " +
-                                               std::to_string(opts_.ticktime.count()) + " ms"));
+                                               std::to_string(opts_.ticktime.count()) + " ms"),
+              node_down_reason::net_tick_timeout);
       return;
     }
     if (!sent_ && !writing_ && queue_.empty()) queue_tick();
@@ -689,9 +697,10 @@ class connection : public std::enable_shared_from_this<connection> {
     socket_.close(ignored);
   }
 
-  void go_down(nodus::error why) {
+  void go_down(nodus::error why, node_down_reason reason = node_down_reason::connection_closed) {
     if (down_) return;
     down_ = true;
+    down_reason_ = reason;
     mode_.store(0, std::memory_order_release);
     tick_timer_.cancel();
     if (!up_ && (writing_ || !queue_.empty())) {
@@ -714,6 +723,7 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   static constexpr std::size_t chunk_size = 64 * 1024;
+  node_down_reason down_reason_ = node_down_reason::connection_closed;
 
   asio::strand<asio::any_io_executor> strand_;
   tcp::socket socket_;

@@ -160,7 +160,24 @@ class runtime final : public dist::local_end {
 
   // dist::local_end: what the distribution hands to the node.
   result<void> deliver(const dist::inbound_message& m) override {
-    cell_base* c = whereis(m.target);
+    // Each thread remembers its last lookup under the registry version (which is unique across
+    // nodes): a stream of frames to one server takes no lock and no hash.
+    struct cached {
+      std::uint64_t version = 0;
+      std::string name;
+      cell_base* cell = nullptr;
+    };
+    thread_local cached last;
+    const auto version = registry_version();
+    cell_base* c = nullptr;
+    if (last.version == version && last.name == m.target) {
+      c = last.cell;
+    } else {
+      c = whereis(m.target);
+      last.version = version;
+      last.name.assign(m.target);
+      last.cell = c;
+    }
     if (c == nullptr) {
       return error(errc::noproc, format("no server named '{}' on {}", m.target, self_));
     }
