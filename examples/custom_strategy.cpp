@@ -111,6 +111,10 @@ int smoke() {
 int main(int argc, char** argv) {
   if (argc == 2 && std::string_view(argv[1]) == "--smoke") return smoke();
   auto opts = nodus::options::from_args(argc, argv);
+  if (opts && opts->help_requested) {
+    std::fputs(nodus::options::help(argv[0]).c_str(), stdout);
+    return 0;
+  }
   if (!opts || opts->name.empty()) {
     std::fprintf(stderr, "custom_strategy: %s\n",
                  opts ? "give --name NAME@HOST --cookie C" : opts.error().message().c_str());

@@ -61,6 +61,10 @@ int main(int argc, char** argv) try {
     std::fprintf(stderr, "demo: %s\n", opts.error().message().c_str());
     return 2;
   }
+  if (opts->help_requested) {  // every flag, from the parser's own table
+    std::fputs(nodus::options::help(argv[0]).c_str(), stdout);
+    return 0;
+  }
   nodus::node<> node(*opts);
   if (auto r = node.start(nodus::supervisor<nodus::one_for_one, heartbeat, ping_server>{}); !r) {
     node.log().error("start failed: {}", r.error().message());

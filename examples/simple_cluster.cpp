@@ -11,8 +11,8 @@
 //   list                   Node.list           -> the connected node names
 //   ping                   SimpleCluster.Ping.ping: one {ok, NODE, pong} line per node
 //   quit
-// Other options: see nodus::options::from_args (--cluster-hosts A,B, --cluster-interval MS,
-// --net-ticktime MS, --sync-nodes-optional A,B, --sync-nodes-timeout MS, --hidden,
+// Other options: `simple_cluster --help` lists them all (--cluster-hosts A,B, --cluster-interval
+// MS, --net-ticktime MS, --sync-nodes-optional A,B, --sync-nodes-timeout MS, --hidden,
 // --log-level ...).
 #include <cstdio>
 #include <iostream>
@@ -111,6 +111,10 @@ int main(int argc, char** argv) {
   if (!opts) {
     std::fprintf(stderr, "simple_cluster: %s\n", opts.error().message().c_str());
     return 2;
+  }
+  if (opts->help_requested) {  // every flag, from the parser's own table
+    std::fputs(nodus::options::help(argv[0]).c_str(), stdout);
+    return 0;
   }
   std::string connect_to;
   for (std::size_t i = 0; i < opts->rest.size(); ++i) {

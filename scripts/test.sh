@@ -16,6 +16,11 @@
 #   NODUS_WARNINGS_AS_ERRORS=ON        -Werror on nodus' own targets (default OFF)
 #   NODUS_BUILD_BENCHMARKS=OFF         skip building the benchmarks (default ON)
 #   NODUS_SKIP_MESON=1                 skip the meson build (same as `scripts/test.sh cmake`)
+#   NODUS_COMPILED=OFF                 CMake: build our tests/examples against nodus::compiled (ON)
+#                                      or header-only (OFF, the default)
+#   NODUS_MESON_COMPILED=true          meson: against nodus_compiled_dep (true, the default) or
+#                                      header-only (false); so the README's test command builds
+#                                      both modes
 #   NODUS_JOBS=N                       parallel compile and test jobs (default: nproc)
 #   CXX=clang++                        compiler, for a fresh build directory
 set -euo pipefail
@@ -34,6 +39,8 @@ build_type=${NODUS_BUILD_TYPE:-RelWithDebInfo}
 sanitize=${NODUS_SANITIZE:-}
 werror=${NODUS_WARNINGS_AS_ERRORS:-OFF}
 benchmarks=${NODUS_BUILD_BENCHMARKS:-ON}
+compiled=${NODUS_COMPILED:-OFF}
+meson_compiled=${NODUS_MESON_COMPILED:-true}
 jobs=${NODUS_JOBS:-$(nproc)}
 
 step() { printf '\n==== test.sh: %s\n' "$*"; }
@@ -140,7 +147,7 @@ PY
 
 run_cmake() {
   local start=$SECONDS
-  step "CMake configure ($build_dir, $build_type${sanitize:+, sanitize=$sanitize})"
+  step "CMake configure ($build_dir, $build_type${sanitize:+, sanitize=$sanitize}, compiled=$compiled)"
   local generator=()
   [[ -f $build_dir/CMakeCache.txt ]] || generator=(-G Ninja)
   cmake -S . -B "$build_dir" "${generator[@]}" \
@@ -148,7 +155,8 @@ run_cmake() {
     -DNODUS_SANITIZE="$sanitize" \
     -DNODUS_WARNINGS_AS_ERRORS="$werror" \
     -DNODUS_BUILD_TESTS=ON -DNODUS_BUILD_EXAMPLES=ON \
-    -DNODUS_BUILD_BENCHMARKS="$benchmarks"
+    -DNODUS_BUILD_BENCHMARKS="$benchmarks" \
+    -DNODUS_COMPILED="$compiled"
   step "CMake build ($build_dir, -j$jobs)"
   cmake --build "$build_dir" --parallel "$jobs"
   step "ctest ($build_dir)"
@@ -159,7 +167,7 @@ run_cmake() {
 run_meson() {
   local start=$SECONDS
   local options=("-Dwerror=$([[ $werror =~ ^(ON|on|1|true|TRUE)$ ]] && echo true || echo false)")
-  options+=("-Db_sanitize=${sanitize:-none}")
+  options+=("-Db_sanitize=${sanitize:-none}" "-Dcompiled=$meson_compiled")
   if [[ -f $meson_dir/meson-private/coredata.dat ]]; then
     step "meson setup --reconfigure ($meson_dir)"
     meson setup --reconfigure "$meson_dir" "${options[@]}"

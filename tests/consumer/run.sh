@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Consumer tests: builds and runs tests/consumer/{cmake,meson} against this repo, as a user would.
+# Consumer tests: builds and runs tests/consumer/{cmake,meson} against this repo, as a user would,
+# each twice: header-only (consumer) and against the compiled library (consumer_compiled).
 #   tests/consumer/run.sh [all|install|subdir|meson]
 #   install  cmake --install nodus into a temporary prefix; find_package(nodus CONFIG REQUIRED)
 #   subdir   the same consumer with add_subdirectory(<repo>)
@@ -38,6 +39,7 @@ consumer_install() {
   fi
   cmake --build "$work/install-build"
   "$work/install-build/consumer"
+  "$work/install-build/consumer_compiled"
 }
 
 consumer_subdir() {
@@ -45,6 +47,7 @@ consumer_subdir() {
   cmake -S "$here/cmake" -B "$work/subdir-build" "${generator[@]}" -DNODUS_SOURCE_DIR="$repo"
   cmake --build "$work/subdir-build"
   "$work/subdir-build/consumer"
+  "$work/subdir-build/consumer_compiled"
 }
 
 # Copies the repo's files (tracked and untracked, minus what .gitignore excludes, such as build
@@ -69,6 +72,7 @@ consumer_meson() {
   meson setup "$work/meson-build" "$work/meson"
   meson compile -C "$work/meson-build"
   "$work/meson-build/consumer"
+  "$work/meson-build/consumer_compiled"
 }
 
 start=$SECONDS

@@ -228,16 +228,39 @@ inline std::string describe_current_exception() {
   }
 }
 
-// A timer of a server (send_after / send_interval); cancelled when its instance ends.
+// A timer of a server (send_after / send_interval); cancelled when its instance ends. Not a
+// template: the message is in `fire`, so one timer wait is compiled for every server and message.
 struct timer_state {
   explicit timer_state(asio::io_context& io) : timer(io) {}
   std::mutex m;
   steady_timer timer;
   bool cancelled = false;
+  bool periodic = false;
+  std::chrono::nanoseconds period{};
+  // fire(): queues the message; sets delivered (false: the instance is gone, the timer ends).
+  unique_function fire;
+  bool delivered = false;
+
   void cancel() {
     std::lock_guard lock(m);
     cancelled = true;
     timer.cancel();
+  }
+
+  // arm(st, at): fires at `at`, then every period while periodic and delivered.
+  static void arm(const std::shared_ptr<timer_state>& st, clock::time_point at) {
+    std::lock_guard lock(st->m);
+    if (st->cancelled) return;
+    st->timer.expires_at(at);
+    st->timer.async_wait([st, at](std::error_code ec) {
+      if (ec) return;
+      {
+        std::lock_guard guard(st->m);
+        if (st->cancelled) return;
+      }
+      st->fire();
+      if (st->periodic && st->delivered) arm(st, at + st->period);
+    });
   }
 };
 
@@ -651,7 +674,21 @@ class cell final : public cell_base {
       std::erase_if(timers_, [](const auto& w) { return w.expired(); });
       timers_.push_back(st);
     }
-    arm(st, clock::now() + d, d, std::move(msg), periodic, gen);
+    st->periodic = periodic;
+    st->period = d;
+    auto* raw = st.get();
+    if (periodic) {
+      st->fire = [this, raw, msg = std::move(msg), gen] {
+        envelope<info<M>> env{store<M>(M(msg)), gen};
+        raw->delivered = push(env);
+      };
+    } else {
+      st->fire = [this, raw, msg = std::move(msg), gen]() mutable {
+        envelope<info<M>> env{store<M>(std::move(msg)), gen};
+        raw->delivered = push(env);
+      };
+    }
+    timer_state::arm(st, clock::now() + d);
     return timer_ref(st);
   }
 
@@ -659,29 +696,6 @@ class cell final : public cell_base {
   enum class end { crashed, self_stopped, stopped, init_failed };
 
   void post_drain() { schedule_drain(rt().io(), *this); }
-
-  template <class M>
-  void arm(const std::shared_ptr<timer_state>& st, clock::time_point at,
-           std::chrono::nanoseconds period, M msg, bool periodic, std::uint64_t gen) {
-    std::lock_guard lock(st->m);
-    if (st->cancelled) return;
-    st->timer.expires_at(at);
-    st->timer.async_wait(
-        [this, st, at, period, msg = std::move(msg), periodic, gen](std::error_code ec) mutable {
-          if (ec) return;
-          {
-            std::lock_guard guard(st->m);
-            if (st->cancelled) return;
-          }
-          if (periodic) {
-            envelope<info<M>> env{store<M>(M(msg)), gen};
-            if (push(env)) arm(st, at + period, period, std::move(msg), true, gen);
-          } else {
-            envelope<info<M>> env{store<M>(std::move(msg)), gen};
-            (void)push(env);
-          }
-        });
-  }
 
   void cancel_timers() {
     std::vector<std::weak_ptr<timer_state>> ts;
@@ -941,9 +955,10 @@ class cell final : public cell_base {
     }
     const auto gen = generation_.load(std::memory_order_relaxed);
     if ((how == end::crashed || how == end::self_stopped) && on_exit) {
-      asio::post(rt().supervision(), [this, gen, reason] {
-        if (on_exit) on_exit(gen, reason);
-      });
+      // A unique_function, not the lambda: one post to the strand is compiled for all servers.
+      asio::post(rt().supervision(), unique_function([this, gen, reason] {
+                   if (on_exit) on_exit(gen, reason);
+                 }));
     }
     if (done) asio::post(rt().supervision(), std::move(done));
   }

@@ -1,6 +1,10 @@
-// A program built against nodus as a user builds it (meson): a supervised server, a call and a
-// cast; exits 0 when the reply arrived and the usage requirements (C++20, standalone Asio) did.
+// A program built against nodus as a user builds it (meson), header-only or against the compiled
+// library (nodus::compiled / nodus_compiled_dep): a supervised server, a call and a cast, and a
+// named node listening on loopback (its distribution comes from the headers or the library);
+// exits 0 when the reply arrived, the node listened and the usage requirements (C++20,
+// standalone Asio) held.
 #include <cstdio>
+#include <string>
 
 #include <nodus/nodus.hpp>
 
@@ -29,5 +33,23 @@ int main() {
   auto r = node.call<counter>(total{});
   std::printf("nodus consumer (meson): total = %d\n", r ? *r : -1);
   node.stop();
-  return r && *r == 55 && node.join() ? 0 : 1;
+  if (!r || *r != 55 || !node.join()) return 1;
+
+  nodus::options o;
+  o.name = nodus::node_name::parse("consumer@127.0.0.1").value();
+  o.cookie = "consumer";
+  o.epmd = false;  // no port mapper: nothing but a listener on loopback
+  nodus::node<> named(o);
+  if (auto l = named.listen(); !l) {
+    std::printf("nodus consumer: listen failed: %s\n", l.error().message().c_str());
+    return 1;
+  }
+  std::printf("nodus consumer: %s listens on port %u%s\n", std::string(named.self().str()).c_str(),
+              static_cast<unsigned>(named.port()),
+#if defined(NODUS_SEPARATE_COMPILATION)
+              " (compiled mode)");
+#else
+              " (header-only)");
+#endif
+  return named.port() != 0 ? 0 : 1;
 }

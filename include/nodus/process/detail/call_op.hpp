@@ -151,14 +151,66 @@ class call_op_impl final : public call_op<Reply> {
   Executor ex_;
 };
 
+// unique_callback<Arg>: owns any move-only callable taking Arg.
+template <class Arg>
+class unique_callback {
+  struct base {
+    virtual ~base() = default;
+    virtual void call(Arg&& a) = 0;
+  };
+  template <class F>
+  struct impl final : base {
+    explicit impl(F&& f) : f_(static_cast<F&&>(f)) {}
+    void call(Arg&& a) override { std::move(f_)(static_cast<Arg&&>(a)); }
+    F f_;
+  };
+
+ public:
+  template <class F>
+  explicit unique_callback(F&& f)
+      : p_(std::make_unique<impl<std::decay_t<F>>>(static_cast<F&&>(f))) {}
+  void operator()(Arg&& a) { p_->call(static_cast<Arg&&>(a)); }
+
+ private:
+  std::unique_ptr<base> p_;
+};
+
+// The op of a handler that runs on a node's io_context (the default): one class per Reply type,
+// the handler type-erased, instead of a class per handler type.
+template <class Reply>
+class io_call_op final : public call_op<Reply> {
+ public:
+  using executor_type = asio::io_context::executor_type;
+  io_call_op(unique_callback<result<Reply>>&& h, const executor_type& ex, std::uint64_t id,
+             const node_name* from, std::string_view target)
+      : call_op<Reply>(id, from, target), handler_(std::move(h)), ex_(ex) {}
+
+ private:
+  void deliver(result<Reply>&& r) override {
+    unique_function run([h = std::move(handler_), r = std::move(r)]() mutable { h(std::move(r)); });
+    if (current_sink != nullptr && &ex_.context() == current_sink->io) {
+      current_sink->items.push_back(std::move(run));
+      return;
+    }
+    asio::post(ex_, std::move(run));
+  }
+  unique_callback<result<Reply>> handler_;
+  executor_type ex_;
+};
+
 // make_call_op(handler, default_executor, ...) -> a new op owned by one reference.
 template <class Reply, class Handler, class DefaultExecutor>
 call_op<Reply>* make_call_op(Handler&& h, const DefaultExecutor& fallback, std::uint64_t id,
                              const node_name* from, std::string_view target) {
   using handler_type = std::decay_t<Handler>;
   auto ex = asio::get_associated_executor(h, fallback);
-  return new call_op_impl<Reply, handler_type, decltype(ex)>(static_cast<Handler&&>(h), ex, id,
-                                                             from, target);
+  if constexpr (std::is_same_v<decltype(ex), asio::io_context::executor_type>) {
+    return new io_call_op<Reply>(unique_callback<result<Reply>>(static_cast<Handler&&>(h)), ex, id,
+                                 from, target);
+  } else {
+    return new call_op_impl<Reply, handler_type, decltype(ex)>(static_cast<Handler&&>(h), ex, id,
+                                                               from, target);
+  }
 }
 
 // call_ref<Reply>: an owning reference to a call op (the caller side's share).
