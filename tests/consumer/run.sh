@@ -27,6 +27,7 @@ consumer_install() {
   step "install nodus into $work/prefix, then find_package(nodus CONFIG REQUIRED)"
   cmake -S "$repo" -B "$work/nodus-build" "${generator[@]}" \
     -DNODUS_BUILD_TESTS=OFF -DNODUS_BUILD_EXAMPLES=OFF -DNODUS_BUILD_BENCHMARKS=OFF
+  cmake --build "$work/nodus-build"  # the compiled library (nodus::compiled)
   cmake --install "$work/nodus-build" --prefix "$work/prefix"
   cmake -S "$here/cmake" -B "$work/install-build" "${generator[@]}" \
     -DCMAKE_PREFIX_PATH="$work/prefix"
