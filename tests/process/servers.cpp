@@ -2,6 +2,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <atomic>
 #include <future>
 #include <stdexcept>
@@ -276,6 +278,37 @@ BOOST_AUTO_TEST_CASE(calls_queued_behind_a_crash_fail_at_once_with_the_reason) {
   BOOST_TEST((r1.error() == nodus::errc::server_crashed));
   BOOST_TEST((r2.error() == nodus::errc::server_crashed));
   BOOST_TEST(r1.error().message().find("boom") != std::string::npos);
+}
+
+// A stop that arrives while the server's drain finds its queue empty must still end the
+// instance: the drain checks for a stop under the mailbox lock before it goes idle. A lost stop
+// would leave join() waiting forever, so the wait is bounded and a miss ends the program.
+BOOST_AUTO_TEST_CASE(stop_racing_an_emptying_mailbox_always_completes) {
+  for (int round = 0; round < 1000; ++round) {
+    nodus::options o;
+    o.threads = 2;
+    auto node = std::make_unique<nodus::node<>>(o);
+    BOOST_REQUIRE(node->spawn<counter>());
+    node->run_in_background();
+    std::atomic<bool> go{true};
+    std::thread caster([&] {
+      for (int i = 0; i < 2000 && go.load(); ++i) (void)node->cast<counter>(add{1});
+    });
+    BOOST_REQUIRE(node->call<counter>(ping{}, 10s));  // the drain runs on the node's threads
+    node->stop();
+    go = false;
+    caster.join();
+    std::promise<bool> joined;
+    auto done = joined.get_future();
+    std::thread joiner([&] { joined.set_value(node->join().has_value()); });
+    if (done.wait_for(20s) != std::future_status::ready) {
+      BOOST_ERROR("round " << round << ": join() did not return within 20 s: a stop was lost");
+      std::fflush(nullptr);
+      std::_Exit(2);  // a hung node's threads cannot be joined: end here, with the error shown
+    }
+    joiner.join();
+    BOOST_TEST(done.get());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(blocking_call_without_a_running_node_fails_with_not_running) {

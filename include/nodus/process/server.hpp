@@ -608,7 +608,8 @@ class cell final : public cell_base {
       return e;
     }
     std::lock_guard lock(m_);
-    if (!incoming_.empty()) {
+    // A stop() during init() saw scheduled_ set and left the drain to end the instance.
+    if (!incoming_.empty() || stop_requested_.load(std::memory_order_relaxed)) {
       post_drain();
     } else {
       scheduled_ = false;
@@ -724,6 +725,9 @@ class cell final : public cell_base {
         pos_ = 0;
         std::lock_guard lock(m_);
         if (incoming_.empty()) {
+          // stop() sets stop_requested_ under m_ and, seeing scheduled_, counts on this drain to
+          // end the instance: it may have come after the check at the top of the loop.
+          if (stop_requested_.load(std::memory_order_relaxed)) continue;
           scheduled_ = false;
           return;
         }
