@@ -179,7 +179,8 @@ BOOST_AUTO_TEST_CASE(a_value_flag_at_the_end_fails_naming_the_flag) {
 
 BOOST_AUTO_TEST_CASE(a_numeric_flag_given_text_fails_naming_the_flag) {
   for (const auto& f : nodus::detail::option_table()) {
-    if (f.value != "MS" && f.value != "N" && f.value != "P" && f.value != "BYTES") continue;
+    if (f.value != "MS" && f.value != "N" && f.value != "P" && f.value != "BYTES" && f.value != "US")
+      continue;
     auto o = parse(std::vector<std::string>{"prog", std::string(f.flag), "x1"});
     BOOST_REQUIRE_MESSAGE(!o.has_value(), f.flag << " x1 was accepted");
     BOOST_TEST(contains(o.error().message(), std::string(f.flag) + " expects a number, got 'x1'"),
@@ -195,6 +196,7 @@ BOOST_AUTO_TEST_CASE(options_from_args_reads_every_value_flag) {
            {"--net-ticktime", "1000"},
            {"--net-setuptime", "2000"},
            {"--max-frame-size", "1024"},
+           {"--busy-poll", "50"},
            {"--sync-nodes-optional", "a@h:1,,b@h:2"},
            {"--sync-nodes-mandatory", "c@h:3"},
            {"--sync-nodes-timeout", "0"},
@@ -220,6 +222,7 @@ BOOST_AUTO_TEST_CASE(options_from_args_reads_every_value_flag) {
   BOOST_TEST(o->net_ticktime.count() == 1000);
   BOOST_TEST(o->net_setuptime.count() == 2000);
   BOOST_TEST(o->max_frame_size == 1024u);
+  BOOST_TEST(o->busy_poll.count() == 50);
   BOOST_TEST(o->sync_nodes_optional == (std::vector<std::string>{"a@h:1", "b@h:2"}));
   BOOST_TEST(o->sync_nodes_mandatory == (std::vector<std::string>{"c@h:3"}));
   BOOST_TEST(o->sync_nodes_timeout.count() == 0);
@@ -255,6 +258,7 @@ BOOST_AUTO_TEST_CASE(out_of_range_values_fail_with_todays_messages) {
       {{"prog", "--threads", "257"}, "--threads expects 1 to 256"},
       {{"prog", "--port", "65536"}, "--port expects 0 to 65535"},
       {{"prog", "--max-frame-size", "1023"}, "--max-frame-size expects at least 1024"},
+      {{"prog", "--busy-poll", "1000001"}, "--busy-poll expects 0 to 1000000"},
       {{"prog", "--net-ticktime", "0"}, "--net-ticktime expects a positive number of milliseconds"},
       {{"prog", "--net-setuptime", "0"},
        "--net-setuptime expects a positive number of milliseconds"},

@@ -177,8 +177,8 @@ struct test_node {
 };
 
 struct fixture {
-  record r;
-  fixture() { rec = &r; }
+  record recorded;
+  fixture() { rec = &recorded; }
   ~fixture() { rec = nullptr; }
 };
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <future>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include <asio/use_future.hpp>
@@ -280,6 +281,21 @@ BOOST_AUTO_TEST_CASE(calls_queued_behind_a_crash_fail_at_once_with_the_reason) {
   BOOST_TEST(r1.error().message().find("boom") != std::string::npos);
 }
 
+// joins_within(node, bound, what) -> node.join() succeeded within bound. A node whose threads do
+// not end cannot be joined: the test program ends then, with the error shown, instead of hanging.
+static bool joins_within(nodus::node<>& node, std::chrono::seconds bound, const std::string& what) {
+  std::promise<bool> joined;
+  auto done = joined.get_future();
+  std::thread joiner([&] { joined.set_value(node.join().has_value()); });
+  if (done.wait_for(bound) != std::future_status::ready) {
+    BOOST_ERROR(what << ": join() did not return within " << bound.count() << " s");
+    std::fflush(nullptr);
+    std::_Exit(2);
+  }
+  joiner.join();
+  return done.get();
+}
+
 // A stop that arrives while the server's drain finds its queue empty must still end the
 // instance: the drain checks for a stop under the mailbox lock before it goes idle. A lost stop
 // would leave join() waiting forever, so the wait is bounded and a miss ends the program.
@@ -298,17 +314,30 @@ BOOST_AUTO_TEST_CASE(stop_racing_an_emptying_mailbox_always_completes) {
     node->stop();
     go = false;
     caster.join();
-    std::promise<bool> joined;
-    auto done = joined.get_future();
-    std::thread joiner([&] { joined.set_value(node->join().has_value()); });
-    if (done.wait_for(20s) != std::future_status::ready) {
-      BOOST_ERROR("round " << round << ": join() did not return within 20 s: a stop was lost");
-      std::fflush(nullptr);
-      std::_Exit(2);  // a hung node's threads cannot be joined: end here, with the error shown
-    }
-    joiner.join();
-    BOOST_TEST(done.get());
+    BOOST_TEST(joins_within(*node, 20s, "round " + std::to_string(round)));
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_busy_polling_node_serves_in_order_and_stops) {
+  nodus::options o;
+  o.threads = 2;
+  o.busy_poll = 2ms;
+  nodus::node<> node(o);
+  BOOST_REQUIRE(node.spawn<counter>());
+  node.run_in_background();
+  for (int i = 0; i < 500; ++i) {
+    BOOST_REQUIRE(node.cast<counter>(add{1}));
+    auto r = node.call<counter>(get{}, 10s);
+    BOOST_REQUIRE(r);
+    BOOST_REQUIRE(*r == i + 1);
+  }
+  // Idle for longer than the spin: the threads block, and a call still wakes them.
+  std::this_thread::sleep_for(20ms);  // not a synchronisation: lets the spin run out
+  auto r = node.call<counter>(get{}, 10s);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(*r == 500);
+  node.stop();
+  BOOST_TEST(joins_within(node, 20s, "busy polling"));
 }
 
 BOOST_AUTO_TEST_CASE(blocking_call_without_a_running_node_fails_with_not_running) {

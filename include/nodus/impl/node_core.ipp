@@ -308,7 +308,24 @@ NODUS_DECL result<void> node_core::join() {
 
 // run_io(): one thread's share; the spawner counted it in running_threads_ beforehand.
 NODUS_DECL void node_core::run_io() {
-  io_.run();
+  if (opts_.busy_poll.count() <= 0) {
+    io_.run();
+  } else {
+    // poll() runs the ready handlers and asks the reactor for events without blocking; only
+    // after busy_poll without any does the thread block (run_one), then it spins again.
+    const auto spin = opts_.busy_poll;
+    while (!io_.stopped()) {
+      auto idle_since = std::chrono::steady_clock::now();
+      while (!io_.stopped()) {
+        if (io_.poll() > 0) {
+          idle_since = std::chrono::steady_clock::now();
+        } else if (std::chrono::steady_clock::now() - idle_since >= spin) {
+          break;
+        }
+      }
+      if (io_.run_one() == 0) break;  // stopped: no work left
+    }
+  }
   running_threads_.fetch_sub(1);
 }
 

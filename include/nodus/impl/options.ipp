@@ -125,6 +125,15 @@ NODUS_DECL std::span<const option_flag> option_table() {
          return {};
        },
        nullptr},
+      {"--busy-poll", "US", nullptr,
+       "microseconds an idle thread polls before it sleeps, up to 1000000 (default: 0, none)",
+       [](options& o, sv v) -> result<void> {
+         auto n = option_number("--busy-poll", v, 0, 1000000, "0 to 1000000");
+         if (!n) return n.error();
+         o.busy_poll = std::chrono::microseconds(*n);
+         return {};
+       },
+       nullptr},
       {"--address", "IP", nullptr,
        "the IPv4 or IPv6 address to listen on (default: the name's host if it is an "
        "IP, else 0.0.0.0)",
