@@ -12,6 +12,10 @@
 // One line per implementation file; each includes the header it implements.
 #include "nodus/impl/options.ipp"
 #include "nodus/impl/node_core.ipp"
+#include "nodus/process/impl/call_op.ipp"
+#include "nodus/process/impl/runtime.ipp"
+#include "nodus/process/impl/server.ipp"
+#include "nodus/process/impl/supervisor.ipp"
 
 // The distribution: its factory registers itself with the node core (see dist/distribution.hpp).
 #include "nodus/dist/native_distribution.hpp"

@@ -37,8 +37,6 @@
 #include <variant>
 #include <vector>
 
-#include <cxxabi.h>
-
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
@@ -211,22 +209,7 @@ template <class... Es>
 struct all_unique<entry_list<Es...>> : std::bool_constant<(is_unique_v<Es, Es...> && ...)> {};
 
 // describe_current_exception() -> "std::runtime_error: boom"; call inside a catch block.
-inline std::string describe_current_exception() {
-  auto demangle = [](const char* mangled) {
-    int status = 0;
-    std::unique_ptr<char, void (*)(void*)> p(
-        abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
-    return std::string(status == 0 && p ? p.get() : mangled);
-  };
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return demangle(typeid(e).name()) + ": " + e.what();
-  } catch (...) {
-    const auto* t = abi::__cxa_current_exception_type();
-    return t != nullptr ? "exception of type " + demangle(t->name()) : "unknown exception";
-  }
-}
+[[nodiscard]] NODUS_DECL std::string describe_current_exception();
 
 // A timer of a server (send_after / send_interval); cancelled when its instance ends. Not a
 // template: the message is in `fire`, so one timer wait is compiled for every server and message.
@@ -545,9 +528,61 @@ struct missing_info_handler {
                 "nodus::detail::missing_info_handler)");
 };
 
+// cell_common: the part of cell<S> that does not depend on S (the lifecycle state, stop, the
+// timers, the completions run after a message, crash errors), compiled once
+// (process/impl/server.ipp).
+class cell_common : public cell_base {
+ public:
+  NODUS_DECL void stop(error reason, unique_function done) override;
+  [[nodiscard]] NODUS_DECL bool running() const override;
+  [[nodiscard]] std::uint64_t generation() const override {
+    return generation_.load(std::memory_order_relaxed);
+  }
+
+ protected:
+  cell_common(runtime& rt, std::string_view name, const std::type_info& type) noexcept
+      : cell_base(rt, name, type) {
+    sink_.io = &rt.io();
+  }
+  ~cell_common() override = default;
+
+  void post_drain() { schedule_drain(rt().io(), *this); }
+  [[nodiscard]] logger& log() const noexcept { return rt().log(); }
+  // add_timer(st): st is cancelled when the instance ends.
+  NODUS_DECL void add_timer(const std::shared_ptr<timer_state>& st);
+  NODUS_DECL void cancel_timers();
+  // run_completions(items, alive): runs the completions collected while handling a message. A
+  // throwing completion leaves io_context::run() like any Asio handler's exception would; the
+  // remaining completions are posted and, while the instance is alive (this drain still owns the
+  // cell), the drain goes on in a new handler.
+  NODUS_DECL void run_completions(std::vector<unique_function>& items, bool alive);
+  // crash_error(handler, message type): call inside a catch block.
+  [[nodiscard]] NODUS_DECL error crash_error(std::string_view handler,
+                                             std::string_view message_type) const;
+  // after_end(exited, reason, done): the end of end_instance: tells the supervisor when the
+  // instance exited by itself (crashed or stopped), and whoever asked for the stop.
+  NODUS_DECL void after_end(bool exited, const error& reason, unique_function done);
+
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<bool> stop_requested_{false};
+  unique_function crash_reply_;  // the call whose handler crashed, answered after the crash
+
+  mutable std::mutex m_;  // guards the fields below, and the mailbox of cell<S>
+  bool alive_ = false;
+  bool scheduled_ = false;
+  error stop_reason_;
+  unique_function stop_done_;
+
+  completion_sink sink_;  // drain-only
+
+ private:
+  std::mutex timers_m_;
+  std::vector<std::weak_ptr<timer_state>> timers_;
+};
+
 // cell<S>: the mailbox and lifecycle of server type S.
 template <class S>
-class cell final : public cell_base {
+class cell final : public cell_common {
   static_assert(has_server_name<S>,
                 "nodus::server: the server type must declare its registered name as "
                 "`static constexpr nodus::fixed_string name = \"...\";`");
@@ -559,9 +594,7 @@ class cell final : public cell_base {
   using factory = std::function<std::unique_ptr<S>()>;
 
   cell(runtime& rt, factory make)
-      : cell_base(rt, S::name.view(), typeid(S)), make_(std::move(make)) {
-    sink_.io = &rt.io();
-  }
+      : cell_common(rt, S::name.view(), typeid(S)), make_(std::move(make)) {}
   ~cell() override {
     try {
       if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
@@ -617,30 +650,6 @@ class cell final : public cell_base {
     return {};
   }
 
-  void stop(error reason, unique_function done) override {
-    std::unique_lock lock(m_);
-    if (!alive_) {
-      lock.unlock();
-      asio::post(rt().supervision(), std::move(done));
-      return;
-    }
-    stop_reason_ = std::move(reason);
-    stop_done_ = std::move(done);
-    stop_requested_.store(true, std::memory_order_release);
-    if (!scheduled_) {
-      scheduled_ = true;
-      post_drain();
-    }
-  }
-
-  [[nodiscard]] bool running() const override {
-    std::lock_guard lock(m_);
-    return alive_;
-  }
-  [[nodiscard]] std::uint64_t generation() const override {
-    return generation_.load(std::memory_order_relaxed);
-  }
-
   // push(env) -> false (env left intact) when no instance runs. Thread-safe.
   template <class Env>
   [[nodiscard]] bool push(Env& env) {
@@ -670,11 +679,7 @@ class cell final : public cell_base {
   template <class M>
   timer_ref start_timer(std::chrono::nanoseconds d, M msg, bool periodic, std::uint64_t gen) {
     auto st = std::make_shared<timer_state>(rt().io());
-    {
-      std::lock_guard lock(timers_m_);
-      std::erase_if(timers_, [](const auto& w) { return w.expired(); });
-      timers_.push_back(st);
-    }
+    add_timer(st);
     st->periodic = periodic;
     st->period = d;
     auto* raw = st.get();
@@ -695,18 +700,6 @@ class cell final : public cell_base {
 
  private:
   enum class end { crashed, self_stopped, stopped, init_failed };
-
-  void post_drain() { schedule_drain(rt().io(), *this); }
-
-  void cancel_timers() {
-    std::vector<std::weak_ptr<timer_state>> ts;
-    {
-      std::lock_guard lock(timers_m_);
-      ts.swap(timers_);
-    }
-    for (auto& w : ts)
-      if (auto t = w.lock()) t->cancel();
-  }
 
   // drain(): runs queued messages; at most one drain per cell is scheduled at any time.
   void drain() override {
@@ -769,33 +762,6 @@ class cell final : public cell_base {
    private:
     completion_sink* prev_;
   };
-
-  // run_completions(items, alive): runs the completions collected while handling a message. A
-  // throwing completion leaves io_context::run() like any Asio handler's exception would; the
-  // remaining completions are posted and, while the instance is alive (this drain still owns the
-  // cell), the drain goes on in a new handler.
-  void run_completions(std::vector<unique_function>& items, bool alive) {
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      try {
-        items[i]();
-      } catch (...) {
-        for (std::size_t j = i + 1; j < items.size(); ++j)
-          asio::post(rt().io(), std::move(items[j]));
-        items.clear();
-        if (alive) post_drain();
-        throw;
-      }
-    }
-    items.clear();
-  }
-
-  [[nodiscard]] logger& log() const noexcept { return rt().log(); }
-
-  // crash_error(handler, message type): call inside a catch block.
-  error crash_error(std::string_view handler, std::string_view message_type) const {
-    return error(errc::server_crashed, format("'{}' on {}: {}({}) threw {}", name(), rt().self(),
-                                              handler, message_type, describe_current_exception()));
-  }
 
   // process(v) -> the crash error if the handler threw.
   std::optional<error> process(variant& v) {
@@ -957,37 +923,20 @@ class cell final : public cell_base {
       }
       rest.clear();  // callers captured by queued continuations fail with queued_error too
     }
-    const auto gen = generation_.load(std::memory_order_relaxed);
-    if ((how == end::crashed || how == end::self_stopped) && on_exit) {
-      // A unique_function, not the lambda: one post to the strand is compiled for all servers.
-      asio::post(rt().supervision(), unique_function([this, gen, reason] {
-                   if (on_exit) on_exit(gen, reason);
-                 }));
-    }
-    if (done) asio::post(rt().supervision(), std::move(done));
+    after_end(how == end::crashed || how == end::self_stopped, reason, std::move(done));
   }
 
   factory make_;
-  std::unique_ptr<S> instance_;  // touched only in the server's context
-  std::atomic<std::uint64_t> generation_{0};
-  std::atomic<bool> stop_requested_{false};
-  unique_function crash_reply_;  // the call whose handler crashed, answered after the crash
-
-  mutable std::mutex m_;  // guards the fields below
-  std::vector<variant> incoming_;
-  bool alive_ = false;
-  bool scheduled_ = false;
-  error stop_reason_;
-  unique_function stop_done_;
-
+  std::unique_ptr<S> instance_;      // touched only in the server's context
+  std::vector<variant> incoming_;    // guarded by m_
   std::vector<variant> processing_;  // drain-only
   std::size_t pos_ = 0;
-  completion_sink sink_;  // drain-only
-
-  std::mutex timers_m_;
-  std::vector<std::weak_ptr<timer_state>> timers_;
 };
 
 }  // namespace detail
 
 }  // namespace nodus
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/process/impl/server.ipp"
+#endif

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/process/detail/runtime.hpp"
@@ -143,172 +144,33 @@ class worker_node final : public child_node {
 
 enum class strategy_kind { one_for_one, one_for_all, rest_for_one };
 
-// supervisor_node: a running supervisor.
+// supervisor_node: a running supervisor. Not a template: one is compiled for every tree
+// (process/impl/supervisor.ipp).
 class supervisor_node final : public child_node {
  public:
-  supervisor_node(runtime& rt, strategy_kind kind, supervisor_flags flags,
-                  std::vector<std::unique_ptr<child_node>> children)
-      : rt_(rt),
-        kind_(kind),
-        flags_(flags),
-        children_(std::move(children)),
-        up_(children_.size(), false),
-        incarnation_(children_.size(), 0) {
-    for (std::size_t i = 0; i < children_.size(); ++i)
-      children_[i]->on_exit = [this, i](error reason) { child_exited(i, std::move(reason)); };
-  }
+  NODUS_DECL supervisor_node(runtime& rt, strategy_kind kind, supervisor_flags flags,
+                             std::vector<std::unique_ptr<child_node>> children);
+  NODUS_DECL ~supervisor_node() override;
 
-  void start(std::function<void(result<void>)> done) override {
-    state_ = state::starting;
-    restarts_.clear();
-    pending_.clear();
-    std::vector<std::size_t> all;
-    for (std::size_t i = 0; i < children_.size(); ++i) all.push_back(i);
-    start_sequence(std::move(all), 0,
-                   [this, done = std::move(done)](const result<void>& r, std::size_t) {
-                     if (r) {
-                       state_ = state::running;
-                       done({});
-                       return;
-                     }
-                     // Stop the children started before the one that failed, then report.
-                     stop_sequence(up_in_reverse(0), 0, [this, done, r] {
-                       state_ = state::stopped;
-                       done(r);
-                     });
-                   });
-  }
-
-  void stop(std::function<void()> done) override {
-    state_ = state::stopping;
-    stop_sequence(up_in_reverse(0), 0, [this, done = std::move(done)] {
-      state_ = state::stopped;
-      done();
-    });
-  }
-
-  [[nodiscard]] std::string describe() const override {
-    std::string s = "supervisor(";
-    s += kind_ == strategy_kind::one_for_one   ? "one_for_one"
-         : kind_ == strategy_kind::one_for_all ? "one_for_all"
-                                               : "rest_for_one";
-    for (const auto& c : children_) {
-      s += ", ";
-      s += c->describe();
-    }
-    s += ")";
-    return s;
-  }
+  NODUS_DECL void start(std::function<void(result<void>)> done) override;
+  NODUS_DECL void stop(std::function<void()> done) override;
+  [[nodiscard]] NODUS_DECL std::string describe() const override;
 
  private:
   enum class state { stopped, starting, running, restarting, stopping };
   using start_done = std::function<void(result<void>, std::size_t)>;
 
-  std::vector<std::size_t> up_in_reverse(std::size_t from) const {
-    std::vector<std::size_t> v;
-    for (std::size_t i = children_.size(); i-- > from;)
-      if (up_[i]) v.push_back(i);
-    return v;
-  }
-
+  NODUS_DECL std::vector<std::size_t> up_in_reverse(std::size_t from) const;
   // Starts order[k...] one after the other; done(result, index of the failed child).
-  void start_sequence(std::vector<std::size_t> order, std::size_t k, start_done done) {
-    if (k == order.size()) {
-      done({}, order.empty() ? 0 : order.back() + 1);
-      return;
-    }
-    const std::size_t i = order[k];
-    children_[i]->start([this, order = std::move(order), k, i,
-                         done = std::move(done)](const result<void>& r) mutable {
-      if (!r) {
-        done(r, i);  // the reason already names the server that failed
-        return;
-      }
-      up_[i] = true;
-      ++incarnation_[i];
-      start_sequence(std::move(order), k + 1, std::move(done));
-    });
-  }
-
-  void stop_sequence(std::vector<std::size_t> order, std::size_t k, std::function<void()> done) {
-    if (k == order.size()) {
-      done();
-      return;
-    }
-    const std::size_t i = order[k];
-    up_[i] = false;
-    children_[i]->stop([this, order = std::move(order), k, done = std::move(done)]() mutable {
-      stop_sequence(std::move(order), k + 1, std::move(done));
-    });
-  }
-
-  void child_exited(std::size_t i, error reason) {
-    if (state_ == state::stopping || state_ == state::stopped) return;
-    if (state_ == state::restarting || state_ == state::starting) {
-      pending_.push_back({i, incarnation_[i], std::move(reason)});
-      return;
-    }
-    handle_exit(i, reason);
-  }
-
-  void handle_exit(std::size_t i, const error& reason) {
-    up_[i] = false;
-    const auto now = clock::now();
-    restarts_.push_back(now);
-    while (!restarts_.empty() && now - restarts_.front() > flags_.period) restarts_.pop_front();
-    if (static_cast<int>(restarts_.size()) > flags_.max_restarts) {
-      give_up(i, reason);
-      return;
-    }
-    rt_.log().info("{}: restarting {} after: {}", describe(), children_[i]->describe(),
-                   reason.message());
-    std::vector<std::size_t> to_stop;
-    std::vector<std::size_t> to_start;
-    switch (kind_) {
-      case strategy_kind::one_for_one: to_start.push_back(i); break;
-      case strategy_kind::one_for_all:
-        to_stop = up_in_reverse(0);
-        for (std::size_t j = 0; j < children_.size(); ++j) to_start.push_back(j);
-        break;
-      case strategy_kind::rest_for_one:
-        to_stop = up_in_reverse(i + 1);
-        for (std::size_t j = i; j < children_.size(); ++j) to_start.push_back(j);
-        break;
-    }
-    state_ = state::restarting;
-    stop_sequence(std::move(to_stop), 0, [this, to_start = std::move(to_start)]() mutable {
-      start_sequence(std::move(to_start), 0, [this](const result<void>& r, std::size_t failed) {
-        state_ = state::running;
-        // A failed restart counts as another exit of that child.
-        if (!r) pending_.push_front({failed, incarnation_[failed], r.error()});
-        drain_pending();
-      });
-    });
-  }
-
+  NODUS_DECL void start_sequence(std::vector<std::size_t> order, std::size_t k, start_done done);
+  NODUS_DECL void stop_sequence(std::vector<std::size_t> order, std::size_t k,
+                                std::function<void()> done);
+  NODUS_DECL void child_exited(std::size_t i, error reason);
+  NODUS_DECL void handle_exit(std::size_t i, const error& reason);
   // drain_pending(): handles exits reported while restarting, except those of children that the
   // restart replaced meanwhile.
-  void drain_pending() {
-    while (state_ == state::running && !pending_.empty()) {
-      auto ev = std::move(pending_.front());
-      pending_.pop_front();
-      if (ev.incarnation == incarnation_[ev.child]) handle_exit(ev.child, ev.reason);
-    }
-  }
-
-  void give_up(std::size_t i, const error& reason) {
-    error e(errc::supervisor_gave_up,
-            format("{} reached its maximum restart intensity ({} restarts in {}); last exit of {}: "
-                   "{}",
-                   describe(), flags_.max_restarts, flags_.period, children_[i]->describe(),
-                   reason.message()));
-    rt_.log().error("{}", e.message());
-    state_ = state::stopping;
-    stop_sequence(up_in_reverse(0), 0, [this, e] {
-      state_ = state::stopped;
-      if (on_exit) on_exit(e);
-    });
-  }
+  NODUS_DECL void drain_pending();
+  NODUS_DECL void give_up(std::size_t i, const error& reason);
 
   runtime& rt_;
   strategy_kind kind_;
@@ -379,3 +241,7 @@ std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<S
 
 }  // namespace detail
 }  // namespace nodus
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/process/impl/supervisor.ipp"
+#endif

@@ -22,6 +22,7 @@
 #include <asio/post.hpp>
 #include <asio/wait_traits.hpp>
 
+#include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/core/node_name.hpp"
@@ -53,7 +54,7 @@ class call_op_base {
   [[nodiscard]] bool done() const noexcept { return done_.load(std::memory_order_acquire); }
 
   // fail(e): completes the op with e unless it was completed already.
-  void fail(error e);
+  NODUS_DECL void fail(error e);
 
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] const node_name& from() const noexcept { return *from_; }
@@ -64,7 +65,7 @@ class call_op_base {
       : id_(id), from_(from), target_(target) {}
   virtual ~call_op_base() = default;
   virtual void deliver_error(error e) = 0;
-  void unlink() noexcept;
+  NODUS_DECL void unlink() noexcept;
 
  private:
   friend class call_timeouts;
@@ -111,20 +112,7 @@ inline thread_local completion_sink* current_sink = nullptr;
 
 // run_sunk(sink): runs the collected completions; when one throws, the rest are posted and the
 // exception leaves run() like any handler's.
-inline void run_sunk(completion_sink& sink) {
-  for (std::size_t i = 0; i < sink.items.size(); ++i) {
-    try {
-      sink.items[i]();
-    } catch (...) {
-      for (std::size_t j = i + 1; j < sink.items.size(); ++j) {
-        asio::post(*sink.io, std::move(sink.items[j]));
-      }
-      sink.items.clear();
-      throw;
-    }
-  }
-  sink.items.clear();
-}
+NODUS_DECL void run_sunk(completion_sink& sink);
 
 // The concrete op: hands Handler(result<Reply>) to the handler's associated executor.
 template <class Reply, class Handler, class Executor>
@@ -251,56 +239,14 @@ class call_timeouts {
   explicit call_timeouts(asio::io_context& io) : timer_(io) {}
   call_timeouts(const call_timeouts&) = delete;
   call_timeouts& operator=(const call_timeouts&) = delete;
-  ~call_timeouts() {
-    for (auto* op : take_all()) op->release();
-  }
+  NODUS_DECL ~call_timeouts();
 
   // add(op, timeout): the op fails with errc::timeout after timeout unless completed first.
-  void add(call_op_base* op, std::chrono::nanoseconds timeout) {
-    const auto deadline = clock::now() + timeout;
-    std::unique_lock lock(m_);
-    if (shut_down_) {
-      lock.unlock();
-      op->fail(error(errc::shutdown, "the node is shutting down"));
-      return;
-    }
-    list* l = list_for(timeout);
-    op->add_ref();
-    op->timeouts_ = this;
-    op->list_ = l;
-    op->deadline_ = deadline;
-    op->prev_ = l->tail;
-    op->next_ = nullptr;
-    (l->tail != nullptr ? l->tail->next_ : l->head) = op;
-    l->tail = op;
-    if (!armed_ || deadline < armed_at_) arm_locked(deadline);
-  }
-
+  NODUS_DECL void add(call_op_base* op, std::chrono::nanoseconds timeout);
   // shutdown(): fails every outstanding op (and every later one) with errc::shutdown.
-  void shutdown() {
-    std::vector<call_op_base*> ops;
-    {
-      std::lock_guard lock(m_);
-      shut_down_ = true;
-      ops = take_all_locked();
-      timer_.cancel();
-      armed_ = false;
-    }
-    for (auto* op : ops) {
-      op->fail(error(errc::shutdown, "the node is shutting down"));
-      op->release();
-    }
-  }
-
+  NODUS_DECL void shutdown();
   // remove(op): unlinks op if it is linked, dropping the list's reference.
-  void remove(call_op_base* op) noexcept {
-    {
-      std::lock_guard lock(m_);
-      if (op->list_ == nullptr) return;
-      unlink_locked(op);
-    }
-    op->release();
-  }
+  NODUS_DECL void remove(call_op_base* op) noexcept;
 
  private:
   struct list {
@@ -309,73 +255,12 @@ class call_timeouts {
     call_op_base* tail = nullptr;
   };
 
-  list* list_for(std::chrono::nanoseconds d) {
-    for (auto& l : lists_)
-      if (l->duration == d) return l.get();
-    lists_.push_back(std::make_unique<list>(list{d}));
-    return lists_.back().get();
-  }
-
-  static void unlink_locked(call_op_base* op) noexcept {
-    auto* l = static_cast<list*>(op->list_);
-    (op->prev_ != nullptr ? op->prev_->next_ : l->head) = op->next_;
-    (op->next_ != nullptr ? op->next_->prev_ : l->tail) = op->prev_;
-    op->prev_ = op->next_ = nullptr;
-    op->list_ = nullptr;
-  }
-
-  std::vector<call_op_base*> take_all_locked() {
-    std::vector<call_op_base*> ops;
-    for (auto& l : lists_) {
-      while (l->head != nullptr) {
-        auto* op = l->head;
-        unlink_locked(op);
-        ops.push_back(op);
-      }
-    }
-    return ops;
-  }
-  std::vector<call_op_base*> take_all() {
-    std::lock_guard lock(m_);
-    return take_all_locked();
-  }
-
-  void arm_locked(clock::time_point at) {
-    armed_ = true;
-    armed_at_ = at;
-    timer_.expires_at(at);
-    timer_.async_wait([this, at](std::error_code ec) {
-      if (!ec) on_timer(at);
-    });
-  }
-
-  void on_timer(clock::time_point fired_for) {
-    std::vector<std::pair<call_op_base*, std::chrono::nanoseconds>> expired;
-    {
-      std::lock_guard lock(m_);
-      if (!armed_ || armed_at_ != fired_for) return;  // re-armed meanwhile
-      armed_ = false;
-      const auto now = clock::now();
-      std::optional<clock::time_point> next;
-      for (auto& l : lists_) {
-        while (l->head != nullptr && l->head->deadline_ <= now) {
-          auto* op = l->head;
-          unlink_locked(op);
-          expired.emplace_back(op, l->duration);
-        }
-        if (l->head != nullptr && (!next || l->head->deadline_ < *next)) next = l->head->deadline_;
-      }
-      // Coalesce: never wake more often than once a millisecond for a stream of deadlines.
-      if (next) arm_locked(std::max(*next, now + std::chrono::milliseconds(1)));
-    }
-    for (auto [op, timeout] : expired) {
-      op->fail(
-          error(errc::timeout,
-                nodus::format("no reply from '{}' within {}", op->target(),
-                              std::chrono::duration_cast<std::chrono::milliseconds>(timeout))));
-      op->release();
-    }
-  }
+  NODUS_DECL list* list_for(std::chrono::nanoseconds d);
+  NODUS_DECL static void unlink_locked(call_op_base* op) noexcept;
+  NODUS_DECL std::vector<call_op_base*> take_all_locked();
+  NODUS_DECL std::vector<call_op_base*> take_all();
+  NODUS_DECL void arm_locked(clock::time_point at);
+  NODUS_DECL void on_timer(clock::time_point fired_for);
 
   mutable std::mutex m_;
   std::vector<std::unique_ptr<list>> lists_;
@@ -385,15 +270,8 @@ class call_timeouts {
   clock::time_point armed_at_{};
 };
 
-inline void call_op_base::unlink() noexcept {
-  if (timeouts_ != nullptr) timeouts_->remove(this);
-}
-
-inline void call_op_base::fail(error e) {
-  if (claim()) {
-    unlink();
-    deliver_error(std::move(e));
-  }
-}
-
 }  // namespace nodus::detail
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/process/impl/call_op.ipp"
+#endif

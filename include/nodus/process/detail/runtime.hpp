@@ -22,6 +22,7 @@
 #include <asio/strand.hpp>
 
 #include "nodus/cluster/events.hpp"
+#include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
@@ -65,7 +66,7 @@ class cell_base {
 
   // deliver_from_wire(m): queues a message from another node; an error says why it cannot be
   // taken (unknown message, malformed payload, not running). Calls answer through the wire.
-  result<void> deliver_from_wire(const dist::inbound_message& m);
+  NODUS_DECL result<void> deliver_from_wire(const dist::inbound_message& m);
   // wire_delivery: decodes a message from another node for this cell's server type; set (by
   // node<Topology, Protocol>) only for servers that take messages of the node's protocol.
   using wire_delivery = result<void> (*)(cell_base& cell, const dist::inbound_message& m);
@@ -95,31 +96,7 @@ struct ready_cells {
 inline thread_local ready_cells* current_ready = nullptr;
 
 // schedule_drain(cell): runs cell.drain() soon; the caller made sure it is not already scheduled.
-inline void schedule_drain(asio::io_context& io, cell_base& cell) {
-  if (current_ready != nullptr && current_ready->io == &io) {
-    current_ready->cells.push_back(&cell);
-  } else {
-    asio::post(io, [&io, c = &cell] {
-      ready_cells ready{&io, {}};
-      ready_cells* prev = current_ready;
-      current_ready = &ready;
-      std::size_t next = 0;
-      auto hand_off_the_rest = [&] {
-        current_ready = prev;
-        for (; next < ready.cells.size(); ++next) schedule_drain(io, *ready.cells[next]);
-      };
-      try {
-        c->drain();
-        // A bounded number of follow-ups in this handler; the rest get handlers of their own.
-        while (next < ready.cells.size() && next < 64) ready.cells[next++]->drain();
-      } catch (...) {  // a completion threw: it leaves run() like any handler's exception
-        hand_off_the_rest();
-        throw;
-      }
-      hand_off_the_rest();
-    });
-  }
-}
+NODUS_DECL void schedule_drain(asio::io_context& io, cell_base& cell);
 
 // runtime: the shared services of one node, and its end of the distribution (which it owns).
 // Thread-safe.
@@ -128,17 +105,11 @@ class runtime final : public dist::local_end {
   using node_up_callback = std::function<void(const nodus::node_up&)>;
   using node_down_callback = std::function<void(const nodus::node_down&)>;
 
-  runtime(asio::io_context& io, node_name self, logger& log,
-          std::chrono::milliseconds default_call_timeout)
-      : io_(io),
-        supervision_(asio::make_strand(io)),
-        timeouts_(io),
-        self_(self),
-        log_(log),
-        default_call_timeout_(default_call_timeout) {}
+  NODUS_DECL runtime(asio::io_context& io, node_name self, logger& log,
+                     std::chrono::milliseconds default_call_timeout);
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
-  ~runtime() override { dist_.reset(); }  // the distribution calls back into this
+  NODUS_DECL ~runtime() override;  // resets the distribution first: it calls back into this
 
   [[nodiscard]] asio::io_context& io() noexcept { return io_; }
   [[nodiscard]] auto& supervision() noexcept { return supervision_; }
@@ -159,80 +130,24 @@ class runtime final : public dist::local_end {
   }
 
   // dist::local_end: what the distribution hands to the node.
-  result<void> deliver(const dist::inbound_message& m) override {
-    // Each thread remembers its last lookup under the registry version (which is unique across
-    // nodes): a stream of frames to one server takes no lock and no hash.
-    struct cached {
-      std::uint64_t version = 0;
-      std::string name;
-      cell_base* cell = nullptr;
-    };
-    thread_local cached last;
-    const auto version = registry_version();
-    cell_base* c = nullptr;
-    if (last.version == version && last.name == m.target) {
-      c = last.cell;
-    } else {
-      c = whereis(m.target);
-      last.version = version;
-      last.name.assign(m.target);
-      last.cell = c;
-    }
-    if (c == nullptr) {
-      return error(errc::noproc, format("no server named '{}' on {}", m.target, self_));
-    }
-    return c->deliver_from_wire(m);
-  }
-  void node_up(const nodus::node_up& e) override { fan_out(e, up_callbacks_); }
-  void node_down(const nodus::node_down& e) override { fan_out(e, down_callbacks_); }
+  NODUS_DECL result<void> deliver(const dist::inbound_message& m) override;
+  NODUS_DECL void node_up(const nodus::node_up& e) override;
+  NODUS_DECL void node_down(const nodus::node_down& e) override;
 
   // subscribe(cell, generation): node_up / node_down go to cell's instance `generation`.
-  void subscribe(cell_base& cell, std::uint64_t generation) {
-    std::lock_guard lock(sub_m_);
-    for (auto& s : subscribers_) {
-      if (s.cell == &cell) {
-        s.generation = generation;
-        return;
-      }
-    }
-    subscribers_.push_back({&cell, generation});
-  }
+  NODUS_DECL void subscribe(cell_base& cell, std::uint64_t generation);
   // unsubscribe(cell): forgets cell (its server ended or left the node).
-  void unsubscribe(cell_base& cell) {
-    std::lock_guard lock(sub_m_);
-    std::erase_if(subscribers_, [&](const subscriber& s) { return s.cell == &cell; });
-  }
+  NODUS_DECL void unsubscribe(cell_base& cell);
   // on_node_up / on_node_down(cb): callback subscriptions; cb runs on a connection's strand.
-  void on_node_up(node_up_callback cb) {
-    std::lock_guard lock(sub_m_);
-    up_callbacks_.push_back(std::make_shared<node_up_callback>(std::move(cb)));
-  }
-  void on_node_down(node_down_callback cb) {
-    std::lock_guard lock(sub_m_);
-    down_callbacks_.push_back(std::make_shared<node_down_callback>(std::move(cb)));
-  }
+  NODUS_DECL void on_node_up(node_up_callback cb);
+  NODUS_DECL void on_node_down(node_down_callback cb);
   [[nodiscard]] std::uint64_t next_call_id() noexcept {
     return call_ids_.fetch_add(1, std::memory_order_relaxed);
   }
 
   // register_name(cell): errc::already_registered when another cell holds the name.
-  [[nodiscard]] result<void> register_name(cell_base& cell) {
-    std::lock_guard lock(m_);
-    auto [it, inserted] = names_.emplace(cell.name(), &cell);
-    if (!inserted && it->second != &cell)
-      return error(errc::already_registered,
-                   format("a server named '{}' already runs on {}", cell.name(), self_));
-    if (inserted) registry_version_.store(next_registry_version(), std::memory_order_release);
-    return {};
-  }
-  void unregister_name(cell_base& cell) {
-    std::lock_guard lock(m_);
-    auto it = names_.find(cell.name());
-    if (it != names_.end() && it->second == &cell) {
-      names_.erase(it);
-      registry_version_.store(next_registry_version(), std::memory_order_release);
-    }
-  }
+  [[nodiscard]] NODUS_DECL result<void> register_name(cell_base& cell);
+  NODUS_DECL void unregister_name(cell_base& cell);
   // registry_version() -> changes whenever a name is registered or unregistered, on any node, so
   // that a lookup cached under one version is valid while it lasts.
   [[nodiscard]] std::uint64_t registry_version() const noexcept {
@@ -245,7 +160,7 @@ class runtime final : public dist::local_end {
     return it == names_.end() ? nullptr : it->second;
   }
   // registered() -> the registered names, sorted.
-  [[nodiscard]] std::vector<std::string> registered() const;
+  [[nodiscard]] NODUS_DECL std::vector<std::string> registered() const;
 
   // Whether a thread of this node is the current thread (blocking calls there would deadlock).
   [[nodiscard]] bool in_node_thread() const noexcept {
@@ -266,10 +181,7 @@ class runtime final : public dist::local_end {
   logger& log_;
   std::chrono::milliseconds default_call_timeout_;
   std::atomic<std::uint64_t> call_ids_{1};
-  static std::uint64_t next_registry_version() noexcept {
-    static std::atomic<std::uint64_t> counter{1};
-    return counter.fetch_add(1, std::memory_order_relaxed);
-  }
+  NODUS_DECL static std::uint64_t next_registry_version() noexcept;
   std::atomic<std::uint64_t> registry_version_{next_registry_version()};
   mutable std::mutex m_;
   std::unordered_map<std::string_view, cell_base*, name_hash, std::equal_to<>> names_;
@@ -280,17 +192,7 @@ class runtime final : public dist::local_end {
   };
   // fan_out(e, callbacks): e to the monitoring servers, then to the callback subscriptions.
   template <class Event, class Callbacks>
-  void fan_out(const Event& e, const Callbacks& callbacks) {
-    std::vector<subscriber> subs;
-    Callbacks cbs;
-    {
-      std::lock_guard lock(sub_m_);
-      subs = subscribers_;
-      cbs = callbacks;
-    }
-    for (const auto& s : subs) s.cell->notify(e, s.generation);
-    for (const auto& cb : cbs) (*cb)(e);
-  }
+  void fan_out(const Event& e, const Callbacks& callbacks);
   std::mutex sub_m_;
   std::vector<subscriber> subscribers_;
   std::vector<std::shared_ptr<node_up_callback>> up_callbacks_;
@@ -300,24 +202,8 @@ class runtime final : public dist::local_end {
   std::unique_ptr<dist::distribution> dist_;  // last: destroyed first, it calls back into this
 };
 
-inline result<void> cell_base::deliver_from_wire(const dist::inbound_message& m) {
-  if (wire_ == nullptr) {
-    return error(errc::protocol_mismatch,
-                 format("'{}' on {} takes no messages from other nodes (none of its messages is "
-                        "in the node's nodus::protocol)",
-                        name_, rt_.self()));
-  }
-  return wire_(*this, m);
-}
-
-inline std::vector<std::string> runtime::registered() const {
-  std::vector<std::string> out;
-  {
-    std::lock_guard lock(m_);
-    for (const auto& [name, cell] : names_) out.emplace_back(name);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 }  // namespace nodus::detail
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/process/impl/runtime.ipp"
+#endif

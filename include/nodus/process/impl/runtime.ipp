@@ -1,0 +1,168 @@
+// nodus/process/impl/runtime.ipp: the runtime's non-template functions (see
+// process/detail/runtime.hpp). Included by that header in header-only mode, by
+// nodus/impl/src.hpp otherwise.
+#pragma once
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <asio/post.hpp>
+
+#include "nodus/core/format.hpp"
+#include "nodus/process/detail/runtime.hpp"
+
+namespace nodus::detail {
+
+NODUS_DECL void schedule_drain(asio::io_context& io, cell_base& cell) {
+  if (current_ready != nullptr && current_ready->io == &io) {
+    current_ready->cells.push_back(&cell);
+  } else {
+    asio::post(io, [&io, c = &cell] {
+      ready_cells ready{&io, {}};
+      ready_cells* prev = current_ready;
+      current_ready = &ready;
+      std::size_t next = 0;
+      auto hand_off_the_rest = [&] {
+        current_ready = prev;
+        for (; next < ready.cells.size(); ++next) schedule_drain(io, *ready.cells[next]);
+      };
+      try {
+        c->drain();
+        // A bounded number of follow-ups in this handler; the rest get handlers of their own.
+        while (next < ready.cells.size() && next < 64) ready.cells[next++]->drain();
+      } catch (...) {  // a completion threw: it leaves run() like any handler's exception
+        hand_off_the_rest();
+        throw;
+      }
+      hand_off_the_rest();
+    });
+  }
+}
+
+NODUS_DECL runtime::runtime(asio::io_context& io, node_name self, logger& log,
+                            std::chrono::milliseconds default_call_timeout)
+    : io_(io),
+      supervision_(asio::make_strand(io)),
+      timeouts_(io),
+      self_(self),
+      log_(log),
+      default_call_timeout_(default_call_timeout) {}
+
+NODUS_DECL runtime::~runtime() { dist_.reset(); }
+
+NODUS_DECL std::uint64_t runtime::next_registry_version() noexcept {
+  static std::atomic<std::uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+template <class Event, class Callbacks>
+void runtime::fan_out(const Event& e, const Callbacks& callbacks) {
+  std::vector<subscriber> subs;
+  Callbacks cbs;
+  {
+    std::lock_guard lock(sub_m_);
+    subs = subscribers_;
+    cbs = callbacks;
+  }
+  for (const auto& s : subs) s.cell->notify(e, s.generation);
+  for (const auto& cb : cbs) (*cb)(e);
+}
+
+NODUS_DECL result<void> runtime::deliver(const dist::inbound_message& m) {
+  // Each thread remembers its last lookup under the registry version (which is unique across
+  // nodes): a stream of frames to one server takes no lock and no hash.
+  struct cached {
+    std::uint64_t version = 0;
+    std::string name;
+    cell_base* cell = nullptr;
+  };
+  thread_local cached last;
+  const auto version = registry_version();
+  cell_base* c = nullptr;
+  if (last.version == version && last.name == m.target) {
+    c = last.cell;
+  } else {
+    c = whereis(m.target);
+    last.version = version;
+    last.name.assign(m.target);
+    last.cell = c;
+  }
+  if (c == nullptr) {
+    return error(errc::noproc, format("no server named '{}' on {}", m.target, self_));
+  }
+  return c->deliver_from_wire(m);
+}
+
+NODUS_DECL void runtime::node_up(const nodus::node_up& e) { fan_out(e, up_callbacks_); }
+
+NODUS_DECL void runtime::node_down(const nodus::node_down& e) { fan_out(e, down_callbacks_); }
+
+NODUS_DECL void runtime::subscribe(cell_base& cell, std::uint64_t generation) {
+  std::lock_guard lock(sub_m_);
+  for (auto& s : subscribers_) {
+    if (s.cell == &cell) {
+      s.generation = generation;
+      return;
+    }
+  }
+  subscribers_.push_back({&cell, generation});
+}
+
+NODUS_DECL void runtime::unsubscribe(cell_base& cell) {
+  std::lock_guard lock(sub_m_);
+  std::erase_if(subscribers_, [&](const subscriber& s) { return s.cell == &cell; });
+}
+
+NODUS_DECL void runtime::on_node_up(node_up_callback cb) {
+  std::lock_guard lock(sub_m_);
+  up_callbacks_.push_back(std::make_shared<node_up_callback>(std::move(cb)));
+}
+
+NODUS_DECL void runtime::on_node_down(node_down_callback cb) {
+  std::lock_guard lock(sub_m_);
+  down_callbacks_.push_back(std::make_shared<node_down_callback>(std::move(cb)));
+}
+
+NODUS_DECL result<void> runtime::register_name(cell_base& cell) {
+  std::lock_guard lock(m_);
+  auto [it, inserted] = names_.emplace(cell.name(), &cell);
+  if (!inserted && it->second != &cell)
+    return error(errc::already_registered,
+                 format("a server named '{}' already runs on {}", cell.name(), self_));
+  if (inserted) registry_version_.store(next_registry_version(), std::memory_order_release);
+  return {};
+}
+
+NODUS_DECL void runtime::unregister_name(cell_base& cell) {
+  std::lock_guard lock(m_);
+  auto it = names_.find(cell.name());
+  if (it != names_.end() && it->second == &cell) {
+    names_.erase(it);
+    registry_version_.store(next_registry_version(), std::memory_order_release);
+  }
+}
+
+NODUS_DECL result<void> cell_base::deliver_from_wire(const dist::inbound_message& m) {
+  if (wire_ == nullptr) {
+    return error(errc::protocol_mismatch,
+                 format("'{}' on {} takes no messages from other nodes (none of its messages is "
+                        "in the node's nodus::protocol)",
+                        name_, rt_.self()));
+  }
+  return wire_(*this, m);
+}
+
+NODUS_DECL std::vector<std::string> runtime::registered() const {
+  std::vector<std::string> out;
+  {
+    std::lock_guard lock(m_);
+    for (const auto& [name, cell] : names_) out.emplace_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace nodus::detail

@@ -1,0 +1,176 @@
+// nodus/process/impl/supervisor.ipp: supervisor_node, a running supervisor (see
+// process/supervisor.hpp). Included by that header in header-only mode, by nodus/impl/src.hpp
+// otherwise.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nodus/core/format.hpp"
+#include "nodus/process/supervisor.hpp"
+
+namespace nodus::detail {
+
+NODUS_DECL supervisor_node::supervisor_node(runtime& rt, strategy_kind kind, supervisor_flags flags,
+                                            std::vector<std::unique_ptr<child_node>> children)
+    : rt_(rt),
+      kind_(kind),
+      flags_(flags),
+      children_(std::move(children)),
+      up_(children_.size(), false),
+      incarnation_(children_.size(), 0) {
+  for (std::size_t i = 0; i < children_.size(); ++i)
+    children_[i]->on_exit = [this, i](error reason) { child_exited(i, std::move(reason)); };
+}
+
+NODUS_DECL supervisor_node::~supervisor_node() = default;
+
+NODUS_DECL void supervisor_node::start(std::function<void(result<void>)> done) {
+  state_ = state::starting;
+  restarts_.clear();
+  pending_.clear();
+  std::vector<std::size_t> all;
+  for (std::size_t i = 0; i < children_.size(); ++i) all.push_back(i);
+  start_sequence(std::move(all), 0,
+                 [this, done = std::move(done)](const result<void>& r, std::size_t) {
+                   if (r) {
+                     state_ = state::running;
+                     done({});
+                     return;
+                   }
+                   // Stop the children started before the one that failed, then report.
+                   stop_sequence(up_in_reverse(0), 0, [this, done, r] {
+                     state_ = state::stopped;
+                     done(r);
+                   });
+                 });
+}
+
+NODUS_DECL void supervisor_node::stop(std::function<void()> done) {
+  state_ = state::stopping;
+  stop_sequence(up_in_reverse(0), 0, [this, done = std::move(done)] {
+    state_ = state::stopped;
+    done();
+  });
+}
+
+NODUS_DECL std::string supervisor_node::describe() const {
+  std::string s = "supervisor(";
+  s += kind_ == strategy_kind::one_for_one   ? "one_for_one"
+       : kind_ == strategy_kind::one_for_all ? "one_for_all"
+                                             : "rest_for_one";
+  for (const auto& c : children_) {
+    s += ", ";
+    s += c->describe();
+  }
+  s += ")";
+  return s;
+}
+
+NODUS_DECL std::vector<std::size_t> supervisor_node::up_in_reverse(std::size_t from) const {
+  std::vector<std::size_t> v;
+  for (std::size_t i = children_.size(); i-- > from;)
+    if (up_[i]) v.push_back(i);
+  return v;
+}
+
+NODUS_DECL void supervisor_node::start_sequence(std::vector<std::size_t> order, std::size_t k,
+                                                start_done done) {
+  if (k == order.size()) {
+    done({}, order.empty() ? 0 : order.back() + 1);
+    return;
+  }
+  const std::size_t i = order[k];
+  children_[i]->start([this, order = std::move(order), k, i,
+                       done = std::move(done)](const result<void>& r) mutable {
+    if (!r) {
+      done(r, i);  // the reason already names the server that failed
+      return;
+    }
+    up_[i] = true;
+    ++incarnation_[i];
+    start_sequence(std::move(order), k + 1, std::move(done));
+  });
+}
+
+NODUS_DECL void supervisor_node::stop_sequence(std::vector<std::size_t> order, std::size_t k,
+                                               std::function<void()> done) {
+  if (k == order.size()) {
+    done();
+    return;
+  }
+  const std::size_t i = order[k];
+  up_[i] = false;
+  children_[i]->stop([this, order = std::move(order), k, done = std::move(done)]() mutable {
+    stop_sequence(std::move(order), k + 1, std::move(done));
+  });
+}
+
+NODUS_DECL void supervisor_node::child_exited(std::size_t i, error reason) {
+  if (state_ == state::stopping || state_ == state::stopped) return;
+  if (state_ == state::restarting || state_ == state::starting) {
+    pending_.push_back({i, incarnation_[i], std::move(reason)});
+    return;
+  }
+  handle_exit(i, reason);
+}
+
+NODUS_DECL void supervisor_node::handle_exit(std::size_t i, const error& reason) {
+  up_[i] = false;
+  const auto now = clock::now();
+  restarts_.push_back(now);
+  while (!restarts_.empty() && now - restarts_.front() > flags_.period) restarts_.pop_front();
+  if (static_cast<int>(restarts_.size()) > flags_.max_restarts) {
+    give_up(i, reason);
+    return;
+  }
+  rt_.log().info("{}: restarting {} after: {}", describe(), children_[i]->describe(),
+                 reason.message());
+  std::vector<std::size_t> to_stop;
+  std::vector<std::size_t> to_start;
+  switch (kind_) {
+    case strategy_kind::one_for_one: to_start.push_back(i); break;
+    case strategy_kind::one_for_all:
+      to_stop = up_in_reverse(0);
+      for (std::size_t j = 0; j < children_.size(); ++j) to_start.push_back(j);
+      break;
+    case strategy_kind::rest_for_one:
+      to_stop = up_in_reverse(i + 1);
+      for (std::size_t j = i; j < children_.size(); ++j) to_start.push_back(j);
+      break;
+  }
+  state_ = state::restarting;
+  stop_sequence(std::move(to_stop), 0, [this, to_start = std::move(to_start)]() mutable {
+    start_sequence(std::move(to_start), 0, [this](const result<void>& r, std::size_t failed) {
+      state_ = state::running;
+      // A failed restart counts as another exit of that child.
+      if (!r) pending_.push_front({failed, incarnation_[failed], r.error()});
+      drain_pending();
+    });
+  });
+}
+
+NODUS_DECL void supervisor_node::drain_pending() {
+  while (state_ == state::running && !pending_.empty()) {
+    auto ev = std::move(pending_.front());
+    pending_.pop_front();
+    if (ev.incarnation == incarnation_[ev.child]) handle_exit(ev.child, ev.reason);
+  }
+}
+
+NODUS_DECL void supervisor_node::give_up(std::size_t i, const error& reason) {
+  error e(errc::supervisor_gave_up,
+          format("{} reached its maximum restart intensity ({} restarts in {}); last exit of {}: "
+                 "{}",
+                 describe(), flags_.max_restarts, flags_.period, children_[i]->describe(),
+                 reason.message()));
+  rt_.log().error("{}", e.message());
+  state_ = state::stopping;
+  stop_sequence(up_in_reverse(0), 0, [this, e] {
+    state_ = state::stopped;
+    if (on_exit) on_exit(e);
+  });
+}
+
+}  // namespace nodus::detail
