@@ -1,7 +1,8 @@
 // Benchmark: two processes on loopback. Remote call round trip (32-byte message), cast throughput
 // (32-byte messages, pipelined) and 1 MiB message throughput, for nodus next to a raw Asio TCP
 // baseline with the same I/O model and next to two Erlang nodes (when erl is installed), each
-// unpinned and with both processes pinned to one CPU.
+// unpinned and with both processes pinned to one CPU. Besides: the call round trip of a blocking
+// raw ping-pong (the loopback limit), and nodus again with options.busy_poll on both nodes.
 //
 //   remote_calls                     full run: 5 repetitions, both placements (~1-2 min)
 //   remote_calls --quick             short run, one repetition (a smoke run, a few seconds;
@@ -9,6 +10,8 @@
 //   remote_calls --only raw|erlang|nodus      one system only
 //   remote_calls --pinned-only | --unpinned-only
 //   remote_calls --reps N            repetitions (median shown)
+//   remote_calls --busy-poll US      the nodus busy-poll variant's options.busy_poll (default 50;
+//                                    0: the variant is not run)
 //
 // The process started by the user is only a driver: for every repetition, placement and system it
 // starts a server process and a client process (itself with --role ..., or two erl nodes), reads
@@ -39,6 +42,17 @@
 // system call per 8 small frames. (nodus::net::connection calls sendmsg itself with up to 1024
 // buffers, so raw copy is the figure to compare nodus' small casts with.)
 //
+// Blocking raw ping-pong, the loopback limit (roles raw-block-server / raw-block-client; the call
+// round trip only, "raw block" in the tables): plain POSIX blocking TCP sockets on 127.0.0.1 with
+// TCP_NODELAY on both ends and the same frames (4-byte length, 32-byte payload). Per round trip
+// the client makes one write of the 36-byte request frame and one blocking read (looping until
+// the whole reply frame has arrived, which takes one read normally); the server reads a request
+// the same way, then writes it back as the reply. No event loop, no queue, no epoll: the thread
+// blocked in read() is woken straight by the peer's write, so this is about the least a round
+// trip over this loopback costs with threads that sleep while they wait. The same call count, cap
+// (the clock read every 16 round trips) and warm-up as the raw round trip. Its own table shows
+// raw block next to raw, nodus and nodus busy-poll, with their ratios to it and to raw.
+//
 // Erlang (two erl nodes, no EPMD): n2@127.0.0.2 runs a gen_server that echoes calls and counts
 // casts, n1@127.0.0.1 runs the same three loops with gen_server:call and gen_server:cast and prints
 // the same result lines. The Erlang module is embedded below (erlang_module), written to a
@@ -53,13 +67,28 @@
 // value (copied once into the send), the 1 MiB one as one std::shared_ptr<const> for every cast
 // (never copied); the server takes them all as const references into its receive buffer.
 //
+// nodus busy-poll variant (--busy-poll US, default 50 us; 0: not run; "nodus, busy-poll 50 us" in
+// the tables): the same two nodus roles run a second time, both given role option --busy-poll US,
+// which sets options.busy_poll on their node. A node thread that runs out of ready work then
+// keeps calling io_context::poll() (ready handlers, then the reactor without blocking) for up to
+// that long before it blocks in the kernel, as Erlang's schedulers spin before they sleep: a
+// reply arriving within the window finds its thread awake, with no wake-up on the round trip's
+// path, at the price of a busy CPU while idle. Pinned, the two processes share one CPU: the
+// spinner yields it between polls (std::this_thread::yield), so the other runs meanwhile. Its own
+// table compares it with nodus for the three measures; the loopback-limit table has its round
+// trip.
+//
 // Figures hold for this machine and this run only: compare the ratios, not absolute times.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,7 +146,11 @@ struct settings {
   long bigs = 400;                          // 1 MiB messages per repetition
   std::chrono::seconds guard{30};           // bound of one measurement (one pair of processes)
   write_mode write = write_mode::gather;    // raw baseline's write path (a role option)
+  std::chrono::microseconds busy_poll{0};   // nodus roles: their options.busy_poll (a role option)
 };
+
+// The driver's default for --busy-poll: the nodus busy-poll variant runs with this (0: not run).
+constexpr std::chrono::microseconds default_busy_poll{50};
 
 settings quick_settings() {
   settings s;
@@ -767,6 +800,149 @@ int raw_client_main(unsigned short port, const settings& s) {
   return 0;
 }
 
+// ---- raw baseline, blocking: the loopback limit -----------------------------------------------
+
+// A frame of the blocking ping-pong: the 4-byte big-endian length (32) and a 32-byte payload,
+// k_call and its sequence number, echoed as k_reply: the frames of the event-driven baseline.
+using block_frame = std::array<std::byte, header_size + small_size>;
+
+// loopback_address(port) -> 127.0.0.1:port.
+sockaddr_in loopback_address(unsigned short port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+// block_socket(who) -> a new blocking TCP socket (IPv4).
+int block_socket(const std::string& who) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(who + ": socket: " + std::strerror(errno));
+  return fd;
+}
+
+void set_no_delay(int fd, const std::string& who) {
+  const int on = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0) {
+    fail(who + ": TCP_NODELAY: " + std::strerror(errno));
+  }
+}
+
+// read_frame(fd, f, who) -> true once a whole frame is in f (blocking reads until it is: one,
+// normally), false when the peer closed before its first byte.
+bool read_frame(int fd, block_frame& f, const std::string& who) {
+  std::size_t got = 0;
+  while (got < f.size()) {
+    const ssize_t n = ::read(fd, f.data() + got, f.size() - got);
+    if (n > 0) {
+      got += static_cast<std::size_t>(n);
+    } else if (n == 0) {
+      if (got == 0) return false;
+      fail(who + ": connection closed inside a frame");
+    } else if (errno != EINTR) {
+      fail(who + ": read: " + std::strerror(errno));
+    }
+  }
+  if (f[0] != std::byte{0} || f[1] != std::byte{0} || f[2] != std::byte{0} ||
+      std::to_integer<std::size_t>(f[3]) != small_size) {
+    fail(who + ": frame of a wrong size");
+  }
+  return true;
+}
+
+// write_frame(fd, f, who): one blocking write of the whole frame (more only if it is cut).
+void write_frame(int fd, const block_frame& f, const std::string& who) {
+  std::size_t put = 0;
+  while (put < f.size()) {
+    const ssize_t n = ::write(fd, f.data() + put, f.size() - put);
+    if (n >= 0) {
+      put += static_cast<std::size_t>(n);
+    } else if (errno != EINTR) {
+      fail(who + ": write: " + std::strerror(errno));
+    }
+  }
+}
+
+// raw-block-server: listens on 127.0.0.1 (ephemeral port, printed as "port N"), accepts one
+// client and echoes its k_call frames as k_reply, a blocking read then a blocking write each,
+// until the client closes.
+int raw_block_server_main() {
+  guard_child();
+  const std::string who = "raw block server";
+  const int listener = block_socket(who);
+  sockaddr_in a = loopback_address(0);
+  socklen_t len = sizeof a;
+  if (::bind(listener, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    fail(who + ": listen on 127.0.0.1: " + std::strerror(errno));
+  }
+  std::printf("port %u\n", static_cast<unsigned>(ntohs(a.sin_port)));
+  std::fflush(stdout);
+  int fd = -1;
+  while ((fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC)) < 0) {
+    if (errno != EINTR) fail(who + ": accept: " + std::strerror(errno));
+  }
+  ::close(listener);
+  set_no_delay(fd, who);
+  block_frame f{};
+  while (read_frame(fd, f, who)) {
+    if (f[header_size] != std::byte{k_call}) fail(who + ": not a call");
+    f[header_size] = std::byte{k_reply};
+    write_frame(fd, f, who);
+  }
+  ::close(fd);
+  return 0;
+}
+
+// blocking_calls(fd, n, cap, seq, who) -> {round trips done, nanoseconds}: up to n round trips
+// or cap, whichever comes first (the clock is read every 16, as call_step does). Each is one
+// write of the request and blocking reads until the whole reply is in.
+std::pair<long, double> blocking_calls(int fd, long n, std::chrono::milliseconds cap,
+                                       std::uint64_t& seq, const std::string& who) {
+  block_frame out{};
+  block_frame in{};
+  out[3] = static_cast<std::byte>(small_size);
+  out[header_size] = std::byte{k_call};
+  const auto t0 = bench_clock::now();
+  const auto deadline = t0 + cap;
+  long done = 0;
+  for (;;) {
+    put_u64(out.data() + header_size + 1, seq);
+    write_frame(fd, out, who);
+    if (!read_frame(fd, in, who)) fail(who + ": connection lost");
+    if (in[header_size] != std::byte{k_reply} || get_u64(in.data() + header_size + 1) != seq) {
+      fail(who + ": wrong reply");
+    }
+    ++seq;
+    ++done;
+    if (done >= n || ((done & 15) == 0 && bench_clock::now() >= deadline)) break;
+  }
+  return {done, elapsed_ns(t0, bench_clock::now())};
+}
+
+// raw-block-client: connects to 127.0.0.1:port, runs the round-trip warm-up and measure, prints
+// "result call ..." and "end" (no casts: the blocking baseline is the call round trip only).
+int raw_block_client_main(unsigned short port, const settings& s) {
+  guard_child();
+  const std::string who = "raw block client";
+  const int fd = block_socket(who);
+  const sockaddr_in a = loopback_address(port);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+    fail(who + ": connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
+  }
+  set_no_delay(fd, who);
+  std::uint64_t seq = 0;
+  blocking_calls(fd, std::max(1L, s.calls / 10), std::max(1ms, s.call_cap / 10), seq, who);
+  const auto [done, ns] = blocking_calls(fd, s.calls, s.call_cap, seq, who);
+  std::printf("result call %ld %.0f\n", done, ns);
+  std::printf("end\n");
+  std::fflush(stdout);
+  ::close(fd);
+  return 0;
+}
+
 // ---- nodus: the two roles ---------------------------------------------------------------------
 
 // The messages, with explicit wire names (the types live in an anonymous namespace). All are
@@ -845,21 +1021,24 @@ struct nodus_sink
   nodus::caller<nodus_count> waiting_;
 };
 
-nodus::options nodus_options(const char* name) {
+// nodus_options(name, busy_poll): busy_poll > 0 makes the node's idle thread keep calling
+// io_context::poll() for up to that long before it blocks (the busy-poll variant).
+nodus::options nodus_options(const char* name, std::chrono::microseconds busy_poll) {
   nodus::options o;
   o.name = nodus::node_name::parse(name).value();
   o.cookie = "nodus_bench_cookie";
   o.threads = 1;   // one thread runs the node's io_context, as in the raw baseline
   o.epmd = false;  // the client is given the server's port
   o.level = nodus::log_level::warn;
+  o.busy_poll = busy_poll;
   return o;
 }
 
 // nodus-server: node n2@127.0.0.1 listening on an ephemeral port (printed as "port N"), running
 // nodus_sink; it stops when the client's node goes down.
-int nodus_server_main() {
+int nodus_server_main(const settings& s) {
   guard_child();
-  nodus_node node{nodus_options("n2@127.0.0.1")};
+  nodus_node node{nodus_options("n2@127.0.0.1", s.busy_poll)};
   if (auto r = node.start(nodus::supervisor<nodus::one_for_one, nodus_sink>{}); !r) {
     fail("nodus server: start: " + r.error().message());
   }
@@ -1002,7 +1181,7 @@ class nodus_client {
 // three measures on its one thread (run() on this thread), prints "result ..." lines and "end".
 int nodus_client_main(unsigned short port, const settings& s) {
   guard_child();
-  nodus_node node{nodus_options("n1@127.0.0.1")};
+  nodus_node node{nodus_options("n1@127.0.0.1", s.busy_poll)};
   if (auto r = node.listen(); !r) fail("nodus client: listen: " + r.error().message());
   const std::string target = "n2@127.0.0.1:" + std::to_string(port);
   if (!node.connect(target)) fail("nodus client: cannot connect to " + target);
@@ -1199,6 +1378,7 @@ struct context {
   int pinned_cpu = 0;
   std::optional<erlang_dir> erl;  // engaged when erl is installed and wanted
   std::string erl_banner[2];      // what the Erlang server node said when ready, by placement
+  std::chrono::microseconds busy_poll = default_busy_poll;  // nodus busy-poll variant (0: none)
   int failures = 0;
 };
 
@@ -1208,9 +1388,10 @@ const cpu_set_t* mask_for(const context& c, placement p) {
 
 // collect(client, ...) -> the figures printed by a client ("result call N NS", "result cast N NS",
 // "result big N BYTES NS", then "end"), waiting at most until deadline; nullopt (after reporting
-// why on stderr) when it failed.
+// why on stderr) when it failed. calls_only: the client measures the round trip only (raw block).
 std::optional<figures> collect(context& c, child_process& client, child_process& server,
-                               std::string_view what, bench_clock::time_point deadline) {
+                               std::string_view what, bench_clock::time_point deadline,
+                               bool calls_only = false) {
   if (!client.wait_line("end", deadline)) {
     const std::string why = bench_clock::now() >= deadline
                                 ? "no results within " + std::to_string(c.s.guard.count()) + " s"
@@ -1234,7 +1415,7 @@ std::optional<figures> collect(context& c, child_process& client, child_process&
       f.big_gbps = static_cast<double>(bytes) / ns;
     }
   }
-  if (!f.call_ns || !f.cast_rate || !f.big_gbps) {
+  if (!f.call_ns || (!calls_only && (!f.cast_rate || !f.big_gbps))) {
     std::fprintf(stderr, "%s: %s: incomplete results\n%s", program_name.c_str(),
                  std::string(what).c_str(), client.transcript().c_str());
     ++c.failures;
@@ -1265,6 +1446,31 @@ figures measure_raw(context& c, placement p, write_mode mode) {
   child_process client(argv, mask_for(c, p), false);
   auto f = collect(c, client, server, std::string("raw (") + to_string(mode) + "), " + to_string(p),
                    deadline);
+  client.stop(2s);
+  server.stop(2s);  // it ends when the client closes
+  return f.value_or(figures{});
+}
+
+// measure_raw_block(): raw-block-server and raw-block-client children of this binary (blocking
+// sockets, the call round trip only: the loopback limit), started as measure_raw() starts the
+// raw roles.
+figures measure_raw_block(context& c, placement p) {
+  const auto deadline = bench_clock::now() + c.s.guard;
+  child_process server({c.self_exe, "--role", "raw-block-server"}, mask_for(c, p), false);
+  const auto port_line = server.wait_line("port ", deadline);
+  if (!port_line) {
+    std::fprintf(stderr, "%s: raw block server did not start\n%s", program_name.c_str(),
+                 server.transcript().c_str());
+    ++c.failures;
+    return {};
+  }
+  // clang-format off
+  const std::vector<std::string> argv{
+      c.self_exe, "--role", "raw-block-client", "--port", port_line->substr(5),
+      "--calls", std::to_string(c.s.calls), "--cap-ms", std::to_string(c.s.call_cap.count())};
+  // clang-format on
+  child_process client(argv, mask_for(c, p), false);
+  auto f = collect(c, client, server, std::string("raw block, ") + to_string(p), deadline, true);
   client.stop(2s);
   server.stop(2s);  // it ends when the client closes
   return f.value_or(figures{});
@@ -1327,10 +1533,19 @@ figures measure_erlang(context& c, placement p) {
 }
 
 // measure_nodus(): nodus-server and nodus-client children of this binary (two nodus nodes, one
-// thread each), started as measure_raw() starts the raw roles.
-figures measure_nodus(context& c, placement p) {
+// thread each), started as measure_raw() starts the raw roles. busy_poll > 0: both nodes get it
+// as their options.busy_poll (role option --busy-poll US), the busy-poll variant.
+figures measure_nodus(context& c, placement p, std::chrono::microseconds busy_poll) {
   const auto deadline = bench_clock::now() + c.s.guard;
-  child_process server({c.self_exe, "--role", "nodus-server"}, mask_for(c, p), false);
+  std::vector<std::string> busy_args;
+  std::string what = "nodus, ";
+  if (busy_poll.count() > 0) {
+    busy_args = {"--busy-poll", std::to_string(busy_poll.count())};
+    what = "nodus busy-poll " + std::to_string(busy_poll.count()) + " us, ";
+  }
+  std::vector<std::string> server_argv{c.self_exe, "--role", "nodus-server"};
+  server_argv.insert(server_argv.end(), busy_args.begin(), busy_args.end());
+  child_process server(server_argv, mask_for(c, p), false);
   const auto port_line = server.wait_line("port ", deadline);
   if (!port_line) {
     std::fprintf(stderr, "%s: nodus server did not start\n%s", program_name.c_str(),
@@ -1339,13 +1554,14 @@ figures measure_nodus(context& c, placement p) {
     return {};
   }
   // clang-format off
-  const std::vector<std::string> argv{
+  std::vector<std::string> argv{
       c.self_exe, "--role", "nodus-client", "--port", port_line->substr(5),
       "--calls", std::to_string(c.s.calls), "--cap-ms", std::to_string(c.s.call_cap.count()),
       "--casts", std::to_string(c.s.casts), "--bigs", std::to_string(c.s.bigs)};
   // clang-format on
+  argv.insert(argv.end(), busy_args.begin(), busy_args.end());
   child_process client(argv, mask_for(c, p), false);
-  auto f = collect(c, client, server, std::string("nodus, ") + to_string(p), deadline);
+  auto f = collect(c, client, server, what + to_string(p), deadline);
   client.stop(2s);
   server.stop(2s);  // it stops when the client's node goes down
   return f.value_or(figures{});
@@ -1366,9 +1582,26 @@ struct stats {
   [[nodiscard]] double max() const { return *std::max_element(v.begin(), v.end()); }
 };
 
-// The main table's three columns, and the raw baseline with small frames copied (an extra table).
-enum system_id { sys_nodus, sys_raw, sys_erlang, sys_raw_copy, system_count };
-constexpr const char* system_names[system_count] = {"nodus", "raw", "erlang", "raw-copy"};
+// The main table's three columns, then the extra tables' systems: the raw baseline with small
+// frames copied, the blocking raw ping-pong (the call round trip only) and nodus with busy polling.
+enum system_id {
+  sys_nodus,
+  sys_raw,
+  sys_erlang,
+  sys_raw_copy,
+  sys_raw_block,
+  sys_nodus_busy,
+  system_count
+};
+constexpr const char* system_names[system_count] = {"nodus",    "raw",       "erlang",
+                                                    "raw-copy", "raw-block", "nodus-busy"};
+
+// family(s) -> the main-table system that --only names for s.
+system_id family(system_id s) {
+  if (s == sys_raw_copy || s == sys_raw_block) return sys_raw;
+  if (s == sys_nodus_busy) return sys_nodus;
+  return s;
+}
 enum measure_id { m_call, m_cast, m_big, measure_count };
 constexpr const char* measure_names[measure_count] = {
     "call round trip (32 B)", "cast throughput (32 B)", "1 MiB message throughput"};
@@ -1414,7 +1647,9 @@ std::string load_average() {
   return out;
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows) {
+// print_table(rows, text_columns): rows[0] is the head; the first text_columns columns are text
+// (left-aligned), the others figures (right-aligned).
+void print_table(const std::vector<std::vector<std::string>>& rows, std::size_t text_columns = 2) {
   std::vector<std::size_t> w(rows.at(0).size(), 0);
   for (const auto& r : rows) {
     for (std::size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
@@ -1423,7 +1658,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
     std::string out;
     for (std::size_t i = 0; i < r.size(); ++i) {
       const std::string pad(w[i] - r[i].size(), ' ');
-      out += i < 2 ? r[i] + pad : pad + r[i];  // text left, figures right
+      out += i < text_columns ? r[i] + pad : pad + r[i];  // text left, figures right
       if (i + 1 < r.size()) out += "  ";
     }
     std::printf("%s\n", out.c_str());
@@ -1440,8 +1675,10 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: %s [--quick | --smoke] [--only raw|erlang|nodus] [--pinned-only | "
-               "--unpinned-only] [--reps N]\n",
-               program_name.c_str());
+               "--unpinned-only] [--reps N] [--busy-poll US]\n"
+               "  --busy-poll US  the nodus busy-poll variant's options.busy_poll (default %lld; "
+               "0: no variant)\n",
+               program_name.c_str(), static_cast<long long>(default_busy_poll.count()));
   std::exit(2);
 }
 
@@ -1479,6 +1716,8 @@ int role_main(int argc, char** argv) {
       s.casts = *v;
     } else if (a == "--bigs") {
       s.bigs = *v;
+    } else if (a == "--busy-poll") {
+      s.busy_poll = std::chrono::microseconds(*v);
     } else {
       fail("unknown role option " + std::string(a));
     }
@@ -1489,7 +1728,12 @@ int role_main(int argc, char** argv) {
     if (port <= 0 || port > 65535) fail("raw-client needs --port");
     return raw_client_main(static_cast<unsigned short>(port), s);
   }
-  if (role == "nodus-server") return nodus_server_main();
+  if (role == "raw-block-server") return raw_block_server_main();
+  if (role == "raw-block-client") {
+    if (port <= 0 || port > 65535) fail("raw-block-client needs --port");
+    return raw_block_client_main(static_cast<unsigned short>(port), s);
+  }
+  if (role == "nodus-server") return nodus_server_main(s);
   if (role == "nodus-client") {
     if (port <= 0 || port > 65535) fail("nodus-client needs --port");
     return nodus_client_main(static_cast<unsigned short>(port), s);
@@ -1526,6 +1770,9 @@ int main(int argc, char** argv) {
     } else if (a == "--reps" && to_long(next).value_or(0) >= 1) {
       reps = to_long(next);
       ++i;
+    } else if (a == "--busy-poll" && to_long(next) && *to_long(next) <= 1'000'000) {
+      c.busy_poll = std::chrono::microseconds(*to_long(next));
+      ++i;
     } else {
       usage();
     }
@@ -1533,8 +1780,10 @@ int main(int argc, char** argv) {
   if (!want_pinned && !want_unpinned) usage();
   if (reps) c.s.reps = static_cast<int>(*reps);
   auto wanted = [&](system_id s) {
-    return only.empty() || only == system_names[s == sys_raw_copy ? sys_raw : s];
+    if (s == sys_nodus_busy && c.busy_poll.count() == 0) return false;
+    return only.empty() || only == system_names[family(s)];
   };
+  const std::string busy_name = "nodus, busy-poll " + std::to_string(c.busy_poll.count()) + " us";
 
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, on_fatal_signal);
 
@@ -1576,8 +1825,10 @@ int main(int argc, char** argv) {
   for (int r = 0; r < c.s.reps; ++r) {
     for (std::size_t pi = 0; pi < placements.size(); ++pi) {
       const placement p = placements[pi];
-      if (wanted(sys_nodus)) record(sys_nodus, pi, measure_nodus(c, p));
+      if (wanted(sys_nodus)) record(sys_nodus, pi, measure_nodus(c, p, 0us));
+      if (wanted(sys_nodus_busy)) record(sys_nodus_busy, pi, measure_nodus(c, p, c.busy_poll));
       if (wanted(sys_raw)) record(sys_raw, pi, measure_raw(c, p, write_mode::gather));
+      if (wanted(sys_raw_block)) record(sys_raw_block, pi, measure_raw_block(c, p));
       if (wanted(sys_erlang)) record(sys_erlang, pi, measure_erlang(c, p));
       if (wanted(sys_raw_copy)) {
         record(sys_raw_copy, pi, measure_raw(c, p, write_mode::copy_small));
@@ -1613,6 +1864,18 @@ int main(int argc, char** argv) {
         "nodus: calls are node.async_call<sink>(n2, ...) with a callback, casts "
         "node.cast<sink>(n2, "
         "...), a stream ends with a call answered after its last cast; one thread per node\n");
+  }
+  if (wanted(sys_nodus_busy)) {
+    std::printf(
+        "%s: the same with options.busy_poll = %lld us on both nodes: an idle node thread keeps "
+        "calling io_context::poll() for up to that long before it blocks\n",
+        busy_name.c_str(), static_cast<long long>(c.busy_poll.count()));
+  }
+  if (wanted(sys_raw_block)) {
+    std::printf(
+        "raw block (the loopback limit): blocking sockets on 127.0.0.1 with TCP_NODELAY, per round "
+        "trip one write of the 36-byte request frame and blocking reads until the reply is in; "
+        "the server reads, then writes; no event loop\n");
   }
   std::printf(
       "median of %d interleaved repetitions, each after a warm-up: up to %ld round trips or %lld "
@@ -1663,6 +1926,59 @@ int main(int argc, char** argv) {
         auto cell = [&](const stats& st) { return st.empty() ? "n/a" : text(m, st.median()); };
         extra.push_back(
             {measure_names[m], to_string(placements[pi]), cell(g), cell(k), ratio(k, g)});
+      }
+    }
+    print_table(extra);
+  }
+
+  // The call round trip against the loopback limit: the blocking ping-pong, with no event loop
+  // between a read and the next write, is what a round trip over this loopback costs at least.
+  auto cell_of = [](int m, const stats& st) { return st.empty() ? "n/a" : text(m, st.median()); };
+  const bool busy = wanted(sys_nodus_busy);
+  if (wanted(sys_raw_block) || busy) {
+    std::printf(
+        "\n%s against the loopback limit: raw block = blocking ping-pong (one write, one "
+        "blocking read per round trip, no event loop), raw = the Asio baseline%s%s\n",
+        measure_names[m_call], busy ? "; busy = " : "", busy ? busy_name.c_str() : "");
+    std::vector<std::string> head{"placement", "raw block", "raw", "nodus"};
+    if (busy) head.push_back(busy_name);
+    for (const char* h : {"raw/raw block", "nodus/raw block", "nodus/raw"}) head.emplace_back(h);
+    if (busy) {
+      for (const char* h : {"busy/raw block", "busy/nodus"}) head.emplace_back(h);
+    }
+    std::vector<std::vector<std::string>> limit{head};
+    for (std::size_t pi = 0; pi < placements.size(); ++pi) {
+      const auto& k = all[sys_raw_block][pi][m_call];
+      const auto& w = all[sys_raw][pi][m_call];
+      const auto& n = all[sys_nodus][pi][m_call];
+      const auto& b = all[sys_nodus_busy][pi][m_call];
+      std::vector<std::string> row{to_string(placements[pi]), cell_of(m_call, k),
+                                   cell_of(m_call, w), cell_of(m_call, n)};
+      if (busy) row.push_back(cell_of(m_call, b));
+      for (auto&& r : {ratio(w, k), ratio(n, k), ratio(n, w)}) row.push_back(r);
+      if (busy) {
+        for (auto&& r : {ratio(b, k), ratio(b, n)}) row.push_back(r);
+      }
+      limit.push_back(std::move(row));
+    }
+    print_table(limit, 1);
+  }
+
+  // nodus with busy polling against nodus blocking at once, for the three measures.
+  if (busy) {
+    std::printf(
+        "\nnodus busy polling: busy = %s (both nodes) vs nodus (options.busy_poll = 0: block at "
+        "once)\n",
+        busy_name.c_str());
+    std::vector<std::vector<std::string>> extra{
+        {"measure", "placement", "nodus", busy_name, "raw", "busy/nodus", "busy/raw"}};
+    for (int m = 0; m < measure_count; ++m) {
+      for (std::size_t pi = 0; pi < placements.size(); ++pi) {
+        const auto& n = all[sys_nodus][pi][m];
+        const auto& b = all[sys_nodus_busy][pi][m];
+        const auto& w = all[sys_raw][pi][m];
+        extra.push_back({measure_names[m], to_string(placements[pi]), cell_of(m, n), cell_of(m, b),
+                         cell_of(m, w), ratio(b, n), ratio(b, w)});
       }
     }
     print_table(extra);

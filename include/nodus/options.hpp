@@ -30,9 +30,9 @@ struct options {
   std::chrono::milliseconds call_timeout{5000};  // default timeout of call (GenServer's 5 s)
   log_level level = log_level::info;
   // Busy polling: a thread that runs out of ready work keeps polling (handlers, then the sockets
-  // without blocking) for up to this long before it sleeps in the kernel, as Erlang's schedulers
-  // spin before they sleep. Cuts the wake-up from a round trip's latency at the price of a busy
-  // CPU while idle; 0 (the default): block at once.
+  // without blocking, yielding the CPU in between) for up to this long before it sleeps in the
+  // kernel, as Erlang's schedulers spin before they sleep. Cuts the wake-up from a round trip's
+  // latency at the price of a busy CPU while idle; 0 (the default): block at once.
   std::chrono::microseconds busy_poll{0};
 
   // Distribution (used when name is set).

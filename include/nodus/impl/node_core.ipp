@@ -321,6 +321,8 @@ NODUS_DECL void node_core::run_io() {
           idle_since = std::chrono::steady_clock::now();
         } else if (std::chrono::steady_clock::now() - idle_since >= spin) {
           break;
+        } else {
+          std::this_thread::yield();  // a peer sharing this CPU runs meanwhile
         }
       }
       if (io_.run_one() == 0) break;  // stopped: no work left
