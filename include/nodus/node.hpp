@@ -165,7 +165,8 @@ class node {
   bool connect(const node_name& to) { return core_.connect(to.str()); }
 
   // disconnect(node) -> true when a connection to node was up and is now closed (node_down with
-  // reason disconnect follows here, connection_closed there).
+  // reason disconnect follows here, connection_closed there). Messages that send/cast accepted
+  // for node before the call are written before the connection closes.
   bool disconnect(const node_name& to) { return core_.disconnect(to); }
 
   // list(which) -> the connected nodes, sorted: visible ones by default (Node.list()), or

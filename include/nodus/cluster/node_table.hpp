@@ -261,7 +261,9 @@ class node_table {
       if (it == s_->up.end()) return false;
       c = s_->conns[it->second].conn;
     }
-    if (c) c->close();
+    // What send() accepted before this call is written first (a message acknowledged by send()
+    // is not dropped by a later disconnect).
+    if (c) c->close_after_sends();
     return true;
   }
 
