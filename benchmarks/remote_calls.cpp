@@ -1424,56 +1424,50 @@ std::optional<figures> collect(context& c, child_process& client, child_process&
   return f;
 }
 
-// measure_raw(): raw-server and raw-client children of this binary, both writing with mode.
-figures measure_raw(context& c, placement p, write_mode mode) {
+// measure_roles(c, p, what, server_argv, client_role, client_args, calls_only): a server child
+// of this binary (server_argv after the binary), which prints "port P", and a client child
+// `--role client_role --port P client_args...`; the client's figures (what names them in errors).
+figures measure_roles(context& c, placement p, const std::string& what,
+                      const std::vector<std::string>& server_argv, const char* client_role,
+                      const std::vector<std::string>& client_args, bool calls_only = false) {
   const auto deadline = bench_clock::now() + c.s.guard;
-  child_process server({c.self_exe, "--role", "raw-server", "--write", to_string(mode)},
-                       mask_for(c, p), false);
+  std::vector<std::string> sargv{c.self_exe};
+  sargv.insert(sargv.end(), server_argv.begin(), server_argv.end());
+  child_process server(sargv, mask_for(c, p), false);
   const auto port_line = server.wait_line("port ", deadline);
   if (!port_line) {
-    std::fprintf(stderr, "%s: raw server did not start\n%s", program_name.c_str(),
+    std::fprintf(stderr, "%s: %s server did not start\n%s", program_name.c_str(), what.c_str(),
                  server.transcript().c_str());
     ++c.failures;
     return {};
   }
-  // clang-format off
-  const std::vector<std::string> argv{
-      c.self_exe, "--role", "raw-client", "--port", port_line->substr(5),
-      "--write", to_string(mode), "--calls", std::to_string(c.s.calls),
-      "--cap-ms", std::to_string(c.s.call_cap.count()), "--casts", std::to_string(c.s.casts),
-      "--bigs", std::to_string(c.s.bigs)};
-  // clang-format on
-  child_process client(argv, mask_for(c, p), false);
-  auto f = collect(c, client, server, std::string("raw (") + to_string(mode) + "), " + to_string(p),
-                   deadline);
+  std::vector<std::string> cargv{c.self_exe, "--role", client_role, "--port", port_line->substr(5)};
+  cargv.insert(cargv.end(), client_args.begin(), client_args.end());
+  child_process client(cargv, mask_for(c, p), false);
+  auto f = collect(c, client, server, what + ", " + to_string(p), deadline, calls_only);
   client.stop(2s);
-  server.stop(2s);  // it ends when the client closes
+  server.stop(2s);  // it ends when the client closes (or its node goes down)
   return f.value_or(figures{});
 }
 
-// measure_raw_block(): raw-block-server and raw-block-client children of this binary (blocking
-// sockets, the call round trip only: the loopback limit), started as measure_raw() starts the
-// raw roles.
-figures measure_raw_block(context& c, placement p) {
-  const auto deadline = bench_clock::now() + c.s.guard;
-  child_process server({c.self_exe, "--role", "raw-block-server"}, mask_for(c, p), false);
-  const auto port_line = server.wait_line("port ", deadline);
-  if (!port_line) {
-    std::fprintf(stderr, "%s: raw block server did not start\n%s", program_name.c_str(),
-                 server.transcript().c_str());
-    ++c.failures;
-    return {};
-  }
+// measure_raw(): raw-server and raw-client children of this binary, both writing with mode.
+figures measure_raw(context& c, placement p, write_mode mode) {
   // clang-format off
-  const std::vector<std::string> argv{
-      c.self_exe, "--role", "raw-block-client", "--port", port_line->substr(5),
-      "--calls", std::to_string(c.s.calls), "--cap-ms", std::to_string(c.s.call_cap.count())};
+  return measure_roles(c, p, std::string("raw (") + to_string(mode) + ")",
+                       {"--role", "raw-server", "--write", to_string(mode)}, "raw-client",
+                       {"--write", to_string(mode), "--calls", std::to_string(c.s.calls),
+                        "--cap-ms", std::to_string(c.s.call_cap.count()),
+                        "--casts", std::to_string(c.s.casts), "--bigs", std::to_string(c.s.bigs)});
   // clang-format on
-  child_process client(argv, mask_for(c, p), false);
-  auto f = collect(c, client, server, std::string("raw block, ") + to_string(p), deadline, true);
-  client.stop(2s);
-  server.stop(2s);  // it ends when the client closes
-  return f.value_or(figures{});
+}
+
+// measure_raw_block(): raw-block-server and raw-block-client children of this binary (blocking
+// sockets, the call round trip only: the loopback limit).
+figures measure_raw_block(context& c, placement p) {
+  return measure_roles(
+      c, p, "raw block", {"--role", "raw-block-server"}, "raw-block-client",
+      {"--calls", std::to_string(c.s.calls), "--cap-ms", std::to_string(c.s.call_cap.count())},
+      true);
 }
 
 // measure_erlang(): two erl nodes. Without EPMD, `-erl_epmd_port P` makes a node listen on P and
@@ -1533,38 +1527,24 @@ figures measure_erlang(context& c, placement p) {
 }
 
 // measure_nodus(): nodus-server and nodus-client children of this binary (two nodus nodes, one
-// thread each), started as measure_raw() starts the raw roles. busy_poll > 0: both nodes get it
-// as their options.busy_poll (role option --busy-poll US), the busy-poll variant.
+// thread each), through measure_roles(). busy_poll > 0: both nodes get it as their
+// options.busy_poll (role option --busy-poll US), the busy-poll variant.
 figures measure_nodus(context& c, placement p, std::chrono::microseconds busy_poll) {
-  const auto deadline = bench_clock::now() + c.s.guard;
   std::vector<std::string> busy_args;
-  std::string what = "nodus, ";
+  std::string what = "nodus";
   if (busy_poll.count() > 0) {
     busy_args = {"--busy-poll", std::to_string(busy_poll.count())};
-    what = "nodus busy-poll " + std::to_string(busy_poll.count()) + " us, ";
+    what = "nodus busy-poll " + std::to_string(busy_poll.count()) + " us";
   }
-  std::vector<std::string> server_argv{c.self_exe, "--role", "nodus-server"};
-  server_argv.insert(server_argv.end(), busy_args.begin(), busy_args.end());
-  child_process server(server_argv, mask_for(c, p), false);
-  const auto port_line = server.wait_line("port ", deadline);
-  if (!port_line) {
-    std::fprintf(stderr, "%s: nodus server did not start\n%s", program_name.c_str(),
-                 server.transcript().c_str());
-    ++c.failures;
-    return {};
-  }
+  std::vector<std::string> server_args{"--role", "nodus-server"};
+  server_args.insert(server_args.end(), busy_args.begin(), busy_args.end());
   // clang-format off
-  std::vector<std::string> argv{
-      c.self_exe, "--role", "nodus-client", "--port", port_line->substr(5),
+  std::vector<std::string> client_args{
       "--calls", std::to_string(c.s.calls), "--cap-ms", std::to_string(c.s.call_cap.count()),
       "--casts", std::to_string(c.s.casts), "--bigs", std::to_string(c.s.bigs)};
   // clang-format on
-  argv.insert(argv.end(), busy_args.begin(), busy_args.end());
-  child_process client(argv, mask_for(c, p), false);
-  auto f = collect(c, client, server, what + to_string(p), deadline);
-  client.stop(2s);
-  server.stop(2s);  // it stops when the client's node goes down
-  return f.value_or(figures{});
+  client_args.insert(client_args.end(), busy_args.begin(), busy_args.end());
+  return measure_roles(c, p, what, server_args, "nodus-client", client_args);
 }
 
 // ---- statistics and output --------------------------------------------------------------------

@@ -65,8 +65,8 @@ struct options {
   bool help_requested = false;
 
   // from_args(argc, argv): --name NAME@HOST, --cookie C, --threads N, --call-timeout MS,
-  // --log-level debug|info|warn|error|off, --busy-poll US, --address IP, --port P, --hidden, --net-ticktime MS,
-  // --net-setuptime MS, --max-frame-size BYTES, --sync-nodes-optional A,B,..,
+  // --log-level debug|info|warn|error|off, --busy-poll US, --address IP, --port P, --hidden,
+  // --net-ticktime MS, --net-setuptime MS, --max-frame-size BYTES, --sync-nodes-optional A,B,..,
   // --sync-nodes-mandatory A,B,.., --sync-nodes-timeout MS, --epmd-port P, --no-epmd, and the
   // cluster settings: --no-cluster, --cluster-hosts [+]A,B,.. (replace, or add with a leading '+'),
   // --cluster-hosts-file PATH, --cluster-dns NAME, --cluster-dns-basename B,

@@ -179,7 +179,8 @@ BOOST_AUTO_TEST_CASE(a_value_flag_at_the_end_fails_naming_the_flag) {
 
 BOOST_AUTO_TEST_CASE(a_numeric_flag_given_text_fails_naming_the_flag) {
   for (const auto& f : nodus::detail::option_table()) {
-    if (f.value != "MS" && f.value != "N" && f.value != "P" && f.value != "BYTES" && f.value != "US")
+    if (f.value != "MS" && f.value != "N" && f.value != "P" && f.value != "BYTES" &&
+        f.value != "US")
       continue;
     auto o = parse(std::vector<std::string>{"prog", std::string(f.flag), "x1"});
     BOOST_REQUIRE_MESSAGE(!o.has_value(), f.flag << " x1 was accepted");

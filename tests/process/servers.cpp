@@ -2,9 +2,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <atomic>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -303,18 +303,18 @@ BOOST_AUTO_TEST_CASE(stop_racing_an_emptying_mailbox_always_completes) {
   for (int round = 0; round < 1000; ++round) {
     nodus::options o;
     o.threads = 2;
-    auto node = std::make_unique<nodus::node<>>(o);
-    BOOST_REQUIRE(node->spawn<counter>());
-    node->run_in_background();
+    nodus::node<> node(o);
+    BOOST_REQUIRE(node.spawn<counter>());
+    node.run_in_background();
     std::atomic<bool> go{true};
     std::thread caster([&] {
-      for (int i = 0; i < 2000 && go.load(); ++i) (void)node->cast<counter>(add{1});
+      for (int i = 0; i < 2000 && go.load(); ++i) (void)node.cast<counter>(add{1});
     });
-    BOOST_REQUIRE(node->call<counter>(ping{}, 10s));  // the drain runs on the node's threads
-    node->stop();
+    BOOST_REQUIRE(node.call<counter>(ping{}, 10s));  // the drain runs on the node's threads
+    node.stop();
     go = false;
     caster.join();
-    BOOST_TEST(joins_within(*node, 20s, "round " + std::to_string(round)));
+    BOOST_TEST(joins_within(node, 20s, "round " + std::to_string(round)));
   }
 }
 

@@ -10,8 +10,8 @@
 #endif
 
 // One line per implementation file; each includes the header it implements.
-#include "nodus/impl/options.ipp"
 #include "nodus/impl/node_core.ipp"
+#include "nodus/impl/options.ipp"
 #include "nodus/process/impl/call_op.ipp"
 #include "nodus/process/impl/runtime.ipp"
 #include "nodus/process/impl/server.ipp"
