@@ -19,7 +19,9 @@
 #include <boost/hana/define_struct.hpp>
 #include <thread>
 
+#include <nodus/cluster/node_table.hpp>
 #include <nodus/codec/copy_stats.hpp>
+#include <nodus/net/connection.hpp>
 #include <nodus/nodus.hpp>
 
 #include "common.hpp"

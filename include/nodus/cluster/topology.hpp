@@ -2,33 +2,27 @@
 // C++: `using topology = nodus::topology<nodus::epmd_strategy<nodus::hosts<"n1@127.0.0.1",
 // "n2@127.0.0.1">>>;` and the strategies that go through the port mapper (EPMD): epmd_strategy,
 // local_epmd_strategy, erlang_hosts_strategy. gossip_strategy and dns_poll_strategy have their
-// own headers.
+// own headers. The strategies' type-independent parts are compiled once
+// (cluster/impl/topology.ipp).
 #pragma once
 
 #include <array>
 #include <chrono>
-#include <cstdlib>
-#include <fstream>
+#include <cstddef>
+#include <functional>
 #include <memory>
-#include <optional>
-#include <set>
 #include <string>
 #include <string_view>
-#include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
-#include <asio/ip/tcp.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-
 #include "nodus/cluster/formation.hpp"
 #include "nodus/cluster/strategy.hpp"
+#include "nodus/config.hpp"
 #include "nodus/core/fixed_string.hpp"
-#include "nodus/core/format.hpp"
 #include "nodus/core/node_name.hpp"
 #include "nodus/detail/node_core.hpp"
-#include "nodus/epmd/client.hpp"
 
 namespace nodus {
 
@@ -88,88 +82,31 @@ std::vector<std::string> hosts_list() {
 
 // names_on_hosts(ctx, hosts, cb): asks the port mapper of each host for its registered names;
 // cb(nodes "name@host" for every host that answered; the hosts that did not).
-inline void names_on_hosts(
+NODUS_DECL void names_on_hosts(
     const std::shared_ptr<strategy_context>& ctx, std::vector<std::string> hosts,
-    std::function<void(std::vector<node_target>, std::vector<std::string>)> cb) {
-  struct gather {
-    std::vector<node_target> found;
-    std::vector<std::string> failed;
-    std::size_t pending = 0;
-    std::function<void(std::vector<node_target>, std::vector<std::string>)> cb;
-  };
-  auto g = std::make_shared<gather>();
-  g->cb = std::move(cb);
-  g->pending = hosts.size();
-  if (hosts.empty()) {
-    asio::post(ctx->executor(), [g] { g->cb({}, {}); });
-    return;
-  }
-  auto ex = ctx->executor();
-  const auto timeout = std::min<std::chrono::milliseconds>(
-      std::chrono::milliseconds(3000), effective_interval(*ctx, default_interval));
-  for (auto& h : hosts) {
-    auto finish = [g, ex](std::vector<node_target> nodes, std::string failed) {
-      asio::post(ex, [g, nodes = std::move(nodes), failed = std::move(failed)]() mutable {
-        for (auto& n : nodes) g->found.push_back(std::move(n));
-        if (!failed.empty()) g->failed.push_back(std::move(failed));
-        if (--g->pending == 0) g->cb(std::move(g->found), std::move(g->failed));
-      });
-    };
-    resolve_host(ex, h, [ctx, ex, h, timeout, finish](result<asio::ip::address> a) {
-      if (!a) {
-        finish({}, h);
-        return;
-      }
-      epmd::async_names(ex, asio::ip::tcp::endpoint(*a, ctx->epmd_port()), timeout,
-                        [h, finish](result<std::vector<epmd::node_entry>> r) {
-                          if (!r) {
-                            finish({}, h);
-                            return;
-                          }
-                          std::vector<node_target> nodes;
-                          for (const auto& e : *r) {
-                            auto n = node_name::parse(e.name + "@" + h);
-                            if (n) nodes.push_back(node_target{*n, std::nullopt});
-                          }
-                          finish(std::move(nodes), {});
-                        });
-    });
-  }
-}
+    std::function<void(std::vector<node_target>, std::vector<std::string>)> cb);
+
+// local_epmd_poll(ctx, done): done(every node registered with this host's port mapper).
+NODUS_DECL void local_epmd_poll(const std::shared_ptr<strategy_context>& ctx,
+                                poll_loop::done_fn done);
+
+// erlang_hosts_poll(ctx, file, done): done(the nodes of the hosts listed in the hosts file: the
+// run-time cluster_options::hosts_file, else file (the type's hosts_file<>), else .hosts.erlang
+// in the working directory, then in $HOME).
+NODUS_DECL void erlang_hosts_poll(const std::shared_ptr<strategy_context>& ctx, std::string file,
+                                  poll_loop::done_fn done);
 
 // A strategy that polls with a function of (ctx, done(targets)) every interval.
 template <class Derived>
 class polling_base {
  public:
   void start(std::shared_ptr<strategy_context> ctx) {
-    s_ = std::make_shared<state>();
-    s_->ctx = std::move(ctx);
-    s_->timer.emplace(s_->ctx->executor());
-    s_->every = effective_interval(*s_->ctx, Derived::interval);
-    asio::post(s_->ctx->executor(), [s = s_] { tick(s); });
+    loop_.start(std::move(ctx), Derived::interval, false, &Derived::poll);
   }
-  void stop() {
-    if (s_) asio::post(s_->ctx->executor(), [s = s_] { s->timer->cancel(); });
-  }
+  void stop() { loop_.stop(); }
 
  private:
-  struct state {
-    std::shared_ptr<strategy_context> ctx;
-    std::optional<asio::steady_timer> timer;
-    std::chrono::milliseconds every{};
-  };
-  static void tick(const std::shared_ptr<state>& s) {
-    if (s->ctx->stopped()) return;
-    Derived::poll(s->ctx, [s](std::vector<node_target> nodes) {
-      if (s->ctx->stopped()) return;
-      s->ctx->set_nodes(std::move(nodes), false);
-      s->timer->expires_after(s->every);
-      s->timer->async_wait([s](std::error_code ec) {
-        if (!ec) tick(s);
-      });
-    });
-  }
-  std::shared_ptr<state> s_;
+  poll_loop loop_;
 };
 
 }  // namespace cluster::detail
@@ -211,16 +148,8 @@ struct local_epmd_strategy : cluster::detail::polling_base<local_epmd_strategy<O
       cluster::detail::interval_of<Options...>(cluster::detail::default_interval);
 
   static void poll(const std::shared_ptr<cluster::strategy_context>& ctx,
-                   std::function<void(std::vector<cluster::node_target>)> done) {
-    cluster::detail::names_on_hosts(
-        ctx, {std::string(ctx->self().host())},
-        [ctx, done = std::move(done)](std::vector<cluster::node_target> nodes,
-                                      std::vector<std::string> failed) {
-          if (!failed.empty()) {
-            ctx->log(log_level::warn, format("the port mapper of {} did not answer", failed[0]));
-          }
-          done(std::move(nodes));
-        });
+                   cluster::detail::poll_loop::done_fn done) {
+    cluster::detail::local_epmd_poll(ctx, std::move(done));
   }
 };
 
@@ -254,70 +183,7 @@ std::string hosts_file_of() {
 // parse_hosts_erlang(text) -> the host names of a .hosts.erlang file: Erlang terms, each a quoted
 // atom ('host') or a bare atom, ended by '.'; %-comments are skipped. Malformed terms are
 // skipped (the second value counts them).
-inline std::pair<std::vector<std::string>, std::size_t> parse_hosts_erlang(std::string_view t) {
-  std::vector<std::string> out;
-  std::size_t bad = 0;
-  std::size_t i = 0;
-  auto skip_space = [&] {
-    for (;;) {
-      while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) ++i;
-      if (i < t.size() && t[i] == '%') {
-        while (i < t.size() && t[i] != '\n') ++i;
-        continue;
-      }
-      return;
-    }
-  };
-  for (;;) {
-    skip_space();
-    if (i >= t.size()) break;
-    std::string host;
-    bool ok = true;
-    if (t[i] == '\'') {
-      const auto end = t.find('\'', i + 1);
-      if (end == std::string_view::npos) break;
-      host = std::string(t.substr(i + 1, end - i - 1));
-      i = end + 1;
-    } else {
-      const auto start = i;
-      while (i < t.size() && t[i] != '.' && t[i] != ' ' && t[i] != '\n' && t[i] != '\t' &&
-             t[i] != '\r') {
-        ++i;
-      }
-      host = std::string(t.substr(start, i - start));
-      // A bare atom: a lower-case letter, then letters, digits, _ and @ (a dotted host needs
-      // quotes).
-      ok = !host.empty() && host[0] >= 'a' && host[0] <= 'z';
-    }
-    skip_space();
-    if (i < t.size() && t[i] == '.') {
-      ++i;
-    } else {
-      // Skip to the end of the bad term: a '.' followed by white space or the end, outside
-      // quotes (Erlang's end of a term).
-      ok = false;
-      while (i < t.size()) {
-        if (t[i] == '\'') {
-          const auto end = t.find('\'', i + 1);
-          i = end == std::string_view::npos ? t.size() : end + 1;
-          continue;
-        }
-        if (t[i] == '.' && (i + 1 == t.size() || t[i + 1] == ' ' || t[i + 1] == '\n' ||
-                            t[i + 1] == '\t' || t[i + 1] == '\r' || t[i + 1] == '%')) {
-          ++i;
-          break;
-        }
-        ++i;
-      }
-    }
-    if (ok && !host.empty() && host.size() <= 255) {
-      out.push_back(std::move(host));
-    } else {
-      ++bad;
-    }
-  }
-  return {std::move(out), bad};
-}
+NODUS_DECL std::pair<std::vector<std::string>, std::size_t> parse_hosts_erlang(std::string_view t);
 
 }  // namespace cluster::detail
 
@@ -333,84 +199,17 @@ struct erlang_hosts_strategy : cluster::detail::polling_base<erlang_hosts_strate
       cluster::detail::interval_of<Options...>(cluster::detail::default_interval);
 
   static void poll(const std::shared_ptr<cluster::strategy_context>& ctx,
-                   std::function<void(std::vector<cluster::node_target>)> done) {
-    std::vector<std::string> candidates;
-    if (!ctx->settings().hosts_file.empty()) {
-      candidates.push_back(ctx->settings().hosts_file);
-    } else if (auto p = cluster::detail::hosts_file_of<Options...>(); !p.empty()) {
-      candidates.push_back(std::move(p));
-    } else {
-      candidates.emplace_back(".hosts.erlang");
-      if (const char* home = std::getenv("HOME")) {
-        candidates.push_back(std::string(home) + "/.hosts.erlang");
-      }
-    }
-    std::string text;
-    bool read = false;
-    for (const auto& c : candidates) {
-      std::ifstream in(c, std::ios::binary);
-      if (!in) continue;
-      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-      read = true;
-      break;
-    }
-    if (!read) {
-      ctx->log(log_level::warn, format("no hosts file found (looked for {})", candidates[0]));
-      done({});
-      return;
-    }
-    auto [hosts, bad] = cluster::detail::parse_hosts_erlang(text);
-    if (bad != 0)
-      ctx->log(log_level::warn, format("hosts file: skipped {} malformed term(s)", bad));
-    cluster::detail::names_on_hosts(
-        ctx, std::move(hosts),
-        [ctx, done = std::move(done)](std::vector<cluster::node_target> nodes,
-                                      std::vector<std::string> failed) {
-          for (const auto& h : failed) {
-            ctx->log(log_level::debug, format("the port mapper of {} did not answer", h));
-          }
-          done(std::move(nodes));
-        });
+                   cluster::detail::poll_loop::done_fn done) {
+    cluster::detail::erlang_hosts_poll(ctx, cluster::detail::hosts_file_of<Options...>(),
+                                       std::move(done));
   }
 };
 
 namespace detail {
 
-// topology_formation: the formation engine of a node's topology, as the node core keeps it.
-class topology_formation final : public formation_handle {
- public:
-  topology_formation(asio::io_context& io, cluster::formation_hooks h) : engine(io, std::move(h)) {}
-  void stop() override { engine.stop(); }
-  [[nodiscard]] bool first_round_done() const override { return engine.first_round_done(); }
-  cluster::formation engine;
-};
-
 // make_formation(core, runners) -> the started formation of runners on core's distribution.
-inline std::unique_ptr<formation_handle> make_formation(
-    node_core& core, std::vector<std::unique_ptr<cluster::strategy_runner>> runners) {
-  cluster::formation_hooks h;
-  h.self = core.self();
-  h.node_port = core.port();
-  h.epmd_port = core.opts().epmd_port;
-  h.settings = core.opts().cluster;
-  h.connect = [&core](const cluster::node_target& t, std::function<void(bool)> done) {
-    auto* d = core.dist();
-    if (d == nullptr) {
-      done(false);
-    } else if (t.endpoint) {
-      d->connect_at(t.name, t.endpoint->address().to_string(), t.endpoint->port(), std::move(done));
-    } else {
-      d->connect_at(t.name, {}, 0, std::move(done));
-    }
-  };
-  h.disconnect = [&core](const node_name& n) { return core.disconnect(n); };
-  h.is_connected = [&core](const node_name& n) { return core.is_connected(n); };
-  h.log = [&core](log_level level, const std::string& line) { core.log().log(level, "{}", line); };
-  auto f = std::make_unique<topology_formation>(core.io(), std::move(h));
-  for (auto& r : runners) f->engine.add(std::move(r));
-  f->engine.start();
-  return f;
-}
+NODUS_DECL std::unique_ptr<formation_handle> make_formation(
+    node_core& core, std::vector<std::unique_ptr<cluster::strategy_runner>> runners);
 
 template <class Topology>
 std::unique_ptr<formation_handle> start_formation(node_core& core) {
@@ -420,3 +219,7 @@ std::unique_ptr<formation_handle> start_formation(node_core& core) {
 }  // namespace detail
 
 }  // namespace nodus
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/cluster/impl/topology.ipp"
+#endif

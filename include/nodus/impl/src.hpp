@@ -17,5 +17,11 @@
 #include "nodus/process/impl/server.ipp"
 #include "nodus/process/impl/supervisor.ipp"
 
+// Cluster formation: the engine and the strategies' type-independent parts.
+#include "nodus/cluster/impl/dns_poll.ipp"
+#include "nodus/cluster/impl/formation.ipp"
+#include "nodus/cluster/impl/gossip.ipp"
+#include "nodus/cluster/impl/topology.ipp"
+
 // The distribution: its factory registers itself with the node core (see dist/distribution.hpp).
 #include "nodus/dist/native_distribution.hpp"

@@ -63,9 +63,10 @@ inline constexpr std::chrono::milliseconds infinite_timeout = std::chrono::milli
 
 namespace detail {
 
-// Messages larger than this travel through the mailbox boxed on the heap.
+// Messages larger than this (or aligned to more than 16 bytes) travel through the mailbox boxed on
+// the heap.
 template <class M>
-inline constexpr bool boxed_v = sizeof(M) > 256;
+inline constexpr bool boxed_v = sizeof(M) > 256 || alignof(M) > 16;
 template <class M>
 using stored = std::conditional_t<boxed_v<M>, std::unique_ptr<M>, M>;
 template <class M>
@@ -194,11 +195,76 @@ struct task_envelope {
   std::uint64_t generation = 0;
 };
 
+// The mailbox of a server, type-erased: a FIFO of envelopes, each in a fixed-size slot (its
+// handler first, then the envelope) whose size is the server type's largest envelope. The queue,
+// the drain loop and the end of an instance are compiled once for every server type; a server
+// type adds only one handler function per envelope type (cell<S>::handle_letter).
+enum class letter_op : unsigned char {
+  process,   // arg: letter_run*: handle it on the cell's instance
+  fail,      // arg: const error*: fail the call it carries, if any
+  relocate,  // arg: storage of the same size: move it there
+  destroy,
+};
+class cell_common;
+// What letter_op::process gets: the cell, and where to put the error of a handler that threw.
+struct letter_run {
+  cell_common* cell;
+  std::optional<error> crash;
+};
+// handler(op, envelope, arg): does op, then destroys the envelope (always, even when it throws).
+using letter_fn = void (*)(letter_op, void* envelope, void* arg);
+
+// mailbox_payload<List>: the size of the largest envelope of a server with that interface.
 template <class List>
-struct mailbox_variant;
+struct mailbox_payload;
 template <class... Es>
-struct mailbox_variant<entry_list<Es...>> {
-  using type = std::variant<task_envelope, envelope<Es>...>;
+struct mailbox_payload<entry_list<Es...>> {
+  static constexpr std::size_t value = std::max({sizeof(task_envelope), sizeof(envelope<Es>)...});
+  static constexpr bool aligned = ((alignof(envelope<Es>) <= 16) && ... && true);
+};
+
+// letter_queue: the FIFO. Not thread-safe (the cell's mutex guards it). Grows by relocating.
+class letter_queue {
+ public:
+  static constexpr std::size_t align = 16;
+  explicit letter_queue(std::size_t payload) noexcept
+      : stride_(align + (payload + align - 1) / align * align) {}
+  letter_queue(const letter_queue&) = delete;
+  letter_queue& operator=(const letter_queue&) = delete;
+  ~letter_queue() { clear(); }
+
+  [[nodiscard]] bool empty() const noexcept { return head_ == tail_; }
+  // emplace(fn, env): appends env (moved from), handled later by fn.
+  template <class Env>
+  void emplace(letter_fn fn, Env& env) {
+    std::byte* slot = reserve_back();
+    ::new (static_cast<void*>(slot + align)) Env(std::move(env));
+    ::new (static_cast<void*>(slot)) letter_fn(fn);
+    ++tail_;
+  }
+  // take_front(op, arg): removes the first envelope and does op on it (process or fail).
+  NODUS_DECL void take_front(letter_op op, void* arg);
+  // append(other): moves every envelope of other to the end of this queue, in order.
+  NODUS_DECL void append(letter_queue& other);
+  NODUS_DECL void swap(letter_queue& other) noexcept;
+  NODUS_DECL void clear() noexcept;
+
+ private:
+  // reserve_back() -> a slot past the last one (the ::new above may construct in it).
+  NODUS_DECL std::byte* reserve_back();
+  [[nodiscard]] std::byte* slot(std::size_t i) const noexcept { return buf_.get() + i * stride_; }
+  [[nodiscard]] static letter_fn fn_of(std::byte* slot) noexcept {
+    return *std::launder(reinterpret_cast<letter_fn*>(slot));
+  }
+
+  struct release {
+    void operator()(std::byte* p) const noexcept { ::operator delete(p); }
+  };
+  std::unique_ptr<std::byte, release> buf_;
+  std::size_t stride_;
+  std::size_t cap_ = 0;
+  std::size_t head_ = 0;  // the first live slot
+  std::size_t tail_ = 0;  // past the last live slot
 };
 
 template <class T, class... Ts>
@@ -289,8 +355,12 @@ class server_base {
  private:
   template <class S>
   friend class detail::cell;
+  friend class detail::cell_common;
+  template <class Derived, class... Interface>
+  friend class server;
   detail::cell_base* cell_ = nullptr;
   std::uint64_t generation_ = 0;
+  bool stop_requested_ = false;  // server::stop(): the drain ends the instance after the handler
 };
 
 namespace detail {
@@ -377,7 +447,7 @@ class server : public server_base {
 
   // stop(): ends this server normally once the current handler returns (its supervisor then
   // applies its strategy, as for any exit of a permanent child).
-  void stop() noexcept { stop_requested_ = true; }
+  void stop() noexcept { server_base::stop_requested_ = true; }
 
   // send_after(delay, msg) -> timer_ref: msg arrives as an info message after delay, to this
   // instance only (a restarted server does not get its predecessor's timers).
@@ -495,7 +565,6 @@ class server : public server_base {
   detail::cell<Derived>& typed_cell() const noexcept {
     return static_cast<detail::cell<Derived>&>(this_cell());
   }
-  bool stop_requested_ = false;
 };
 
 namespace detail {
@@ -528,9 +597,9 @@ struct missing_info_handler {
                 "nodus::detail::missing_info_handler)");
 };
 
-// cell_common: the part of cell<S> that does not depend on S (the lifecycle state, stop, the
-// timers, the completions run after a message, crash errors), compiled once
-// (process/impl/server.ipp).
+// cell_common: the part of cell<S> that does not depend on S (the lifecycle state, the mailbox
+// and its drain, stop, the timers, the completions run after a message, crash errors, the end of
+// an instance), compiled once (process/impl/server.ipp).
 class cell_common : public cell_base {
  public:
   NODUS_DECL void stop(error reason, unique_function done) override;
@@ -540,11 +609,39 @@ class cell_common : public cell_base {
   }
 
  protected:
-  cell_common(runtime& rt, std::string_view name, const std::type_info& type) noexcept
-      : cell_base(rt, name, type) {
+  enum class end { crashed, self_stopped, stopped, init_failed };
+
+  cell_common(runtime& rt, std::string_view name, const std::type_info& type,
+              std::size_t payload) noexcept
+      : cell_base(rt, name, type), incoming_(payload), processing_(payload) {
     sink_.io = &rt.io();
   }
   ~cell_common() override = default;
+
+  // push_letter(fn, env) -> false (env left intact) when no instance runs. Thread-safe.
+  template <class Env>
+  [[nodiscard]] bool push_letter(letter_fn fn, Env& env) {
+    std::lock_guard lock(m_);
+    if (!alive_) return false;
+    incoming_.emplace(fn, env);
+    if (!scheduled_) {
+      scheduled_ = true;
+      post_drain();
+    }
+    return true;
+  }
+  // task_letter: the handler of a task_envelope (a reply continuation), for every server type.
+  NODUS_DECL static void task_letter(letter_op op, void* envelope, void* arg);
+
+  // drain(): runs queued messages; at most one drain per cell is scheduled at any time.
+  NODUS_DECL void drain() final;
+  // end_instance(reason, how): terminate(), drop the state, fail what is queued, tell whoever
+  // waits. Runs in the server's context (or on the supervision strand for init failures).
+  NODUS_DECL void end_instance(const error& reason, end how);
+  // The instance, as end_instance needs it: its terminate(reason) (exceptions logged), and its
+  // destruction.
+  virtual void terminate_instance(const error& reason) = 0;
+  virtual void reset_instance() noexcept = 0;
 
   void post_drain() { schedule_drain(rt().io(), *this); }
   [[nodiscard]] logger& log() const noexcept { return rt().log(); }
@@ -566,14 +663,17 @@ class cell_common : public cell_base {
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<bool> stop_requested_{false};
   unique_function crash_reply_;  // the call whose handler crashed, answered after the crash
+  server_base* base_ = nullptr;  // the running instance; touched only in the server's context
 
-  mutable std::mutex m_;  // guards the fields below, and the mailbox of cell<S>
+  mutable std::mutex m_;  // guards the fields below
   bool alive_ = false;
   bool scheduled_ = false;
   error stop_reason_;
   unique_function stop_done_;
+  letter_queue incoming_;
 
-  completion_sink sink_;  // drain-only
+  letter_queue processing_;  // drain-only
+  completion_sink sink_;     // drain-only
 
  private:
   std::mutex timers_m_;
@@ -588,13 +688,16 @@ class cell final : public cell_common {
                 "`static constexpr nodus::fixed_string name = \"...\";`");
   static_assert(std::is_base_of_v<server_base, S>,
                 "nodus: a server type must derive from nodus::server<Derived, Interface...>");
+  using payload = mailbox_payload<typename S::nodus_interface>;
+  static_assert(payload::aligned, "nodus: a mailbox envelope is aligned to more than 16 bytes");
 
  public:
-  using variant = typename mailbox_variant<typename S::nodus_interface>::type;
   using factory = std::function<std::unique_ptr<S>()>;
 
   cell(runtime& rt, factory make)
-      : cell_common(rt, S::name.view(), typeid(S)), make_(std::move(make)) {}
+      : cell_common(rt, S::name.view(), typeid(S), payload::value), make_(std::move(make)) {
+    check_handlers(static_cast<typename S::nodus_interface*>(nullptr));
+  }
   ~cell() override {
     try {
       if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
@@ -622,6 +725,7 @@ class cell final : public cell_common {
     inst->cell_ = this;
     inst->generation_ = gen;
     instance_ = std::move(inst);
+    base_ = instance_.get();
     std::optional<std::string> failed;  // why init failed
     try {
       if constexpr (requires(S & s) { s.init(); }) {
@@ -653,14 +757,11 @@ class cell final : public cell_common {
   // push(env) -> false (env left intact) when no instance runs. Thread-safe.
   template <class Env>
   [[nodiscard]] bool push(Env& env) {
-    std::lock_guard lock(m_);
-    if (!alive_) return false;
-    incoming_.emplace_back(std::in_place_type<Env>, std::move(env));
-    if (!scheduled_) {
-      scheduled_ = true;
-      post_drain();
+    if constexpr (std::is_same_v<Env, task_envelope>) {
+      return push_letter(&cell_common::task_letter, env);
+    } else {
+      return push_letter(&cell::template handle_letter<Env>, env);
     }
-    return true;
   }
 
   void notify(const node_up& e, std::uint64_t gen) override {
@@ -699,90 +800,75 @@ class cell final : public cell_common {
   }
 
  private:
-  enum class end { crashed, self_stopped, stopped, init_failed };
-
-  // drain(): runs queued messages; at most one drain per cell is scheduled at any time.
-  void drain() override {
-    for (int budget = 256; budget > 0; --budget) {
-      if (stop_requested_.load(std::memory_order_acquire)) {
-        error reason;
-        {
-          std::lock_guard lock(m_);
-          reason = stop_reason_;
-        }
-        end_instance(reason, end::stopped);
-        return;
-      }
-      if (pos_ == processing_.size()) {
-        processing_.clear();
-        pos_ = 0;
-        std::lock_guard lock(m_);
-        if (incoming_.empty()) {
-          // stop() sets stop_requested_ under m_ and, seeing scheduled_, counts on this drain to
-          // end the instance: it may have come after the check at the top of the loop.
-          if (stop_requested_.load(std::memory_order_relaxed)) continue;
-          scheduled_ = false;
-          return;
-        }
-        processing_.swap(incoming_);
-      }
-      variant v = std::move(processing_[pos_++]);
-      std::optional<error> crash;
-      {
-        sink_scope scope(sink_);
-        crash = process(v);
-      }
-      if (crash || instance_->stop_requested_) {
-        // Once end_instance returns, a restarted instance may drain on another thread: take the
-        // completions out of sink_ first.
-        std::vector<unique_function> completions;
-        completions.swap(sink_.items);
-        if (crash) {
-          log().error("{}", crash->message());
-          end_instance(*crash, end::crashed);
-        } else {
-          end_instance(error(errc::ok, "normal"), end::self_stopped);
-        }
-        run_completions(completions, false);
-        return;
-      }
-      run_completions(sink_.items, true);
+  // check_handlers(list): a readable error (missing_*_handler) for each entry of S's interface
+  // without a handler. Handlers are instantiated only for the messages a program sends, so this
+  // is where a server type learns of one it forgot.
+  template <class... Es>
+  static constexpr void check_handlers(entry_list<Es...>*) {
+    (check_handler(static_cast<Es*>(nullptr)), ...);
+  }
+  template <class R, class P>
+  static constexpr void check_handler(call<R, P>*) {
+    if constexpr (!handles_entry<call<R, P>, R>()) (void)missing_call_handler<S, R, P>{};
+  }
+  template <class M>
+  static constexpr void check_handler(cast<M>*) {
+    if constexpr (!handles_entry<cast<M>, M>()) (void)missing_cast_handler<S, M>{};
+  }
+  template <class M>
+  static constexpr void check_handler(info<M>*) {
+    if constexpr (!handles_entry<info<M>, M>()) (void)missing_info_handler<S, M>{};
+  }
+  // handles_entry<Entry, M>(): S has a handler that with_msg can call for Entry.
+  template <class Entry, class M>
+  static constexpr bool handles_entry() {
+    if constexpr (handler_accepts<S, Entry, M&>::value) {
+      return true;
+    } else if constexpr (is_message_v<M>) {
+      return handler_accepts<S, Entry, codec::view<M>>::value;
+    } else {
+      return false;
     }
-    post_drain();  // budget spent: let other servers run; scheduled_ stays true
   }
 
-  // Sets current_sink for the scope.
-  class sink_scope {
-   public:
-    explicit sink_scope(completion_sink& s) noexcept : prev_(current_sink) { current_sink = &s; }
-    sink_scope(const sink_scope&) = delete;
-    sink_scope& operator=(const sink_scope&) = delete;
-    ~sink_scope() { current_sink = prev_; }
+  // handle_letter<Env>: the letter_fn of an envelope of S's interface.
+  template <class Env>
+  static void handle_letter(letter_op op, void* p, void* arg) {
+    struct destroy_at_exit {
+      Env* env;
+      ~destroy_at_exit() { env->~Env(); }
+    } guard{static_cast<Env*>(p)};
+    Env& env = *guard.env;
+    switch (op) {
+      case letter_op::process: {
+        auto& run = *static_cast<letter_run*>(arg);
+        auto& self = static_cast<cell&>(*run.cell);
+        run.crash =
+            self.dispatch(*self.instance_, env, self.generation_.load(std::memory_order_relaxed));
+        break;
+      }
+      case letter_op::fail:
+        if constexpr (requires { env.op->fail(*static_cast<const error*>(arg)); }) {
+          env.op->fail(*static_cast<const error*>(arg));
+        }
+        break;
+      case letter_op::relocate: ::new (arg) Env(std::move(env)); break;
+      case letter_op::destroy: break;
+    }
+  }
 
-   private:
-    completion_sink* prev_;
-  };
-
-  // process(v) -> the crash error if the handler threw.
-  std::optional<error> process(variant& v) {
-    S& s = *instance_;
-    const auto gen = generation_.load(std::memory_order_relaxed);
-    return std::visit(
-        [&](auto& env) -> std::optional<error> {
-          using E = std::remove_cvref_t<decltype(env)>;
-          if constexpr (std::is_same_v<E, task_envelope>) {
-            if (env.generation != gen) return std::nullopt;
-            try {
-              env.fn();
-            } catch (...) {
-              return crash_error("reply continuation", "");
-            }
-            return std::nullopt;
-          } else {
-            return dispatch(s, env, gen);
-          }
-        },
-        v);
+  void terminate_instance([[maybe_unused]] const error& reason) override {
+    if constexpr (requires(S & s) { s.terminate(reason); }) {
+      try {
+        instance_->terminate(reason);
+      } catch (...) {
+        log().error("'{}' terminate threw: {}", name(), describe_current_exception());
+      }
+    }
+  }
+  void reset_instance() noexcept override {
+    base_ = nullptr;
+    instance_.reset();
   }
 
   template <class R, class P>
@@ -875,62 +961,8 @@ class cell final : public cell_common {
     return std::nullopt;
   }
 
-  // end_instance(reason, how): terminate(), drop the state, fail what is queued, tell whoever
-  // waits. Runs in the server's context (or on the supervision strand for init failures).
-  void end_instance(const error& reason, end how) {
-    if (how != end::init_failed) {
-      if constexpr (requires(S & s) { s.terminate(reason); }) {
-        try {
-          instance_->terminate(reason);
-        } catch (...) {
-          log().error("'{}' terminate threw: {}", name(), describe_current_exception());
-        }
-      }
-    }
-    cancel_timers();
-    rt().unsubscribe(*this);
-    const error queued_error =
-        how == end::crashed ? reason
-        : how == end::stopped
-            ? error(errc::shutdown, format("'{}' was stopped: {}", name(), reason.message()))
-            : error(errc::noproc, format("'{}' stopped before handling the call", name()));
-    std::vector<variant> rest;
-    unique_function done;
-    {
-      scoped_abandon_reason scope(&queued_error);
-      instance_.reset();
-      std::lock_guard lock(m_);
-      alive_ = false;
-      scheduled_ = false;
-      stop_requested_.store(false, std::memory_order_relaxed);
-      for (std::size_t i = pos_; i < processing_.size(); ++i)
-        rest.push_back(std::move(processing_[i]));
-      processing_.clear();
-      pos_ = 0;
-      for (auto& v : incoming_) rest.push_back(std::move(v));
-      incoming_.clear();
-      done = std::move(stop_done_);
-    }
-    if (crash_reply_) std::exchange(crash_reply_, {})();
-    {
-      scoped_abandon_reason scope(&queued_error);
-      for (auto& v : rest) {
-        std::visit(
-            [&](auto& env) {
-              if constexpr (requires { env.op->fail(queued_error); }) env.op->fail(queued_error);
-            },
-            v);
-      }
-      rest.clear();  // callers captured by queued continuations fail with queued_error too
-    }
-    after_end(how == end::crashed || how == end::self_stopped, reason, std::move(done));
-  }
-
   factory make_;
-  std::unique_ptr<S> instance_;      // touched only in the server's context
-  std::vector<variant> incoming_;    // guarded by m_
-  std::vector<variant> processing_;  // drain-only
-  std::size_t pos_ = 0;
+  std::unique_ptr<S> instance_;  // touched only in the server's context
 };
 
 }  // namespace detail

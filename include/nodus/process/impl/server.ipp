@@ -1,13 +1,16 @@
 // nodus/process/impl/server.ipp: cell_common, the part of a server's cell that does not depend
-// on its type (see process/server.hpp). Included by that header in header-only mode, by
-// nodus/impl/src.hpp otherwise.
+// on its type (see process/server.hpp), and the mailbox's letter_queue. Included by that header in
+// header-only mode, by nodus/impl/src.hpp otherwise.
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <optional>
 #include <string>
 #include <typeinfo>
 #include <utility>
@@ -37,6 +40,170 @@ NODUS_DECL std::string describe_current_exception() {
     const auto* t = abi::__cxa_current_exception_type();
     return t != nullptr ? "exception of type " + demangle(t->name()) : "unknown exception";
   }
+}
+
+NODUS_DECL std::byte* letter_queue::reserve_back() {
+  if (tail_ < cap_) return slot(tail_);
+  // Full: move the live envelopes to the front of a buffer twice their number (at least 8).
+  const std::size_t live = tail_ - head_;
+  const std::size_t cap = std::max<std::size_t>(8, 2 * live);
+  static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ >= align);
+  std::unique_ptr<std::byte, release> buf(static_cast<std::byte*>(::operator new(cap* stride_)));
+  for (std::size_t i = 0; i < live; ++i) {
+    std::byte* from = slot(head_ + i);
+    std::byte* to = buf.get() + i * stride_;
+    const letter_fn fn = fn_of(from);
+    fn(letter_op::relocate, from + align, to + align);
+    ::new (static_cast<void*>(to)) letter_fn(fn);
+  }
+  buf_ = std::move(buf);
+  cap_ = cap;
+  head_ = 0;
+  tail_ = live;
+  return slot(tail_);
+}
+
+NODUS_DECL void letter_queue::take_front(letter_op op, void* arg) {
+  std::byte* s = slot(head_);
+  // Out of the queue before its handler runs: what the handler does to this queue (an
+  // end_instance failing the rest) does not see it again.
+  if (++head_ == tail_) head_ = tail_ = 0;
+  fn_of(s)(op, s + align, arg);
+}
+
+NODUS_DECL void letter_queue::append(letter_queue& other) {
+  while (!other.empty()) {
+    std::byte* from = other.slot(other.head_);
+    std::byte* to = reserve_back();
+    const letter_fn fn = fn_of(from);
+    if (++other.head_ == other.tail_) other.head_ = other.tail_ = 0;
+    fn(letter_op::relocate, from + align, to + align);
+    ::new (static_cast<void*>(to)) letter_fn(fn);
+    ++tail_;
+  }
+}
+
+NODUS_DECL void letter_queue::swap(letter_queue& other) noexcept {
+  std::swap(buf_, other.buf_);
+  std::swap(stride_, other.stride_);
+  std::swap(cap_, other.cap_);
+  std::swap(head_, other.head_);
+  std::swap(tail_, other.tail_);
+}
+
+NODUS_DECL void letter_queue::clear() noexcept {
+  while (!empty()) take_front(letter_op::destroy, nullptr);
+}
+
+NODUS_DECL void cell_common::task_letter(letter_op op, void* p, void* arg) {
+  struct destroy_at_exit {
+    task_envelope* env;
+    ~destroy_at_exit() { env->~task_envelope(); }
+  } guard{static_cast<task_envelope*>(p)};
+  task_envelope& env = *guard.env;
+  switch (op) {
+    case letter_op::process: {
+      auto& run = *static_cast<letter_run*>(arg);
+      if (env.generation != run.cell->generation_.load(std::memory_order_relaxed)) return;
+      try {
+        env.fn();
+      } catch (...) {
+        run.crash = run.cell->crash_error("reply continuation", "");
+      }
+      break;
+    }
+    case letter_op::relocate: ::new (arg) task_envelope(std::move(env)); break;
+    case letter_op::fail:
+    case letter_op::destroy: break;
+  }
+}
+
+NODUS_DECL void cell_common::drain() {
+  // Sets current_sink for the scope.
+  class sink_scope {
+   public:
+    explicit sink_scope(completion_sink& s) noexcept : prev_(current_sink) { current_sink = &s; }
+    sink_scope(const sink_scope&) = delete;
+    sink_scope& operator=(const sink_scope&) = delete;
+    ~sink_scope() { current_sink = prev_; }
+
+   private:
+    completion_sink* prev_;
+  };
+  for (int budget = 256; budget > 0; --budget) {
+    if (stop_requested_.load(std::memory_order_acquire)) {
+      error reason;
+      {
+        std::lock_guard lock(m_);
+        reason = stop_reason_;
+      }
+      end_instance(reason, end::stopped);
+      return;
+    }
+    if (processing_.empty()) {
+      std::lock_guard lock(m_);
+      if (incoming_.empty()) {
+        // stop() sets stop_requested_ under m_ and, seeing scheduled_, counts on this drain to
+        // end the instance: it may have come after the check at the top of the loop.
+        if (stop_requested_.load(std::memory_order_relaxed)) continue;
+        scheduled_ = false;
+        return;
+      }
+      processing_.swap(incoming_);
+    }
+    letter_run run{this, std::nullopt};
+    {
+      sink_scope scope(sink_);
+      processing_.take_front(letter_op::process, &run);
+    }
+    if (run.crash || base_->stop_requested_) {
+      // Once end_instance returns, a restarted instance may drain on another thread: take the
+      // completions out of sink_ first.
+      std::vector<unique_function> completions;
+      completions.swap(sink_.items);
+      if (run.crash) {
+        log().error("{}", run.crash->message());
+        end_instance(*run.crash, end::crashed);
+      } else {
+        end_instance(error(errc::ok, "normal"), end::self_stopped);
+      }
+      run_completions(completions, false);
+      return;
+    }
+    run_completions(sink_.items, true);
+  }
+  post_drain();  // budget spent: let other servers run; scheduled_ stays true
+}
+
+NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
+  if (how != end::init_failed) terminate_instance(reason);
+  cancel_timers();
+  rt().unsubscribe(*this);
+  const error queued_error =
+      how == end::crashed ? reason
+      : how == end::stopped
+          ? error(errc::shutdown, format("'{}' was stopped: {}", name(), reason.message()))
+          : error(errc::noproc, format("'{}' stopped before handling the call", name()));
+  unique_function done;
+  {
+    scoped_abandon_reason scope(&queued_error);
+    reset_instance();
+    std::lock_guard lock(m_);
+    alive_ = false;
+    scheduled_ = false;
+    stop_requested_.store(false, std::memory_order_relaxed);
+    // What is left to handle, in order: the rest of the drain's batch, then what came since.
+    processing_.append(incoming_);
+    done = std::move(stop_done_);
+  }
+  if (crash_reply_) std::exchange(crash_reply_, {})();
+  {
+    // Callers captured by queued continuations fail with queued_error too.
+    scoped_abandon_reason scope(&queued_error);
+    while (!processing_.empty())
+      processing_.take_front(letter_op::fail, const_cast<error*>(&queued_error));
+  }
+  after_end(how == end::crashed || how == end::self_stopped, reason, std::move(done));
 }
 
 NODUS_DECL void cell_common::stop(error reason, unique_function done) {

@@ -1,0 +1,257 @@
+// nodus/cluster/impl/dns_poll.ipp: the type-independent part of dns_poll_strategy: the poller,
+// its lookups (getaddrinfo on a thread of their own) and timers (see cluster/dns_poll.hpp).
+// Included by that header in header-only mode, by nodus/impl/src.hpp otherwise.
+#pragma once
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "nodus/cluster/dns_poll.hpp"
+#include "nodus/cluster/strategy.hpp"
+#include "nodus/core/error.hpp"
+#include "nodus/core/format.hpp"
+#include "nodus/core/log.hpp"
+#include "nodus/core/node_name.hpp"
+
+namespace nodus::cluster::detail {
+
+// The state of one running dns_poll_strategy, shared with its asynchronous handlers (so a handler
+// that runs after stop() touches only this, never the strategy object). Everything but start()
+// and stop() runs on the context's executor (a strand).
+class dns_poller : public std::enable_shared_from_this<dns_poller> {
+ public:
+  dns_poller(std::shared_ptr<strategy_context> ctx, dns_poll_config config)
+      : ctx_(std::move(ctx)),
+        config_(std::move(config)),
+        // A lookup gets as long as the interval, but at least 1 s (a slow resolver must not fail
+        // every lookup of a short interval) and at most 5 s (glibc's default per-try timeout).
+        lookup_timeout_(std::clamp(config_.interval, std::chrono::milliseconds(1000),
+                                   std::chrono::milliseconds(5000))),
+        next_poll_(ctx_->executor()),
+        guard_(ctx_->executor()) {}
+
+  // start(): the first poll at once (posted), then one per interval after each lookup ends.
+  void start() {
+    asio::post(ctx_->executor(), [self = shared_from_this()] { self->poll(); });
+  }
+
+  // stop(): cancels the timers and abandons a lookup under way (its thread posts nothing after
+  // this returns); later completions do nothing.
+  void stop() {
+    {
+      std::lock_guard lock(mailbox_->m);
+      mailbox_->abandoned = true;
+    }
+    asio::post(ctx_->executor(), [self = shared_from_this()] {
+      self->stopped_ = true;
+      self->next_poll_.cancel();
+      self->guard_.cancel();
+    });
+  }
+
+ private:
+  [[nodiscard]] bool halted() const { return stopped_ || ctx_->stopped(); }
+
+  void poll() {
+    if (halted()) return;
+    if (in_flight_) {
+      // The previous lookup outlived its guard and still occupies the resolver: do not queue
+      // another one behind it (they would pile up while the server stays silent).
+      failed("the previous lookup has not returned yet");
+      schedule();
+      return;
+    }
+    in_flight_ = true;
+    const std::uint64_t id = ++lookup_id_;
+    ctx_->log(log_level::debug, format("polling {}", config_.query));
+    auto self = shared_from_this();
+    // getaddrinfo on a thread of its own, not on Asio's resolver thread: a lookup blocked by a
+    // silent DNS server (up to attempts x timeout of resolv.conf) then never holds up the node's
+    // io_context, so a node stops at once whatever the DNS does. The thread posts its answer
+    // only while the strategy has not been stopped (mailbox).
+    std::thread([mailbox = mailbox_, query = config_.query, weak = weak_from_this(), id] {
+      auto answer = resolve(query);
+      std::lock_guard lock(mailbox->m);
+      if (mailbox->abandoned) return;
+      asio::post(mailbox->executor, [weak, id, answer = std::move(answer)]() mutable {
+        if (auto poller = weak.lock()) poller->resolved(id, std::move(answer));
+      });
+    }).detach();
+    guard_.expires_after(lookup_timeout_);
+    guard_.async_wait([self, id](const std::error_code& ec) {
+      if (!ec) self->timed_out(id);
+    });
+  }
+
+  // resolve(query) -> the addresses of query (A and AAAA), or why not. Blocking.
+  static result<std::vector<asio::ip::address>> resolve(const std::string& query) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;  // A and AAAA
+    // No AI_ADDRCONFIG on purpose: it would drop the AAAA answers on a host without a global
+    // IPv6 address.
+    hints.ai_socktype = SOCK_STREAM;  // one entry per address
+    addrinfo* list = nullptr;
+    const int rc = ::getaddrinfo(query.c_str(), nullptr, &hints, &list);
+    if (rc != 0) {
+      return error(errc::not_connected, rc == EAI_SYSTEM ? std::string(std::strerror(errno))
+                                                         : std::string(::gai_strerror(rc)));
+    }
+    std::vector<asio::ip::address> out;
+    for (addrinfo* a = list; a != nullptr; a = a->ai_next) {
+      if (a->ai_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+        asio::ip::address_v4::bytes_type b;
+        std::memcpy(b.data(), &in->sin_addr, 4);
+        out.emplace_back(asio::ip::address_v4(b));
+      } else if (a->ai_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
+        asio::ip::address_v6::bytes_type b;
+        std::memcpy(b.data(), &in6->sin6_addr, 16);
+        out.emplace_back(asio::ip::address_v6(b, in6->sin6_scope_id));
+      }
+    }
+    ::freeaddrinfo(list);
+    return out;
+  }
+
+  void resolved(std::uint64_t id, result<std::vector<asio::ip::address>> answer) {
+    in_flight_ = false;
+    if (halted() || settled_ == id) return;  // stopped, or a late answer after its guard fired
+    settled_ = id;
+    guard_.cancel();
+    if (!answer) {
+      failed(answer.error().reason());
+    } else {
+      answered(std::move(*answer));
+    }
+    schedule();
+  }
+
+  void timed_out(std::uint64_t id) {
+    if (halted() || settled_ == id) return;
+    settled_ = id;
+    failed(format("no answer within {} ms", lookup_timeout_.count()));
+    schedule();
+  }
+
+  void answered(std::vector<asio::ip::address> addresses) {
+    std::sort(addresses.begin(), addresses.end());
+    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    std::vector<node_target> targets;
+    targets.reserve(addresses.size());
+    for (const auto& address : addresses) {
+      // An IPv6 address in its text form, as libcluster does (:inet.ntoa): app@fd00::1.
+      auto name = node_name::parse(format("{}@{}", config_.basename, address.to_string()));
+      if (!name) {
+        ctx_->log(log_level::warn,
+                  format("ignoring {}: {}", address.to_string(), name.error().reason()));
+        continue;
+      }
+      if (*name == ctx_->self()) continue;
+      targets.push_back(node_target{*name, std::nullopt});
+    }
+    if (failures_ > 0) {
+      ctx_->log(log_level::info, format("lookup of {} answers again ({} addresses)", config_.query,
+                                        addresses.size()));
+    }
+    failures_ = 0;
+    answered_once_ = true;
+    ctx_->set_nodes(std::move(targets), /*disconnect_vanished=*/true);
+  }
+
+  // A failed lookup changes nothing: no node is added and none is disconnected, whatever the
+  // reason (timeout, no server, or "no such host"); only the first round is closed, once.
+  void failed(const std::string& reason) {
+    ++failures_;
+    ctx_->log(failures_ == 1 ? log_level::warn : log_level::debug,
+              format("lookup of {} failed: {}", config_.query, reason));
+    if (!answered_once_ && !first_round_closed_) {
+      first_round_closed_ = true;
+      ctx_->set_nodes({}, /*disconnect_vanished=*/false);
+    }
+  }
+
+  void schedule() {
+    if (halted()) return;
+    next_poll_.expires_after(config_.interval);
+    next_poll_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+      if (!ec) self->poll();
+    });
+  }
+
+  std::shared_ptr<strategy_context> ctx_;
+  dns_poll_config config_;
+  std::chrono::milliseconds lookup_timeout_;
+  // What a lookup thread may reach: the executor, while the strategy is not stopped.
+  struct mailbox_type {
+    explicit mailbox_type(asio::any_io_executor ex) : executor(std::move(ex)) {}
+    std::mutex m;
+    bool abandoned = false;
+    asio::any_io_executor executor;
+  };
+  std::shared_ptr<mailbox_type> mailbox_ = std::make_shared<mailbox_type>(ctx_->executor());
+  asio::steady_timer next_poll_;
+  asio::steady_timer guard_;
+  std::uint64_t lookup_id_ = 0;  // the id of the latest lookup
+  std::uint64_t settled_ = 0;    // the id of the latest lookup answered or timed out
+  bool in_flight_ = false;       // a lookup thread runs (even after its guard fired)
+  bool answered_once_ = false;
+  bool first_round_closed_ = false;
+  bool stopped_ = false;
+  std::size_t failures_ = 0;  // failed lookups in a row
+};
+
+NODUS_DECL std::shared_ptr<dns_poller> start_dns_poller(std::shared_ptr<strategy_context> ctx,
+                                                        std::string_view query,
+                                                        std::string_view basename,
+                                                        std::chrono::milliseconds interval) {
+  const cluster_options& s = ctx->settings();
+  dns_poll_config config{s.dns_query.empty() ? std::string(query) : s.dns_query,
+                         s.dns_basename.empty() ? std::string(basename) : s.dns_basename,
+                         effective_interval(*ctx, interval)};
+  if (config.query.empty() || config.basename.empty()) {
+    ctx->log(log_level::error,
+             "dns_poll_strategy needs a query (--cluster-dns) and a basename "
+             "(--cluster-dns-basename); it does nothing");
+    ctx->set_nodes({}, false);  // an empty first round, so that start-up need not wait for it
+    return nullptr;
+  }
+  if (!std::all_of(config.basename.begin(), config.basename.end(),
+                   nodus::detail::is_node_alive_char)) {
+    ctx->log(log_level::error,
+             format("dns_poll_strategy: invalid basename \"{}\": the part before '@' of a node "
+                    "name allows only A-Z a-z 0-9 _ -; it does nothing",
+                    config.basename));
+    ctx->set_nodes({}, false);
+    return nullptr;
+  }
+  auto poller = std::make_shared<dns_poller>(std::move(ctx), std::move(config));
+  poller->start();
+  return poller;
+}
+
+NODUS_DECL void stop_dns_poller(dns_poller& poller) { poller.stop(); }
+
+}  // namespace nodus::cluster::detail
