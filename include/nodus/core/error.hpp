@@ -2,12 +2,12 @@
 #pragma once
 
 #include <cassert>
+#include <new>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
-#include <variant>
 
 namespace nodus {
 
@@ -114,6 +114,8 @@ class error {
 
 // A value or an error; the expected-style return type of nodus operations.
 // Accessing value() of an error result is a programming error (asserted).
+// A tagged union rather than std::variant: result<T> is instantiated for every reply type and
+// operation, and std::variant's visitation machinery cost every TU compile time for nothing.
 template <class T>
 class [[nodiscard]] result {
   static_assert(!std::is_reference_v<T>, "nodus::result<T> requires T to be an object type");
@@ -123,18 +125,58 @@ class [[nodiscard]] result {
  public:
   using value_type = T;
 
-  result() requires std::is_default_constructible_v<T> : v_(std::in_place_index<0>) {}
-  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}     // NOLINT
-  result(nodus::error e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
-  result(errc e) : v_(std::in_place_index<1>, e) {}                     // NOLINT
-  result(std::error_code e) : v_(std::in_place_index<1>, e) {}          // NOLINT
+  result() requires std::is_default_constructible_v<T> : ok_(true) { ::new (&value_) T(); }
+  result(T value) : ok_(true) { ::new (&value_) T(std::move(value)); }                 // NOLINT
+  result(nodus::error e) : ok_(false) { ::new (&error_) nodus::error(std::move(e)); }  // NOLINT
+  result(errc e) : ok_(false) { ::new (&error_) nodus::error(e); }                     // NOLINT
+  result(std::error_code e) : ok_(false) { ::new (&error_) nodus::error(e); }          // NOLINT
 
-  [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return has_value(); }
+  result(const result& o) requires std::is_copy_constructible_v<T> : ok_(o.ok_) {
+    if (ok_) {
+      ::new (&value_) T(o.value_);
+    } else {
+      ::new (&error_) nodus::error(o.error_);
+    }
+  }
+  result(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>) : ok_(o.ok_) {
+    if (ok_) {
+      ::new (&value_) T(std::move(o.value_));
+    } else {
+      ::new (&error_) nodus::error(std::move(o.error_));
+    }
+  }
+  result& operator=(const result& o) requires std::is_copy_constructible_v<T> {
+    if (this != &o) {
+      destroy();
+      ok_ = o.ok_;
+      if (ok_) {
+        ::new (&value_) T(o.value_);
+      } else {
+        ::new (&error_) nodus::error(o.error_);
+      }
+    }
+    return *this;
+  }
+  result& operator=(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>) {
+    if (this != &o) {
+      destroy();
+      ok_ = o.ok_;
+      if (ok_) {
+        ::new (&value_) T(std::move(o.value_));
+      } else {
+        ::new (&error_) nodus::error(std::move(o.error_));
+      }
+    }
+    return *this;
+  }
+  ~result() { destroy(); }
 
-  [[nodiscard]] T& value() & { return checked(), *std::get_if<0>(&v_); }
-  [[nodiscard]] const T& value() const& { return checked(), *std::get_if<0>(&v_); }
-  [[nodiscard]] T&& value() && { return checked(), std::move(*std::get_if<0>(&v_)); }
+  [[nodiscard]] bool has_value() const noexcept { return ok_; }
+  explicit operator bool() const noexcept { return ok_; }
+
+  [[nodiscard]] T& value() & { return checked(), value_; }
+  [[nodiscard]] const T& value() const& { return checked(), value_; }
+  [[nodiscard]] T&& value() && { return checked(), std::move(value_); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
@@ -144,19 +186,29 @@ class [[nodiscard]] result {
   // error() -> the error; an empty (ok) error when the result holds a value.
   [[nodiscard]] const nodus::error& error() const& noexcept {
     static const nodus::error none;
-    const auto* e = std::get_if<1>(&v_);
-    return e != nullptr ? *e : none;
+    return ok_ ? none : error_;
   }
   [[nodiscard]] std::error_code code() const noexcept { return error().code(); }
 
   template <class U>
   [[nodiscard]] T value_or(U&& fallback) const& {
-    return has_value() ? *std::get_if<0>(&v_) : static_cast<T>(static_cast<U&&>(fallback));
+    return ok_ ? value_ : static_cast<T>(static_cast<U&&>(fallback));
   }
 
  private:
-  void checked() const noexcept { assert(has_value() && "nodus::result: value() of an error"); }
-  std::variant<T, nodus::error> v_;
+  void checked() const noexcept { assert(ok_ && "nodus::result: value() of an error"); }
+  void destroy() noexcept {
+    if (ok_) {
+      value_.~T();
+    } else {
+      error_.~error();
+    }
+  }
+  union {
+    T value_;
+    nodus::error error_;
+  };
+  bool ok_;
 };
 
 // result<void>: success or an error.
