@@ -26,7 +26,8 @@ compiler's peak memory (max RSS, /usr/bin/time) for:
   demo             examples/demo.cpp (or \$DEMO): two servers, a supervisor, nodus.hpp
   simple_cluster   examples/simple_cluster.cpp (-Iexamples): a cluster with every strategy
   one_server       benchmarks/compile_time/one_server.cpp: one local server, node.hpp only
-each in header-only mode (the default) and in compiled mode (-DNODUS_SEPARATE_COMPILATION),
+each in header-only mode (the default) and in compiled mode (-DNODUS_SEPARATE_COMPILATION
+-DASIO_SEPARATE_COMPILATION, what nodus::compiled gives its users),
 plus, in compiled mode, <nodus/impl/src.hpp> compiled once (the library part). Then each
 public header (include/nodus/**/*.hpp outside detail/ and impl/) alone in a TU, -O0, one run.
 A compile that fails shows "n/a (compile failed: <first error line>)" in its cell; the script
@@ -119,7 +120,9 @@ done
 
 # Same definitions as the nodus::nodus CMake target; the Asio and Boost headers are in /usr/include.
 common=(-std=c++20 -DASIO_STANDALONE -DASIO_NO_DEPRECATED "-I$root/include" -pthread)
-compiled=(-DNODUS_SEPARATE_COMPILATION)
+# What nodus::compiled gives its users (with NODUS_COMPILED_ASIO, the default): nodus's and Asio's
+# non-template code are both compiled once, in impl/src.hpp.
+compiled=(-DNODUS_SEPARATE_COMPILATION -DASIO_SEPARATE_COMPILATION)
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -302,8 +305,9 @@ commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]]; then commit+=" + changes"; fi
 echo "Wall seconds, median of $runs run(s), each run compiling bare.cpp then every TU in turn;"
 echo "peak MB: the compiler's max RSS (/usr/bin/time %M), median. Compiled mode: every TU with"
-echo "-DNODUS_SEPARATE_COMPILATION (compile only, no link); the library part (impl/src.hpp) is"
-echo "compiled once, its own row. Figures are for this machine and this run only."
+echo "-DNODUS_SEPARATE_COMPILATION -DASIO_SEPARATE_COMPILATION, as nodus::compiled gives them"
+echo "(compile only, no link); the library part (impl/src.hpp, with Asio's) is compiled once, its"
+echo "own row. Figures are for this machine and this run only."
 echo
 echo "- compiler: $("$cxx" --version | head -n 1)"
 echo "- $(nproc) CPUs, load average $(cut -d ' ' -f 1-3 /proc/loadavg) (1/5/15 min) at the end"

@@ -7,6 +7,9 @@
 // compile <nodus/impl/src.hpp> once in one of them (or link the CMake target nodus::compiled /
 // the meson dependency nodus_compiled_dep, which do both). The headers then only declare those
 // functions, and the network stack, the node's lifecycle and the option parser are compiled once.
+// Define ASIO_SEPARATE_COMPILATION as well (nodus::compiled and nodus_compiled_dep do, unless
+// NODUS_COMPILED_ASIO=OFF / -Dcompiled_asio=false) and that TU compiles Asio's own non-template
+// code too (<asio/impl/src.hpp>; NODUS_NO_ASIO_SRC leaves it to another TU of yours).
 //
 // Every non-template function of nodus is declared NODUS_DECL, and its body lives in an `.ipp`
 // file under an `impl/` folder of its layer (nodus/<layer>/impl/X.ipp), included at the end of

@@ -25,3 +25,10 @@
 
 // The distribution: its factory registers itself with the node core (see dist/distribution.hpp).
 #include "nodus/dist/native_distribution.hpp"
+
+// Asio's own non-template code, when the program compiles Asio separately too (nodus::compiled and
+// nodus_compiled_dep define ASIO_SEPARATE_COMPILATION unless told not to). Define NODUS_NO_ASIO_SRC
+// when another TU of the program includes <asio/impl/src.hpp>.
+#if defined(ASIO_SEPARATE_COMPILATION) && !defined(NODUS_NO_ASIO_SRC)
+#include <asio/impl/src.hpp>
+#endif
