@@ -328,10 +328,11 @@ class node_table {
   // valid during the call only. Replaces the previous hook.
   void on_frame(frame_handler cb) {
     std::lock_guard lock(s_->mutex);
-    if (s_->frame_hook) s_->retired_hooks.push_back(s_->frame_hook);  // a frame may be in it
-    s_->frame_hook = std::make_shared<frame_handler>(std::move(cb));
+    auto& hooks = *s_->hooks;
+    if (hooks.current) hooks.retired.push_back(hooks.current);  // a frame may be in it
+    hooks.current = std::make_shared<frame_handler>(std::move(cb));
     for (auto& [id, info] : s_->conns) {
-      if (info.link) info.link->hook.store(s_->frame_hook.get(), std::memory_order_release);
+      if (info.link) info.link->hook.store(hooks.current.get(), std::memory_order_release);
     }
   }
 
@@ -348,9 +349,19 @@ class node_table {
 
   // link: what a connection's frames need on the fast path, without the table's mutex: set up
   // once the connection is up (under the mutex), then only read.
+  // hook_store: the frame hooks (the current one and every one it replaced) and the closing flag,
+  // shared by the state and every link, so that the fast path reaches them without locking the
+  // state (a weak_ptr lock per frame): a hook a link points to lives as long as the link.
+  struct hook_store {
+    std::shared_ptr<frame_handler> current;               // under the state's mutex
+    std::vector<std::shared_ptr<frame_handler>> retired;  // under the state's mutex
+    std::atomic<bool> closing{false};
+  };
+
   struct link_state {
     node_name peer;
     net::connection* conn = nullptr;  // the connection that owns the handler holding this
+    std::shared_ptr<hook_store> hooks;
     std::atomic<frame_handler*> hook{nullptr};
     std::atomic<bool> fast{false};  // up, a nodus peer, past the protocol check
   };
@@ -396,9 +407,7 @@ class node_table {
     std::vector<std::shared_ptr<node_up_handler>> up_handlers;
     std::vector<std::shared_ptr<node_down_handler>> down_handlers;
     std::vector<std::shared_ptr<node_down_handler>> lost_handlers;
-    std::shared_ptr<frame_handler> frame_hook;
-    std::vector<std::shared_ptr<frame_handler>> retired_hooks;  // kept while the state lives
-    std::atomic<bool> closing{false};
+    std::shared_ptr<hook_store> hooks = std::make_shared<hook_store>();
 
     void log(log_level level, const std::string& line) const {
       if (opts.log) opts.log(level, line);
@@ -470,23 +479,22 @@ class node_table {
     net::connection_handlers handlers(const std::shared_ptr<state>& s, id_type id) {
       std::weak_ptr<state> w = s;
       auto l = std::make_shared<link_state>();
+      l->hooks = hooks;
       conns[id].link = l;
       net::connection_handlers h;
       h.on_up = [w, id](const node_name& peer, net::dist_flags flags) {
         if (auto st = w.lock()) st->handle_handshake_done(st, id, peer, flags);
       };
       h.on_frame = [w, id, l](std::span<const std::byte> f) {
-        auto st = w.lock();
-        if (!st) return;
         // The fast path: a message frame of a nodus peer that is up goes to the hook directly.
         if (l->fast.load(std::memory_order_acquire) && !f.empty() && f[0] != control_tag &&
-            !st->closing.load(std::memory_order_acquire)) {
+            !l->hooks->closing.load(std::memory_order_acquire)) {
           if (auto* hook = l->hook.load(std::memory_order_acquire); hook != nullptr && *hook) {
             (*hook)(l->peer, f, l->conn->keep_frame());
             return;
           }
         }
-        st->handle_frame(st, id, f);
+        if (auto st = w.lock()) st->handle_frame(st, id, f);
       };
       h.on_down = [w, id](const nodus::error& e) {
         if (auto st = w.lock()) st->handle_down(st, id, e);
@@ -635,7 +643,7 @@ class node_table {
         if (it->second.native && it->second.link) {
           auto& l = *it->second.link;
           l.peer = peer;
-          l.hook.store(frame_hook.get(), std::memory_order_release);
+          l.hook.store(hooks->current.get(), std::memory_order_release);
           l.fast.store(true, std::memory_order_release);
         }
         if (auto d = dialing.find(peer); d != dialing.end() && d->second == id) dialing.erase(d);
@@ -696,7 +704,7 @@ class node_table {
         auto it = conns.find(id);
         if (closed || it == conns.end()) return;
         peer = it->second.peer;
-        hook = frame_hook;
+        hook = hooks->current;
         conn = it->second.conn;
         hidden = it->second.hidden;
         native = it->second.native;
@@ -869,7 +877,7 @@ class node_table {
     {
       std::lock_guard lock(s_->mutex);
       s_->closed = true;
-      s_->closing.store(true, std::memory_order_release);
+      s_->hooks->closing.store(true, std::memory_order_release);
       for (auto& [id, info] : s_->conns) {
         info.silent = true;
         all.push_back(info.conn);
@@ -881,7 +889,7 @@ class node_table {
       s_->up_handlers.clear();
       s_->down_handlers.clear();
       s_->lost_handlers.clear();
-      if (s_->frame_hook) s_->retired_hooks.push_back(std::move(s_->frame_hook));
+      if (s_->hooks->current) s_->hooks->retired.push_back(std::move(s_->hooks->current));
     }
     for (auto& c : all) c->close();
     asio::post(s_->accept_strand, [acc = s_->acceptor, timers] {

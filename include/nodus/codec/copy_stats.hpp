@@ -9,23 +9,64 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 namespace nodus::codec {
 namespace detail {
 
-inline std::atomic<std::uint64_t> copied_bytes_total{0};
+// The counters: one per thread (no atomic read-modify-write, no shared cache line on the message
+// path), summed on demand; a thread's count moves to `retired` when it exits.
+struct copy_counters {
+  std::mutex m;
+  std::vector<const std::atomic<std::uint64_t>*> live;
+  std::uint64_t retired = 0;
+};
+inline copy_counters& counters() {
+  static copy_counters c;  // never destroyed before the threads that count (a function static)
+  return c;
+}
 
-// count_copy(n): records that n payload bytes were copied. Thread-safe (relaxed atomic).
+class thread_copy_counter {
+ public:
+  thread_copy_counter() {
+    auto& c = counters();
+    std::lock_guard lock(c.m);
+    c.live.push_back(&n_);
+  }
+  thread_copy_counter(const thread_copy_counter&) = delete;
+  thread_copy_counter& operator=(const thread_copy_counter&) = delete;
+  ~thread_copy_counter() {
+    auto& c = counters();
+    std::lock_guard lock(c.m);
+    c.retired += n_.load(std::memory_order_relaxed);
+    std::erase(c.live, &n_);
+  }
+  // add(n): only the owning thread writes, so a load and a store do.
+  void add(std::uint64_t n) noexcept {
+    n_.store(n_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<std::uint64_t> n_{0};
+};
+inline thread_local thread_copy_counter this_thread_copies;
+
+// count_copy(n): records that n payload bytes were copied. Thread-safe.
 inline void count_copy(std::size_t n) noexcept {
-  if (n != 0) copied_bytes_total.fetch_add(n, std::memory_order_relaxed);
+  if (n != 0) this_thread_copies.add(n);
 }
 
 }  // namespace detail
 
-// The payload bytes copied by nodus in this process so far. Thread-safe (a relaxed atomic: exact
-// once the copying threads are done, a lower bound while they run).
+// The payload bytes copied by nodus in this process so far. Thread-safe: exact once the copying
+// threads are done (or synchronized with the caller), a lower bound while they run.
 [[nodiscard]] inline std::uint64_t copied_bytes() noexcept {
-  return detail::copied_bytes_total.load(std::memory_order_relaxed);
+  auto& c = detail::counters();
+  std::lock_guard lock(c.m);
+  std::uint64_t sum = c.retired;
+  for (const auto* n : c.live) sum += n->load(std::memory_order_relaxed);
+  return sum;
 }
 
 }  // namespace nodus::codec

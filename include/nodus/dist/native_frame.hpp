@@ -119,7 +119,7 @@ struct native_frame {
 
 // The header of an outgoing frame (owned by the send until it is written).
 struct frame_header {
-  std::array<std::byte, max_header_size> bytes{};
+  std::array<std::byte, max_header_size> bytes;  // [0, size) written by set(), the rest unused
   std::size_t size = 0;
 
   // call(target, message id, call id, payload length), and so on for each kind.
@@ -144,12 +144,16 @@ struct frame_header {
            std::uint64_t payload_len) noexcept {
     bytes[0] = static_cast<std::byte>(k);
     bytes[1] = static_cast<std::byte>(target.size());
+    bytes[2] = bytes[3] = std::byte{0};
     put_le64(bytes.data() + 4, w1);
     put_le64(bytes.data() + 12, w2);
     put_le64(bytes.data() + 20, payload_len);
-    if (!target.empty())
-      std::memcpy(bytes.data() + fixed_header_size, target.data(), target.size());
     size = header_size(target.size());
+    if (!target.empty()) {
+      std::memcpy(bytes.data() + fixed_header_size, target.data(), target.size());
+    }
+    const std::size_t name_end = fixed_header_size + target.size();
+    std::memset(bytes.data() + name_end, 0, size - name_end);
   }
 };
 

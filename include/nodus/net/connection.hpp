@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,7 @@
 #endif
 
 #include "nodus/codec/copy_stats.hpp"
+#include "nodus/core/detail/deferred.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/node_name.hpp"
 #include "nodus/net/detail/rx_block.hpp"
@@ -124,7 +126,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // keep_frame() -> inside on_frame only: a reference that keeps the current frame's bytes valid
   // (and unchanged) after on_frame returns, for as long as it is held.
-  [[nodiscard]] std::shared_ptr<const void> keep_frame() const noexcept { return block_; }
+  [[nodiscard]] const std::shared_ptr<const void>& keep_frame() const noexcept { return keep_; }
 
   // native() -> after on_up: both sides are nodus nodes and frames are aligned (frame_alignment).
   [[nodiscard]] bool native() const noexcept { return native_; }
@@ -144,7 +146,8 @@ class connection : public std::enable_shared_from_this<connection> {
         h_(std::move(h)),
         machine_(make_machine(opts_, role, peer)),
         pool_(std::make_shared<detail::rx_pool>(block_capacity(opts_.max_frame_size))),
-        block_(pool_->take()) {}
+        block_(pool_->take()),
+        keep_(block_) {}
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -165,8 +168,7 @@ class connection : public std::enable_shared_from_this<connection> {
     {
       std::lock_guard lock(send_m_);
       sends_.push_back({std::move(parts), std::move(owner), nullptr});
-      if (flush_posted_) return;
-      flush_posted_ = true;
+      if (!flush_needs_post()) return;
     }
     asio::post(strand_, [self = shared_from_this()] { self->flush_sends(); });
   }
@@ -207,12 +209,14 @@ class connection : public std::enable_shared_from_this<connection> {
       const std::byte header[frame_header_size] = {
           static_cast<std::byte>((len >> 24) & 0xff), static_cast<std::byte>((len >> 16) & 0xff),
           static_cast<std::byte>((len >> 8) & 0xff), static_cast<std::byte>(len & 0xff)};
-      run.insert(run.end(), header, header + frame_header_size);
-      run.insert(run.end(), head.begin(), head.end());
-      run.insert(run.end(), body.begin(), body.end());
-      run.insert(run.end(), zeros_.begin(), zeros_.begin() + static_cast<std::ptrdiff_t>(pad));
-      if (flush_posted_) return;
-      flush_posted_ = true;
+      const std::size_t at = run.size();
+      run.resize(at + total);  // within the reserved capacity: no reallocation
+      std::byte* p = run.data() + at;
+      std::memcpy(p, header, frame_header_size);
+      if (!head.empty()) std::memcpy(p + frame_header_size, head.data(), head.size());
+      if (!body.empty()) std::memcpy(p + frame_header_size + head.size(), body.data(), body.size());
+      if (pad != 0) std::memset(p + frame_header_size + n, 0, pad);
+      if (!flush_needs_post()) return;
     }
     asio::post(strand_, [self = shared_from_this()] { self->flush_sends(); });
   }
@@ -372,9 +376,68 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // ---- framed phase -------------------------------------------------------------------------
 
+  // process_frames(): delivers the complete frames received, then reads on. Inside one
+  // deferred_work scope (core/detail/deferred.hpp): the servers those frames made ready are
+  // drained right after the batch, in this handler, and what they sent to this peer is written
+  // before the next read, without a handler of its own.
   void process_frames() {
+    std::exception_ptr thrown;
+    {
+      nodus::detail::deferred_work deferred(
+          &asio::query(strand_.get_inner_executor(), asio::execution::context));
+      delivering_scope delivering(*this);
+      if (!deliver_frames()) return;
+      thrown = deferred.run();
+    }
+    if (thrown) {
+      // A completion threw: it leaves the node's run() like any handler's exception, from a
+      // handler of its own, after this connection has read on.
+      asio::post(strand_.get_inner_executor(), [thrown] { std::rethrow_exception(thrown); });
+    }
+    read_more();
+  }
+
+  // delivering_scope: while it lives, send() and send_small() to this connection from this thread
+  // leave the flush to its end instead of posting one.
+  class delivering_scope {
+   public:
+    explicit delivering_scope(connection& c) noexcept : c_(c), prev_(delivering_) {
+      delivering_ = &c;
+    }
+    delivering_scope(const delivering_scope&) = delete;
+    delivering_scope& operator=(const delivering_scope&) = delete;
+    ~delivering_scope() {
+      delivering_ = prev_;
+      bool flush = false;
+      {
+        std::lock_guard lock(c_.send_m_);
+        flush = std::exchange(c_.flush_deferred_, false);
+      }
+      if (flush) c_.flush_sends();
+    }
+
+   private:
+    connection& c_;
+    connection* prev_;
+  };
+
+  // flush_needs_post() -> a flush must be posted (under send_m_): none is posted or deferred yet,
+  // and this thread is not delivering this connection's frames (whose end flushes).
+  [[nodiscard]] bool flush_needs_post() noexcept {
+    if (flush_posted_ || flush_deferred_) return false;
+    if (delivering_ == this) {
+      flush_deferred_ = true;
+      return false;
+    }
+    flush_posted_ = true;
+    return true;
+  }
+
+  // deliver_frames() -> false when the connection went down: hands every complete frame received
+  // to on_frame.
+  bool deliver_frames() {
     for (;;) {
-      if (down_) return;
+      if (down_) return false;
       const auto b = buffered();
       if (b.size() < frame_header_size) break;
       const std::size_t n = frame_length(b);
@@ -382,13 +445,13 @@ class connection : public std::enable_shared_from_this<connection> {
         go_down(nodus::error(errc::frame_too_large,
                              who() + " announced a frame of " + std::to_string(n) +
                                  " bytes; the maximum is " + std::to_string(opts_.max_frame_size)));
-        return;
+        return false;
       }
       if (native_ && (frame_header_size + n) % frame_alignment != 0) {
         go_down(nodus::error(errc::malformed_frame,
                              who() + " sent a frame of " + std::to_string(n) +
                                  " bytes, not padded to " + std::to_string(frame_alignment)));
-        return;
+        return false;
       }
       if (b.size() - frame_header_size < n) break;
       rpos_ += frame_header_size + n;
@@ -397,7 +460,7 @@ class connection : public std::enable_shared_from_this<connection> {
       if (native_ && frame[0] == std::byte{0}) continue;  // a padded tick
       h_.on_frame(frame);
     }
-    read_more();
+    return !down_;
   }
 
   static std::size_t frame_length(std::span<const std::byte> b) noexcept {
@@ -425,7 +488,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void prepare_block() {
     const std::size_t pending = rend_ - rpos_;
     if (pending == 0) {
-      if (block_.use_count() != 1) block_ = pool_->take();
+      if (!block_to_self()) set_block(pool_->take());
       rpos_ = rend_ = 0;
       return;
     }
@@ -433,12 +496,12 @@ class connection : public std::enable_shared_from_this<connection> {
     std::size_t total = 0;  // the pending frame's full size, when its header is here
     if (up_ && pending >= frame_header_size) total = frame_header_size + frame_length(buffered());
     if (total > chunk_size && rpos_ + total + chunk_size <= block_->capacity()) return;
-    if (block_.use_count() == 1) {
+    if (block_to_self()) {
       std::memmove(block_->data(), block_->data() + rpos_, pending);
     } else {
       auto fresh = pool_->take();
       std::memcpy(fresh->data(), block_->data() + rpos_, pending);
-      block_ = std::move(fresh);
+      set_block(std::move(fresh));
     }
     if (up_) codec::detail::count_copy(pending);
     rpos_ = 0;
@@ -738,8 +801,15 @@ class connection : public std::enable_shared_from_this<connection> {
 
   std::shared_ptr<detail::rx_pool> pool_;
   std::shared_ptr<detail::rx_block> block_;  // the receive buffer (frames handed out share it)
-  std::size_t rpos_ = 0;                     // first unread byte
-  std::size_t rend_ = 0;                     // end of the received bytes
+  std::shared_ptr<const void> keep_;         // block_ again, as keep_frame() hands it out
+  void set_block(std::shared_ptr<detail::rx_block> b) {
+    block_ = std::move(b);
+    keep_ = block_;
+  }
+  // block_to_self() -> no frame handed out still refers to the block (block_ and keep_ only).
+  [[nodiscard]] bool block_to_self() const noexcept { return block_.use_count() == 2; }
+  std::size_t rpos_ = 0;  // first unread byte
+  std::size_t rend_ = 0;  // end of the received bytes
   bool reading_ = false;
 
   struct pending_send {
@@ -749,10 +819,13 @@ class connection : public std::enable_shared_from_this<connection> {
   };
   static constexpr std::size_t run_capacity = 64 * 1024;
   std::atomic<int> mode_{0};  // for send_small: 0 not up or down, 1 up, 2 up with aligned frames
-  std::mutex send_m_;         // guards sends_ and flush_posted_
+  std::mutex send_m_;         // guards sends_, flush_posted_ and flush_deferred_
   std::vector<pending_send> sends_;  // from send(), not yet on the strand
   std::vector<pending_send> flushing_;
   bool flush_posted_ = false;
+  bool flush_deferred_ = false;  // the delivering_scope of this connection will flush
+  // The connection whose frames this thread delivers now (see delivering_scope).
+  static inline thread_local connection* delivering_ = nullptr;
 
   std::vector<outgoing> queue_;      // waiting for the next write
   std::vector<outgoing> in_flight_;  // being written

@@ -11,34 +11,55 @@
 
 #include <asio/post.hpp>
 
+#include "nodus/core/detail/deferred.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/process/detail/runtime.hpp"
 
 namespace nodus::detail {
 
+// drain_here(io, cell): drains cell, then (bounded) the cells that became ready meanwhile, in this
+// handler; the rest get handlers of their own. An exception (a completion threw) leaves it like
+// any handler's, after the rest was handed off.
+NODUS_DECL void drain_here(asio::io_context& io, cell_base& cell) {
+  ready_cells ready{&io, {}};
+  ready_cells* prev = current_ready;
+  current_ready = &ready;
+  std::size_t next = 0;
+  auto hand_off_the_rest = [&] {
+    current_ready = prev;
+    for (; next < ready.cells.size(); ++next) schedule_drain(io, *ready.cells[next]);
+  };
+  try {
+    cell.drain();
+    while (next < ready.cells.size() && next < 64) ready.cells[next++]->drain();
+  } catch (...) {
+    hand_off_the_rest();
+    throw;
+  }
+  hand_off_the_rest();
+}
+
+NODUS_DECL void post_drain_of(asio::io_context& io, cell_base& cell) {
+  asio::post(io, [&io, c = &cell] { drain_here(io, *c); });
+}
+
+// A drain deferred by the handler that made the cell ready (core/detail/deferred.hpp).
+NODUS_DECL void deferred_drain(void* arg, bool run_now) {
+  auto& cell = *static_cast<cell_base*>(arg);
+  if (run_now) {
+    drain_here(cell.rt().io(), cell);
+  } else {
+    post_drain_of(cell.rt().io(), cell);
+  }
+}
+
 NODUS_DECL void schedule_drain(asio::io_context& io, cell_base& cell) {
   if (current_ready != nullptr && current_ready->io == &io) {
     current_ready->cells.push_back(&cell);
+  } else if (auto* d = deferred_work::current(static_cast<asio::execution_context*>(&io))) {
+    d->add(&deferred_drain, &cell);
   } else {
-    asio::post(io, [&io, c = &cell] {
-      ready_cells ready{&io, {}};
-      ready_cells* prev = current_ready;
-      current_ready = &ready;
-      std::size_t next = 0;
-      auto hand_off_the_rest = [&] {
-        current_ready = prev;
-        for (; next < ready.cells.size(); ++next) schedule_drain(io, *ready.cells[next]);
-      };
-      try {
-        c->drain();
-        // A bounded number of follow-ups in this handler; the rest get handlers of their own.
-        while (next < ready.cells.size() && next < 64) ready.cells[next++]->drain();
-      } catch (...) {  // a completion threw: it leaves run() like any handler's exception
-        hand_off_the_rest();
-        throw;
-      }
-      hand_off_the_rest();
-    });
+    post_drain_of(io, cell);
   }
 }
 
