@@ -34,7 +34,6 @@
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -91,9 +90,49 @@ struct wire_bytes {
   std::span<const std::byte> bytes;
   std::shared_ptr<const void> keep;
 };
-// A message in a mailbox: owned (local sends, decoded remote ones) or in its received frame.
+// A message in a mailbox: owned (local sends, decoded remote ones) or in its received frame. A
+// tagged union rather than std::variant (one per message type of every server: the variant's
+// machinery cost compile time for nothing).
 template <class M>
-using msg_slot = std::variant<stored<M>, wire_bytes>;
+class msg_slot {
+ public:
+  msg_slot(stored<M>&& m) noexcept(std::is_nothrow_move_constructible_v<stored<M>>)  // NOLINT
+      : owned_(true) {
+    ::new (static_cast<void*>(&owned_value_)) stored<M>(static_cast<stored<M>&&>(m));
+  }
+  msg_slot(wire_bytes w) noexcept : owned_(false) {  // NOLINT
+    ::new (static_cast<void*>(&wire_)) wire_bytes(static_cast<wire_bytes&&>(w));
+  }
+  msg_slot(msg_slot&& o) noexcept(std::is_nothrow_move_constructible_v<stored<M>>)
+      : owned_(o.owned_) {
+    if (owned_) {
+      ::new (static_cast<void*>(&owned_value_)) stored<M>(static_cast<stored<M>&&>(o.owned_value_));
+    } else {
+      ::new (static_cast<void*>(&wire_)) wire_bytes(static_cast<wire_bytes&&>(o.wire_));
+    }
+  }
+  msg_slot(const msg_slot&) = delete;
+  msg_slot& operator=(const msg_slot&) = delete;
+  msg_slot& operator=(msg_slot&&) = delete;
+  ~msg_slot() {
+    if (owned_) {
+      std::destroy_at(&owned_value_);
+    } else {
+      std::destroy_at(&wire_);
+    }
+  }
+
+  // owned() -> the message when it is owned, else null; wire() -> its frame bytes, else null.
+  [[nodiscard]] stored<M>* owned() noexcept { return owned_ ? &owned_value_ : nullptr; }
+  [[nodiscard]] wire_bytes* wire() noexcept { return owned_ ? nullptr : &wire_; }
+
+ private:
+  union {
+    stored<M> owned_value_;
+    wire_bytes wire_;
+  };
+  bool owned_;
+};
 
 template <class Entry>
 struct envelope;
@@ -171,7 +210,7 @@ constexpr wire_mode wire_mode_of() noexcept {
 template <class S, class Entry, class M, class F>
 void with_msg(msg_slot<M>& slot, F&& f) {
   constexpr wire_mode mode = wire_mode_of<S, Entry, M>();
-  if (auto* o = std::get_if<0>(&slot)) {
+  if (auto* o = slot.owned()) {
     if constexpr (mode == wire_mode::as_view) {
       f(codec::view<M>(std::as_const(unstore<M>(*o))));
     } else {
@@ -180,7 +219,7 @@ void with_msg(msg_slot<M>& slot, F&& f) {
     return;
   }
   if constexpr (mode != wire_mode::owned) {
-    auto& w = *std::get_if<1>(&slot);
+    auto& w = *slot.wire();
     if constexpr (mode == wire_mode::in_frame) {
       f(*std::launder(reinterpret_cast<const M*>(w.bytes.data())));
     } else {

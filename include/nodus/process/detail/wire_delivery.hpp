@@ -78,10 +78,10 @@ struct wire_delivery {
     if constexpr (mode == wire_mode::owned) {
       auto d = codec::decode<M>(m.payload);
       if (!d) return d.error();
-      return msg_slot<M>(std::in_place_index<0>, store<M>(std::move(d).value()));
+      return msg_slot<M>(store<M>(std::move(d).value()));
     } else {
       if (auto v = codec::validate<M>(m.payload); !v) return v.error();
-      return msg_slot<M>(std::in_place_index<1>, wire_bytes{m.payload, *m.keep});
+      return msg_slot<M>(wire_bytes{m.payload, *m.keep});
     }
   }
 
