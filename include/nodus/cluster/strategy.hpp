@@ -12,12 +12,18 @@
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
-#include <asio/ip/tcp.hpp>
+#include <asio/ip/basic_endpoint.hpp>
 
 #include "nodus/cluster/cluster_options.hpp"
 #include "nodus/core/fixed_string.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
+
+// asio::ip::tcp is only named here (its endpoint type): <asio/ip/tcp.hpp>, with sockets, resolvers
+// and iostreams, is for the files that use them.
+namespace asio::ip {
+class tcp;
+}  // namespace asio::ip
 
 namespace nodus {
 
@@ -27,7 +33,7 @@ namespace cluster {
 // its host, EPMD), or at a known endpoint (a gossip heartbeat says where it listens).
 struct node_target {
   node_name name;
-  std::optional<asio::ip::tcp::endpoint> endpoint;
+  std::optional<asio::ip::basic_endpoint<asio::ip::tcp>> endpoint;  // asio::ip::tcp::endpoint
 };
 
 // What a strategy sees of its node. One context per strategy instance, shared (hold the
