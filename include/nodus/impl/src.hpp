@@ -17,6 +17,11 @@
 #include "nodus/process/impl/server.ipp"
 #include "nodus/process/impl/supervisor.ipp"
 
+// The Erlang external term format: terms, decoder, encoder.
+#include "nodus/codec/etf/impl/decode.ipp"
+#include "nodus/codec/etf/impl/encode.ipp"
+#include "nodus/codec/etf/impl/term.ipp"
+
 // Cluster formation: the engine and the strategies' type-independent parts.
 #include "nodus/cluster/impl/dns_poll.ipp"
 #include "nodus/cluster/impl/formation.ipp"
