@@ -29,6 +29,17 @@ inline bytes b(std::initializer_list<int> values) {
   return out;
 }
 
+// cat(x, y) -> the bytes of x, then those of y.
+inline bytes cat(bytes x, const bytes& y) {
+  x.insert(x.end(), y.begin(), y.end());
+  return x;
+}
+
+// a("ok") -> the atom ok, as a term.
+inline nodus::etf::term a(std::string_view name) {
+  return nodus::etf::term(nodus::etf::atom(name));
+}
+
 // from_hex("8361") -> {131, 97}; an odd digit count or a non-hex digit gives an empty buffer.
 inline bytes from_hex(std::string_view hex) {
   const auto digit = [](char c) -> int {

@@ -52,6 +52,7 @@ struct report {
 
 namespace {
 
+using etf_test::a;
 using etf_test::bytes;
 using etf_test::from_hex;
 using etf_test::to_hex;
@@ -61,8 +62,6 @@ using nodus::etf::big_integer;
 using nodus::etf::decode;
 using nodus::etf::term;
 using namespace nodus::literals;
-
-term a(std::string_view name) { return term(atom(name)); }
 
 // The program erl evaluates: a loop over commands on stdin, one answer line each.
 //   eval HEX(expr)            -> value HEX(t2b(V, minor 2)) HEX(t2b(V)) HEX(t2b(V, compressed))

@@ -17,8 +17,10 @@
 
 namespace {
 
+using etf_test::a;
 using etf_test::b;
 using etf_test::bytes;
+using etf_test::cat;
 using etf_test::encoded;
 using etf_test::to_list;
 using nodus::errc;
@@ -27,13 +29,6 @@ using nodus::etf::decode;
 using nodus::etf::decode_options;
 using nodus::etf::decode_prefix;
 using nodus::etf::term;
-
-term a(std::string_view name) { return term(atom(name)); }
-
-bytes cat(bytes x, const bytes& y) {
-  x.insert(x.end(), y.begin(), y.end());
-  return x;
-}
 
 // Checks that decode and decode_prefix refuse bytes with malformed_frame; returns the reason.
 // Builds no message unless a check fails: an allocation probe may be watching.

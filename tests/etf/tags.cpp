@@ -14,8 +14,10 @@
 
 namespace {
 
+using etf_test::a;
 using etf_test::b;
 using etf_test::bytes;
+using etf_test::cat;
 using etf_test::encoded;
 using etf_test::to_list;
 using nodus::errc;
@@ -26,13 +28,6 @@ using nodus::etf::decode_options;
 using nodus::etf::decode_prefix;
 using nodus::etf::kind;
 using nodus::etf::term;
-
-term a(std::string_view name) { return term(atom(name)); }
-
-bytes cat(bytes x, const bytes& y) {
-  x.insert(x.end(), y.begin(), y.end());
-  return x;
-}
 
 // The input decodes to expected, and expected encodes to canonical (to the input when omitted).
 void both_ways(const bytes& input, const term& expected, const bytes& canonical = {}) {

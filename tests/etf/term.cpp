@@ -16,14 +16,13 @@
 
 namespace {
 
+using etf_test::a;
 using nodus::etf::atom;
 using nodus::etf::big_integer;
 using nodus::etf::bit_binary;
 using nodus::etf::kind;
 using nodus::etf::map_entry;
 using nodus::etf::term;
-
-term a(std::string_view name) { return term(atom(name)); }
 
 }  // namespace
 

@@ -59,6 +59,7 @@ struct everything {
 
 namespace {
 
+using etf_test::a;
 using etf_test::b;
 using etf_test::bytes;
 using etf_test::to_list;
@@ -70,8 +71,6 @@ using nodus::etf::from_term;
 using nodus::etf::term;
 using nodus::etf::to_term;
 using namespace nodus::literals;
-
-term a(std::string_view name) { return term(atom(name)); }
 
 template <class T>
 std::string encoded_list(const T& value) {
@@ -211,6 +210,11 @@ BOOST_AUTO_TEST_CASE(containers) {
   BOOST_TEST(encoded_list(std::vector<int>{1, 300}) == "131,108,0,0,0,2,97,1,98,0,0,1,44,106");
   BOOST_TEST(encoded_list(std::vector<int>{-1}) == "131,108,0,0,0,1,98,255,255,255,255,106");
   BOOST_TEST(encoded_list(std::vector<std::byte>{std::byte{7}}) == "131,109,0,0,0,1,7");
+  BOOST_TEST(why_not<std::vector<std::byte>>(term::list({7})) ==
+             "etf: cannot read std::vector<std::byte> from [7]: expected std::vector<std::byte> (a "
+             "binary), got [7]");
+  BOOST_TEST(why_not<nodus::etf::pid>(term(1)) ==
+             "etf: cannot read nodus::etf::pid from 1: expected nodus::etf::pid (a pid), got 1");
   BOOST_TEST((*from_term<std::vector<int>>(term::list({1, 2})) == std::vector<int>{1, 2}));
   BOOST_TEST(why_not<std::vector<int>>(term::list({1, a("x")})) ==
              "etf: cannot read std::vector<int> from [1,x]: at list element 2: expected int (an "

@@ -452,6 +452,36 @@ NODUS_DECL bool term_to_node_name(const term& t, nodus::node_name& out, std::str
 template <class T>
 bool read_value(const term& t, T& out, read_context& ctx);
 
+// held_as<T>(t) -> t's value when t is the kind T maps to (atom, pid, reference, port, binary).
+template <class T>
+const T* held_as(const term& t) noexcept {
+  if constexpr (std::is_same_v<T, etf::atom>) {
+    return t.as_atom();
+  } else if constexpr (std::is_same_v<T, etf::pid>) {
+    return t.as_pid();
+  } else if constexpr (std::is_same_v<T, etf::reference>) {
+    return t.as_reference();
+  } else if constexpr (std::is_same_v<T, etf::port>) {
+    return t.as_port();
+  } else {
+    return t.as_binary();
+  }
+}
+template <class T>
+constexpr std::string_view held_kind() noexcept {
+  if constexpr (std::is_same_v<T, etf::atom>) {
+    return "an atom";
+  } else if constexpr (std::is_same_v<T, etf::pid>) {
+    return "a pid";
+  } else if constexpr (std::is_same_v<T, etf::reference>) {
+    return "a reference";
+  } else if constexpr (std::is_same_v<T, etf::port>) {
+    return "a port";
+  } else {
+    return "a binary";
+  }
+}
+
 template <class T>
 bool read_list(const term& t, T& out, read_context& ctx) {
   const std::vector<term>* items = t.as_list();
@@ -593,12 +623,13 @@ bool read_value(const term& t, T& out, read_context& ctx) {
   } else if constexpr (s == shape::string) {
     return term_to_string(t, out) ||
            mismatch(ctx, "std::string", "a binary, or a charlist of Unicode code points", t);
-  } else if constexpr (s == shape::atom) {
-    if (const etf::atom* a = t.as_atom()) {
-      out = *a;
+  } else if constexpr (s == shape::atom || s == shape::pid || s == shape::reference ||
+                       s == shape::port || s == shape::binary) {
+    if (const T* held = held_as<T>(t)) {
+      out = *held;
       return true;
     }
-    return mismatch(ctx, "nodus::etf::atom", "an atom", t);
+    return mismatch(ctx, display_name<T>(), held_kind<T>(), t);
   } else if constexpr (s == shape::node_name) {
     std::string why;
     return term_to_node_name(t, out, why) ||
@@ -621,36 +652,12 @@ bool read_value(const term& t, T& out, read_context& ctx) {
       return n;
     }();
     return mismatch(ctx, type_name<T>(), enum_expectation(names), t);
-  } else if constexpr (s == shape::pid) {
-    if (const etf::pid* p = t.as_pid()) {
-      out = *p;
-      return true;
-    }
-    return mismatch(ctx, "nodus::etf::pid", "a pid", t);
-  } else if constexpr (s == shape::reference) {
-    if (const etf::reference* r = t.as_reference()) {
-      out = *r;
-      return true;
-    }
-    return mismatch(ctx, "nodus::etf::reference", "a reference", t);
-  } else if constexpr (s == shape::port) {
-    if (const etf::port* p = t.as_port()) {
-      out = *p;
-      return true;
-    }
-    return mismatch(ctx, "nodus::etf::port", "a port", t);
   } else if constexpr (s == shape::optional) {
     if (t.is_atom("nil")) {
       out.reset();
       return true;
     }
     return read_value(t, out.emplace(), ctx);
-  } else if constexpr (s == shape::binary) {
-    if (const std::vector<std::byte>* b = t.as_binary()) {
-      out = *b;
-      return true;
-    }
-    return mismatch(ctx, "std::vector<std::byte>", "a binary", t);
   } else if constexpr (s == shape::list) {
     return read_list(t, out, ctx);
   } else if constexpr (s == shape::map) {

@@ -125,6 +125,7 @@ class decoder {
     }
   }
 
+ private:
   // read_atom_term(out, owner, owner_at, role) -> reads an atom (any atom encoding or a cache
   // reference) that is part of the term owner at owner_at; role names it ("node").
   bool read_atom_term(atom& out, std::uint8_t owner, std::size_t owner_at, const char* role) {
@@ -142,7 +143,6 @@ class decoder {
     return read_atom_body(out, t, at);
   }
 
- private:
   std::uint8_t u8() noexcept { return static_cast<std::uint8_t>(bytes_[pos_++]); }
   std::uint16_t u16() noexcept {
     const auto hi = u8();
