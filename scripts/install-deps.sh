@@ -11,6 +11,7 @@ packages=(
   libboost1.81-dev              # Boost.Hana and friends (headers)
   libboost-test1.81-dev         # Boost.Test (shared library) for the tests
   libssl-dev                    # OpenSSL libcrypto (cookie digests)
+  zlib1g-dev                    # zlib: compressed terms of the Erlang external term format
   erlang-base                   # erl + epmd: interop tests against real Erlang nodes (else skipped)
   iproute2                      # ip: network namespaces for the multi-host tests (gossip, DNS)
   dnsmasq-base                  # a real DNS server for the DNS polling tests

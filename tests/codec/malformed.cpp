@@ -2,71 +2,17 @@
 // padding and bools, and a seeded random-mutation loop. Checked under ASan + UBSan as well.
 #include "common.hpp"
 
+#include "../common/alloc_probe.hpp"
+
 #include <boost/test/unit_test.hpp>
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
-#include <new>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
-
-// ---- allocation probe: the largest single allocation while armed --------------------------------
-// Replaces the global (non-aligned) operator new and delete of this test executable.
-namespace probe {
-std::atomic<bool> armed{false};
-std::atomic<std::size_t> largest{0};
-
-void note(std::size_t n) noexcept {
-  if (!armed.load(std::memory_order_relaxed)) return;
-  std::size_t seen = largest.load(std::memory_order_relaxed);
-  while (n > seen && !largest.compare_exchange_weak(seen, n, std::memory_order_relaxed)) {
-  }
-}
-void* allocate(std::size_t n) {
-  note(n);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* allocate(std::size_t n, const std::nothrow_t&) noexcept {
-  note(n);
-  return std::malloc(n == 0 ? 1 : n);
-}
-
-// While alive, records the largest allocation made (by this thread or any other).
-class scope {
- public:
-  scope() noexcept {
-    largest.store(0, std::memory_order_relaxed);
-    armed.store(true, std::memory_order_relaxed);
-  }
-  scope(const scope&) = delete;
-  scope& operator=(const scope&) = delete;
-  ~scope() { armed.store(false, std::memory_order_relaxed); }
-  [[nodiscard]] std::size_t largest_allocation() const noexcept {
-    return largest.load(std::memory_order_relaxed);
-  }
-};
-}  // namespace probe
-
-void* operator new(std::size_t n) { return probe::allocate(n); }
-void* operator new[](std::size_t n) { return probe::allocate(n); }
-void* operator new(std::size_t n, const std::nothrow_t& t) noexcept {
-  return probe::allocate(n, t);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept {
-  return probe::allocate(n, t);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 

@@ -1,5 +1,5 @@
 // tests/net/erl_child.hpp: a real Erlang node (Debian erlang-base) as a child process of a test,
-// shared by the tests that talk to one (erl_interop.cpp, connection.cpp).
+// shared by the tests that talk to one (erl_interop.cpp, connection.cpp, tests/etf/interop.cpp).
 #pragma once
 
 #include <fcntl.h>
@@ -99,14 +99,18 @@ class child_process {
     const auto deadline = clock_type::now() + timeout;
     for (;;) {
       if (auto line = seen(needle)) return line;
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (left.count() <= 0 || out_ < 0) return std::nullopt;
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
-        return std::nullopt;
-      }
+      if (!wait_readable(deadline)) return std::nullopt;
+    }
+  }
+
+  // next_line(timeout) -> the next output line that next_line has not returned yet (lines come
+  // in order; wait_for and seen still see every line), waiting at most timeout for it.
+  std::optional<std::string> next_line(clock_type::duration timeout = step_timeout) {
+    const auto deadline = clock_type::now() + timeout;
+    for (;;) {
       drain();
+      if (next_ < lines_.size()) return lines_[next_++];
+      if (!wait_readable(deadline)) return std::nullopt;
     }
   }
 
@@ -170,11 +174,23 @@ class child_process {
       }
       break;
     }
+    std::size_t start = 0;
     std::size_t nl;
-    while ((nl = partial_.find('\n')) != std::string::npos) {
-      lines_.push_back(partial_.substr(0, nl));
-      partial_.erase(0, nl + 1);
+    while ((nl = partial_.find('\n', start)) != std::string::npos) {
+      lines_.push_back(partial_.substr(start, nl - start));
+      start = nl + 1;
     }
+    partial_.erase(0, start);
+  }
+
+  // wait_readable(deadline) -> false when the deadline passed or the output is closed; true when
+  // there may be output to drain.
+  bool wait_readable(clock_type::time_point deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+    if (left.count() <= 0 || out_ < 0) return false;
+    pollfd p{out_, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(left.count())) >= 0 || errno == EINTR;
   }
 
   void close_fds() {
@@ -188,6 +204,7 @@ class child_process {
   int out_ = -1;
   std::string partial_;
   std::vector<std::string> lines_;
+  std::size_t next_ = 0;  // the first line next_line has not returned
 };
 
 // The program erl evaluates (-eval): report node up/down, obey "connect NODE" on stdin.

@@ -17,6 +17,12 @@
 #include "nodus/process/impl/server.ipp"
 #include "nodus/process/impl/supervisor.ipp"
 
+// The Erlang external term format: terms, decoder, encoder, the typed mapping's untyped parts.
+#include "nodus/codec/etf/impl/decode.ipp"
+#include "nodus/codec/etf/impl/encode.ipp"
+#include "nodus/codec/etf/impl/term.ipp"
+#include "nodus/codec/etf/impl/typed.ipp"
+
 // Cluster formation: the engine and the strategies' type-independent parts.
 #include "nodus/cluster/impl/dns_poll.ipp"
 #include "nodus/cluster/impl/formation.ipp"
