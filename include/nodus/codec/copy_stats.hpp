@@ -12,6 +12,8 @@
 #include <mutex>
 #include <vector>
 
+#include <nodus/config.hpp>
+
 namespace nodus::codec {
 namespace detail {
 
@@ -22,26 +24,15 @@ struct copy_counters {
   std::vector<const std::atomic<std::uint64_t>*> live;
   std::uint64_t retired = 0;
 };
-inline copy_counters& counters() {
-  static copy_counters c;  // never destroyed before the threads that count (a function static)
-  return c;
-}
+// counters() -> the counters of the process.
+NODUS_DECL copy_counters& counters();
 
 class thread_copy_counter {
  public:
-  thread_copy_counter() {
-    auto& c = counters();
-    std::lock_guard lock(c.m);
-    c.live.push_back(&n_);
-  }
+  NODUS_DECL thread_copy_counter();
   thread_copy_counter(const thread_copy_counter&) = delete;
   thread_copy_counter& operator=(const thread_copy_counter&) = delete;
-  ~thread_copy_counter() {
-    auto& c = counters();
-    std::lock_guard lock(c.m);
-    c.retired += n_.load(std::memory_order_relaxed);
-    std::erase(c.live, &n_);
-  }
+  NODUS_DECL ~thread_copy_counter();
   // add(n): only the owning thread writes, so a load and a store do.
   void add(std::uint64_t n) noexcept {
     n_.store(n_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -50,7 +41,13 @@ class thread_copy_counter {
  private:
   std::atomic<std::uint64_t> n_{0};
 };
+// The calling thread's counter. Its initialisation runs code (it registers with counters()), so in
+// separate compilation it is defined once, in impl/copy_stats.ipp.
+#if defined(NODUS_HEADER_ONLY)
 inline thread_local thread_copy_counter this_thread_copies;
+#else
+extern thread_local thread_copy_counter this_thread_copies;
+#endif
 
 // count_copy(n): records that n payload bytes were copied. Thread-safe.
 inline void count_copy(std::size_t n) noexcept {
@@ -61,12 +58,10 @@ inline void count_copy(std::size_t n) noexcept {
 
 // The payload bytes copied by nodus in this process so far. Thread-safe: exact once the copying
 // threads are done (or synchronized with the caller), a lower bound while they run.
-[[nodiscard]] inline std::uint64_t copied_bytes() noexcept {
-  auto& c = detail::counters();
-  std::lock_guard lock(c.m);
-  std::uint64_t sum = c.retired;
-  for (const auto* n : c.live) sum += n->load(std::memory_order_relaxed);
-  return sum;
-}
+[[nodiscard]] NODUS_DECL std::uint64_t copied_bytes() noexcept;
 
 }  // namespace nodus::codec
+
+#if defined(NODUS_HEADER_ONLY)
+#include <nodus/codec/impl/copy_stats.ipp>
+#endif

@@ -8,6 +8,8 @@
 #include <span>
 #include <vector>
 
+#include <nodus/config.hpp>
+
 namespace nodus::codec {
 
 namespace detail {
@@ -48,35 +50,13 @@ struct gather_list {
   }
 
   // append(bytes): adds a piece pointing at bytes (not copied: keep them alive).
-  void append(std::span<const std::byte> bytes) {
-    if (bytes.empty()) return;
-    if (!parts.empty()) {
-      std::span<const std::byte>& last = parts.back();
-      if (last.data() + last.size() == bytes.data()) {
-        last = std::span<const std::byte>{last.data(), last.size() + bytes.size()};
-        size += bytes.size();
-        return;
-      }
-    }
-    parts.push_back(bytes);
-    size += bytes.size();
-  }
+  NODUS_DECL void append(std::span<const std::byte> bytes);
 
   // append_u64(v): adds v as 8 little-endian bytes, stored in the list itself.
-  void append_u64(std::uint64_t v) {
-    const std::size_t chunk = slots_used_ / chunk_slots;
-    if (chunk == chunks_.size()) chunks_.push_back(std::make_unique<std::uint64_t[]>(chunk_slots));
-    std::uint64_t* slot = &chunks_[chunk][slots_used_ % chunk_slots];
-    ++slots_used_;
-    *slot = v;  // the host is little-endian (checked by the codec)
-    append(std::span<const std::byte>{reinterpret_cast<const std::byte*>(slot), sizeof v});
-  }
+  NODUS_DECL void append_u64(std::uint64_t v);
 
   // append_zeros(n): adds n zero bytes (padding); n <= 16.
-  void append_zeros(std::size_t n) {
-    assert(n <= sizeof detail::zero_bytes && "nodus::codec::gather_list: at most 16 zero bytes");
-    append(std::span<const std::byte>{detail::zero_bytes, n});
-  }
+  NODUS_DECL void append_zeros(std::size_t n);
 
  private:
   // Lengths live in fixed chunks, so that a new one never moves those that pieces point at.
@@ -86,3 +66,7 @@ struct gather_list {
 };
 
 }  // namespace nodus::codec
+
+#if defined(NODUS_HEADER_ONLY)
+#include <nodus/codec/impl/gather_list.ipp>
+#endif

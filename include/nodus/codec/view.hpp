@@ -35,6 +35,7 @@
 #include <nodus/codec/copy_stats.hpp>
 #include <nodus/codec/detail/layout.hpp>
 #include <nodus/codec/detail/walk.hpp>
+#include <nodus/config.hpp>
 #include <nodus/core/error.hpp>
 #include <nodus/core/fixed_string.hpp>
 #include <nodus/message/reflect.hpp>
@@ -94,10 +95,9 @@ struct at_position_t {
 };
 inline constexpr at_position_t at_position{};
 
-[[noreturn]] inline void throw_unchecked(const reader& r, std::string_view type) {
-  throw std::invalid_argument(describe_fault(r, type) +
-                              " (a view over bytes needs bytes that validate<T> accepts)");
-}
+// throw_unchecked(r, type): throws std::invalid_argument: a view was given bytes that do not
+// validate.
+[[noreturn]] NODUS_DECL void throw_unchecked(const reader& r, std::string_view type);
 
 [[nodiscard]] inline std::uint64_t load_length(const std::byte* p) noexcept {
   std::uint64_t n = 0;
@@ -404,3 +404,7 @@ template <class T>
 }
 
 }  // namespace nodus::codec
+
+#if defined(NODUS_HEADER_ONLY)
+#include <nodus/codec/impl/view.ipp>
+#endif

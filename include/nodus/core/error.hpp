@@ -9,6 +9,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "nodus/config.hpp"
+
 namespace nodus {
 
 // Expected failures of nodus operations. Values are stable (they may cross the wire later).
@@ -38,37 +40,11 @@ enum class errc : int {
 class error_category_impl final : public std::error_category {
  public:
   [[nodiscard]] const char* name() const noexcept override { return "nodus"; }
-  [[nodiscard]] std::string message(int value) const override {
-    switch (static_cast<errc>(value)) {
-      case errc::ok: return "success";
-      case errc::timeout: return "call timed out";
-      case errc::noproc: return "no server registered under that name (noproc)";
-      case errc::nodedown: return "node is down (nodedown)";
-      case errc::server_crashed: return "server crashed";
-      case errc::already_registered: return "name already registered";
-      case errc::wrong_server_type: return "name registered by a server of another type";
-      case errc::no_reply: return "server dropped the call without replying";
-      case errc::shutdown: return "shutting down";
-      case errc::supervisor_gave_up: return "supervisor reached its maximum restart intensity";
-      case errc::would_deadlock: return "blocking call from a thread that runs the node";
-      case errc::invalid_node_name: return "invalid node name";
-      case errc::bad_cookie: return "cookie mismatch";
-      case errc::protocol_mismatch: return "peer uses a different protocol";
-      case errc::malformed_frame: return "malformed frame";
-      case errc::frame_too_large: return "frame exceeds the maximum frame size";
-      case errc::not_connected: return "not connected";
-      case errc::init_failed: return "server init failed";
-      case errc::not_running: return "node is not running";
-    }
-    return "unknown nodus error";
-  }
+  [[nodiscard]] NODUS_DECL std::string message(int value) const override;
 };
 
 // error_category() -> the singleton category of nodus::errc.
-[[nodiscard]] inline const std::error_category& error_category() noexcept {
-  static const error_category_impl instance;
-  return instance;
-}
+[[nodiscard]] NODUS_DECL const std::error_category& error_category() noexcept;
 
 // make_error_code(errc) -> std::error_code in nodus's category (found by ADL).
 [[nodiscard]] inline std::error_code make_error_code(errc e) noexcept {
@@ -94,14 +70,7 @@ class error {
   [[nodiscard]] const std::error_code& code() const noexcept { return code_; }
   [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
   // message() -> "server crashed: handler threw: bad state", or the code's message alone.
-  [[nodiscard]] std::string message() const {
-    std::string m = code_.message();
-    if (!reason_.empty()) {
-      m += ": ";
-      m += reason_;
-    }
-    return m;
-  }
+  [[nodiscard]] NODUS_DECL std::string message() const;
   explicit operator bool() const noexcept { return static_cast<bool>(code_); }
 
   friend bool operator==(const error& a, const error& b) noexcept { return a.code_ == b.code_; }
@@ -232,3 +201,7 @@ class [[nodiscard]] result<void> {
 };
 
 }  // namespace nodus
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/core/impl/error.ipp"
+#endif

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
 
 namespace nodus {
@@ -86,12 +87,8 @@ void format_float(std::string& out, F value) {
   if (r.ec == std::errc{}) out.append(buf, r.ptr);
 }
 
-inline void format_pointer(std::string& out, const volatile void* p) {
-  char buf[2 + 2 * sizeof(std::uintptr_t)];
-  const auto r = std::to_chars(buf, buf + sizeof buf, reinterpret_cast<std::uintptr_t>(p), 16);
-  out += "0x";
-  out.append(buf, r.ptr);
-}
+// "0x" and the address in hex.
+NODUS_DECL void format_pointer(std::string& out, const volatile void* p);
 
 // "250ms": the count, then the unit of std::format's chrono formatting (us instead of the micro
 // sign).
@@ -215,41 +212,8 @@ void append_erased(std::string& out, const void* value) {
 }
 
 // The format-string loop: `{...}` takes the next argument, `{{` and `}}` are braces.
-inline void vformat_to(std::string& out, std::string_view fmt, const format_arg* args,
-                       std::size_t count) {
-  std::size_t next = 0;
-  std::size_t i = 0;
-  while (i < fmt.size()) {
-    const char c = fmt[i];
-    if (c == '{') {
-      if (i + 1 < fmt.size() && fmt[i + 1] == '{') {
-        out += '{';
-        i += 2;
-        continue;
-      }
-      const std::size_t close = fmt.find('}', i + 1);
-      if (close == std::string_view::npos) {  // unterminated: the rest is plain text
-        out.append(fmt.substr(i));
-        return;
-      }
-      if (next < count) {
-        args[next].append(out, args[next].value);
-        ++next;
-      } else {  // no argument left: keep the placeholder as written
-        out.append(fmt.substr(i, close + 1 - i));
-      }
-      i = close + 1;
-    } else if (c == '}') {  // "}}" or a lone '}': one brace
-      out += '}';
-      i += (i + 1 < fmt.size() && fmt[i + 1] == '}') ? 2 : 1;
-    } else {
-      std::size_t stop = fmt.find_first_of("{}", i);
-      if (stop == std::string_view::npos) stop = fmt.size();
-      out.append(fmt.substr(i, stop - i));
-      i = stop;
-    }
-  }
-}
+NODUS_DECL void vformat_to(std::string& out, std::string_view fmt, const format_arg* args,
+                           std::size_t count);
 
 }  // namespace detail
 
@@ -285,3 +249,7 @@ template <class... Args>
 }
 
 }  // namespace nodus
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/core/impl/format.ipp"
+#endif

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "nodus/config.hpp"
 #include "nodus/core/format.hpp"
 
 namespace nodus {
@@ -68,16 +69,7 @@ class logger {
 
   // Writes message as it is (no formatting), stamped with the current time, if level is enabled.
   // Exceptions thrown by a user sink propagate to the caller.
-  void write(log_level level, std::string_view message) {
-    if (!enabled(level)) return;
-    const log_record record{level, std::chrono::system_clock::now(), message};
-    const std::lock_guard<std::mutex> lock(mutex_);
-    if (sink_) {
-      sink_(record);
-    } else {
-      stdout_sink(record);
-    }
-  }
+  NODUS_DECL void write(log_level level, std::string_view message);
 
   // log(level, "{} joined", node): formats with nodus::format and writes, if level is enabled.
   template <class... Args>
@@ -106,55 +98,15 @@ class logger {
   // local time HH:MM:SS.mmm, the level in brackets, the level name padded to 5, a space, the
   // message. This is the shape of Elixir's default console format "$time [$level]
   // $levelpad$message".
-  [[nodiscard]] static std::string format_line(const log_record& record) {
-    const std::string_view name = to_string(record.level);
-    std::string line;
-    line.reserve(22 + record.message.size());
-    append_local_time(line, record.time);
-    line += " [";
-    line += name;
-    line += ']';
-    line.append(name.size() < 5 ? 6 - name.size() : 1, ' ');
-    line += record.message;
-    return line;
-  }
+  [[nodiscard]] NODUS_DECL static std::string format_line(const log_record& record);
 
   // The default sink: format_line(record) and a newline to stdout, in one fwrite, then fflush.
-  static void stdout_sink(const log_record& record) {
-    std::string line = format_line(record);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fflush(stdout);
-  }
+  NODUS_DECL static void stdout_sink(const log_record& record);
 
  private:
   // Appends "HH:MM:SS.mmm" in the local time zone.
-  static void append_local_time(std::string& out, std::chrono::system_clock::time_point time) {
-    using namespace std::chrono;
-    const auto seconds_part = floor<seconds>(time);
-    const auto millis = duration_cast<milliseconds>(time - seconds_part).count();  // 0..999
-    const std::time_t t = system_clock::to_time_t(seconds_part);
-    std::tm tm{};
-#if defined(_WIN32)
-    const bool ok = localtime_s(&tm, &t) == 0;
-#else
-    const bool ok = localtime_r(&t, &tm) != nullptr;
-#endif
-    if (!ok) tm = std::tm{};
-    const auto two = [&out](int v) {
-      out += static_cast<char>('0' + (v / 10) % 10);
-      out += static_cast<char>('0' + v % 10);
-    };
-    two(tm.tm_hour);
-    out += ':';
-    two(tm.tm_min);
-    out += ':';
-    two(tm.tm_sec);
-    out += '.';
-    out += static_cast<char>('0' + millis / 100);
-    out += static_cast<char>('0' + (millis / 10) % 10);
-    out += static_cast<char>('0' + millis % 10);
-  }
+  NODUS_DECL static void append_local_time(std::string& out,
+                                           std::chrono::system_clock::time_point time);
 
   std::atomic<log_level> level_{log_level::info};
   std::mutex mutex_;
@@ -163,9 +115,10 @@ class logger {
 
 // default_logger() -> the process-wide logger. It is never destroyed, so static destructors and
 // detached threads may still log during exit.
-[[nodiscard]] inline logger& default_logger() noexcept {
-  static logger& instance = *new logger;
-  return instance;
-}
+[[nodiscard]] NODUS_DECL logger& default_logger() noexcept;
 
 }  // namespace nodus
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/core/impl/log.ipp"
+#endif

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/fixed_string.hpp"
 
@@ -79,70 +80,19 @@ struct node_name_check {
 }
 
 // Appends c readably: printable ASCII as itself, anything else as \xNN.
-inline void append_escaped_char(std::string& out, char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (u >= 0x20 && u < 0x7f) {
-    out += c;
-    return;
-  }
-  constexpr const char* hex = "0123456789abcdef";
-  out += "\\x";
-  out += hex[u >> 4];
-  out += hex[u & 0x0f];
-}
+NODUS_DECL void append_escaped_char(std::string& out, char c);
 
 // Appends text in double quotes, escaped, cut after 40 bytes (a reason must stay readable).
-inline void append_quoted(std::string& out, std::string_view text) {
-  constexpr std::size_t shown = 40;
-  out += '"';
-  for (std::size_t i = 0; i < text.size() && i < shown; ++i) {
-    if (text[i] == '"' || text[i] == '\\') out += '\\';
-    append_escaped_char(out, text[i]);
-  }
-  if (text.size() > shown) out += "...";
-  out += '"';
-}
+NODUS_DECL void append_quoted(std::string& out, std::string_view text);
 
 // The reason text of an invalid_node_name error, naming the input and what is wrong with it.
-inline std::string node_name_reason(std::string_view text, const node_name_check& c) {
-  std::string r;
-  append_quoted(r, text);
-  switch (c.problem) {
-    case node_name_problem::none: r += " is valid"; break;
-    case node_name_problem::empty: r += " is empty; expected name@host"; break;
-    case node_name_problem::too_long:
-      r += " is ";
-      r += std::to_string(text.size());
-      r += " bytes long; a node name has at most 255 (Erlang's atom limit)";
-      break;
-    case node_name_problem::no_at: r += " has no '@'; expected name@host"; break;
-    case node_name_problem::empty_alive: r += " has an empty name part before '@'"; break;
-    case node_name_problem::empty_host: r += " has an empty host part after '@'"; break;
-    case node_name_problem::bad_alive_char:
-    case node_name_problem::bad_host_char: {
-      const bool alive = c.problem == node_name_problem::bad_alive_char;
-      r += " has character '";
-      append_escaped_char(r, text[c.bad_pos]);
-      r += "' at offset ";
-      r += std::to_string(c.bad_pos);
-      r += alive ? " in its name part; allowed there: A-Z a-z 0-9 _ -"
-                 : " in its host part; allowed there: printable ASCII except space";
-      break;
-    }
-  }
-  return r;
-}
+NODUS_DECL std::string node_name_reason(std::string_view text, const node_name_check& c);
 
 // Reached only for an invalid "..."_node literal. They are not constexpr, so reaching one while
 // the literal is evaluated at compile time is the compile error, and the function's name is the
 // message. Where the literal may run at run time (clang, see NODUS_NODE_LITERAL_SPECIFIER), they
 // print the problem and abort: an invalid literal is a programming error.
-[[noreturn]] inline void invalid_node_name_literal(const char* what) noexcept {
-  std::fputs("nodus: invalid \"...\"_node literal: ", stderr);
-  std::fputs(what, stderr);
-  std::fputs("\n", stderr);
-  std::abort();
-}
+[[noreturn]] NODUS_DECL void invalid_node_name_literal(const char* what) noexcept;
 [[noreturn]] inline void invalid_node_name_literal_is_empty() noexcept {
   invalid_node_name_literal("it is empty; write name@host");
 }
@@ -200,13 +150,7 @@ class node_name {
 
   // parse(text) -> the node name, or errc::invalid_node_name with a reason naming text and what is
   // wrong (empty, no '@', empty name or host part, too long, a character Erlang does not allow).
-  [[nodiscard]] static result<node_name> parse(std::string_view text) noexcept {
-    const detail::node_name_check c = detail::check_node_name(text);
-    if (c.problem != detail::node_name_problem::none) {
-      return nodus::error(errc::invalid_node_name, detail::node_name_reason(text, c));
-    }
-    return node_name(text, c.at);
-  }
+  [[nodiscard]] NODUS_DECL static result<node_name> parse(std::string_view text) noexcept;
 
   // is_valid(text) -> whether parse(text) would succeed; usable in constant expressions.
   [[nodiscard]] static constexpr bool is_valid(std::string_view text) noexcept {
@@ -320,3 +264,7 @@ struct std::hash<nodus::node_name> {
     return std::hash<std::string_view>{}(name.str());
   }
 };
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/core/impl/node_name.ipp"
+#endif

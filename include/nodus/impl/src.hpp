@@ -10,6 +10,19 @@
 #endif
 
 // One line per implementation file; each includes the header it implements.
+// The core: errors, formatting, the logger, node names.
+#include "nodus/core/impl/error.ipp"
+#include "nodus/core/impl/format.ipp"
+#include "nodus/core/impl/log.ipp"
+#include "nodus/core/impl/node_name.ipp"
+
+// The codec: copy counters, gather lists, the checking walk, views.
+#include "nodus/codec/impl/copy_stats.ipp"
+#include "nodus/codec/impl/gather_list.ipp"
+#include "nodus/codec/impl/view.ipp"
+#include "nodus/codec/impl/walk.ipp"
+
+// The node, its options and the process layer.
 #include "nodus/impl/node_core.ipp"
 #include "nodus/impl/options.ipp"
 #include "nodus/process/impl/call_op.ipp"

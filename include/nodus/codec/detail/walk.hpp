@@ -14,6 +14,7 @@
 #include <nodus/codec/copy_stats.hpp>
 #include <nodus/codec/detail/layout.hpp>
 #include <nodus/codec/gather_list.hpp>
+#include <nodus/config.hpp>
 
 namespace nodus::codec::detail {
 
@@ -43,26 +44,13 @@ struct reader {
 
   [[nodiscard]] std::size_t remaining() const noexcept { return size - pos; }
 
-  bool fail(fault f, std::size_t where, std::uint64_t v) noexcept {
-    what = f;
-    at = where;
-    value = v;
-    left = remaining();
-    return false;
-  }
+  // fail(f, where, v): records the fault; returns false, for `return r.fail(...)`.
+  NODUS_DECL bool fail(fault f, std::size_t where, std::uint64_t v) noexcept;
   [[nodiscard]] bool need(std::size_t n) noexcept {
     return n <= remaining() || fail(fault::truncated, pos, n);
   }
-  [[nodiscard]] bool align(std::size_t alignment) noexcept {
-    const std::size_t pad = padding(pos, alignment);
-    if (!need(pad)) return false;
-    for (std::size_t i = 0; i < pad; ++i) {
-      const auto b = std::to_integer<std::uint64_t>(data[pos + i]);
-      if (b != 0) return fail(fault::nonzero_padding, pos + i, b);
-    }
-    pos += pad;
-    return true;
-  }
+  // align(alignment): moves past the padding to alignment, which must be there and be zero.
+  [[nodiscard]] NODUS_DECL bool align(std::size_t alignment) noexcept;
   [[nodiscard]] bool read_length(std::uint64_t& n) noexcept {
     if (!align(length_size) || !need(length_size)) return false;
     std::memcpy(&n, data + pos, length_size);
@@ -225,46 +213,7 @@ template <class T>
 // describe_fault(r, type) -> the reason of a malformed_frame error, e.g.
 // "app::record, member 'name': string length 900 at offset 8 exceeds the 12 bytes left".
 // Built with std::to_string rather than nodus::format, to keep this header light.
-inline std::string describe_fault(const reader& r, std::string_view type) {
-  using std::to_string;
-  std::string s{type};
-  if (!r.member.empty()) {
-    s += ", member '";
-    s += r.member;
-    s += '\'';
-  }
-  s += ": ";
-  switch (r.what) {
-    case fault::none: s += "no fault"; break;
-    case fault::misaligned:
-      s += "the buffer is not aligned to " + to_string(r.value) + " bytes (its address is " +
-           to_string(reinterpret_cast<std::uintptr_t>(r.data) % r.value) + " past a multiple)";
-      break;
-    case fault::truncated:
-      s += "truncated: " + to_string(r.value) + " bytes needed at offset " + to_string(r.at) +
-           ", " + to_string(r.size - r.at) + " left";
-      break;
-    case fault::length_over:
-      s += "string length " + to_string(r.value) + " at offset " + to_string(r.at) +
-           " exceeds the " + to_string(r.left) + " bytes left";
-      break;
-    case fault::count_over:
-      s += "element count " + to_string(r.value) + " at offset " + to_string(r.at) +
-           " cannot fit in the " + to_string(r.left) + " bytes left";
-      break;
-    case fault::bad_bool:
-      s += "bool at offset " + to_string(r.at) + " holds " + to_string(r.value) + ", not 0 or 1";
-      break;
-    case fault::nonzero_padding:
-      s += "padding byte at offset " + to_string(r.at) + " holds " + to_string(r.value) + ", not 0";
-      break;
-    case fault::trailing:
-      s += to_string(r.value) + " trailing bytes after the message, which ends at offset " +
-           to_string(r.at);
-      break;
-  }
-  return s;
-}
+NODUS_DECL std::string describe_fault(const reader& r, std::string_view type);
 
 // A position in bytes that check_message accepted: reads without checking, counting the payload
 // bytes it copies.
@@ -367,3 +316,7 @@ void put(const U& v, Sink& s) {
 }
 
 }  // namespace nodus::codec::detail
+
+#if defined(NODUS_HEADER_ONLY)
+#include <nodus/codec/impl/walk.ipp>
+#endif
