@@ -40,6 +40,7 @@
 #include "nodus/options.hpp"
 #include "nodus/process/detail/remote_ops.hpp"
 #include "nodus/process/detail/runtime.hpp"
+#include "nodus/process/detail/term_delivery.hpp"
 #include "nodus/process/detail/waiter.hpp"
 #include "nodus/process/detail/wire_delivery.hpp"
 #include "nodus/process/interface.hpp"
@@ -58,6 +59,10 @@ struct protocol_wire {
   template <class S>
   static constexpr cell_base::wire_delivery pointer() noexcept {
     return wire_delivery<S, Protocol>::pointer();
+  }
+  template <class S>
+  static constexpr cell_base::term_delivery term_pointer() noexcept {
+    return term_delivery<S, Protocol>::pointer();
   }
 };
 
@@ -190,6 +195,7 @@ class node {
           return std::make_unique<S>(a...);
         });
     c->set_wire_delivery(detail::wire_delivery<S, Protocol>::pointer());
+    c->set_term_delivery(detail::term_delivery<S, Protocol>::pointer());
     return core_.spawn(std::move(c));
   }
 

@@ -101,7 +101,8 @@ BOOST_AUTO_TEST_CASE(values_match_erlang) {
   BOOST_TEST(net::dflag_nodus == (std::uint64_t{1} << 60));
   // dist.h DFLAG_DIST_MANDATORY_25 spelled out as a number.
   BOOST_TEST(net::dflags_mandatory_25 == 0x1070f94u);
-  BOOST_TEST(net::dflags_nodus_default == 0x1000000407070f95ULL);
+  // ... plus DIST_MONITOR (0x8) and DIST_MONITOR_NAME (0x20): nodus answers MONITOR_P.
+  BOOST_TEST(net::dflags_nodus_default == 0x1000000407070fbdULL);
 }
 
 BOOST_AUTO_TEST_CASE(otp25_sends_all_mandatory_flags_but_not_ours) {
@@ -195,7 +196,7 @@ BOOST_AUTO_TEST_CASE(round_trips) {
   {
     bytes w;
     hs::encode(hs::name_message{net::dflags_nodus_default, 42, "a@h"_node}, w);
-    BOOST_TEST(w == from_hex("00124e1000000407070f950000002a0003614068"));
+    BOOST_TEST(w == from_hex("00124e1000000407070fbd0000002a0003614068"));
     auto m = hs::decode_name(body_of(w));
     BOOST_REQUIRE(m);
     BOOST_TEST(m->flags == net::dflags_nodus_default);

@@ -336,6 +336,16 @@ class node_table {
     }
   }
 
+  // on_erlang_frame(cb): cb(peer, bytes) for each frame of a BEAM peer (a connection without the
+  // nodus flag: dist/erlang_frame.hpp); bytes are valid during the call only. Replaces the
+  // previous one.
+  void on_erlang_frame(frame_handler cb) {
+    std::lock_guard lock(s_->mutex);
+    auto& hooks = *s_->hooks;
+    if (hooks.erlang) hooks.retired.push_back(hooks.erlang);  // a frame may be in it
+    hooks.erlang = std::make_shared<frame_handler>(std::move(cb));
+  }
+
   // send(peer, payload) -> false if no connection to peer is up; else the frame is queued.
   bool send(const node_name& peer, std::vector<std::byte> payload) {
     auto c = connection_to(peer).first;
@@ -353,7 +363,8 @@ class node_table {
   // shared by the state and every link, so that the fast path reaches them without locking the
   // state (a weak_ptr lock per frame): a hook a link points to lives as long as the link.
   struct hook_store {
-    std::shared_ptr<frame_handler> current;               // under the state's mutex
+    std::shared_ptr<frame_handler> current;  // under the state's mutex
+    std::shared_ptr<frame_handler> erlang;   // BEAM peers' frames; under the state's mutex
     std::vector<std::shared_ptr<frame_handler>> retired;  // under the state's mutex
     std::atomic<bool> closing{false};
   };
@@ -704,7 +715,7 @@ class node_table {
         auto it = conns.find(id);
         if (closed || it == conns.end()) return;
         peer = it->second.peer;
-        hook = hooks->current;
+        hook = it->second.native ? hooks->current : hooks->erlang;
         conn = it->second.conn;
         hidden = it->second.hidden;
         native = it->second.native;
@@ -714,8 +725,9 @@ class node_table {
         }
       }
       if (!native) {
-        // A BEAM node's traffic (its name registry sync, rex requests): nodus does not speak the
-        // external term format yet, and must not drop the link for it (DESIGN section 5).
+        // A BEAM node's traffic: its messages, monitors and links, and its own services' (the name
+        // registry sync of global, rex): to the distribution, which answers or ignores each.
+        if (hook && *hook) (*hook)(peer, f, conn->keep_frame());
         return;
       }
       if (f.empty() || f[0] != control_tag) {
@@ -890,6 +902,7 @@ class node_table {
       s_->down_handlers.clear();
       s_->lost_handlers.clear();
       if (s_->hooks->current) s_->hooks->retired.push_back(std::move(s_->hooks->current));
+      if (s_->hooks->erlang) s_->hooks->retired.push_back(std::move(s_->hooks->erlang));
     }
     for (auto& c : all) c->close();
     asio::post(s_->accept_strand, [acc = s_->acceptor, timers] {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "nodus/cluster/events.hpp"
+#include "nodus/codec/etf/term.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
@@ -41,6 +42,19 @@ struct inbound_message {
   const std::shared_ptr<const void>* keep = nullptr;  // holds payload valid while held
 };
 
+// One message from a process of a BEAM node to a local server registered as target (REG_SEND):
+// gen_server's '$gen_call' and '$gen_cast' are unwrapped, anything else is an info message.
+struct erlang_inbound {
+  enum class kind : std::uint8_t { call, cast, info };
+  kind what = kind::info;
+  std::string_view target;
+  const node_name* from = nullptr;          // the BEAM node
+  const etf::term* message = nullptr;       // call, cast: the request; info: the message
+  const etf::pid* caller = nullptr;         // call: the process that waits for the reply
+  const etf::term* tag = nullptr;           // call: the reply goes to caller as {Tag, Reply}
+  const etf::reference* monitor = nullptr;  // call: the caller's monitor of the server, if known
+};
+
 // What the distribution sees of its node (implemented by the process layer's local_node).
 class local_end {
  public:
@@ -48,6 +62,11 @@ class local_end {
   // deliver(m): a message for the server m.target; an error says why it is refused (no such
   // server: noproc; unknown message; malformed payload). Calls are answered through the wire.
   virtual result<void> deliver(const inbound_message& m) = 0;
+  // deliver_term(m): the same for a message from a BEAM process; calls are answered (or failed)
+  // through the wire. Errors: noproc, or a term the server takes in none of its handlers.
+  virtual result<void> deliver_term(const erlang_inbound& m) = 0;
+  // is_running(name) -> a server registered as name runs here now.
+  [[nodiscard]] virtual bool is_running(std::string_view name) const = 0;
   // node_up(e) / node_down(e): a visible node connected / disconnected (monitor_nodes).
   virtual void node_up(const nodus::node_up& e) = 0;
   virtual void node_down(const nodus::node_down& e) = 0;
@@ -129,6 +148,14 @@ class distribution {
   virtual void add_pending(std::uint64_t call_id, const node_name& peer, pending_reply p) = 0;
   // fail_pending(call id, e): fails and forgets the pending call.
   virtual void fail_pending(std::uint64_t call_id, const error& e) = 0;
+
+  // ---- BEAM peers (dist/erlang_frame.hpp) ---------------------------------------------------
+
+  // send_erlang(peer, frame): one pass-through frame (112, control message, message) to a BEAM
+  // node. Errors: nodedown when peer is not connected, protocol_mismatch when it is a nodus node.
+  virtual result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame) = 0;
+  // erlang_pid() -> the pid that this node's servers send from, in messages to BEAM nodes.
+  [[nodiscard]] virtual etf::pid erlang_pid() const = 0;
 };
 
 // send_reply_error(d, peer, call_id, e): answers the call call_id from peer with e.

@@ -37,6 +37,7 @@
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
 #include "nodus/dist/distribution.hpp"
+#include "nodus/dist/erlang_frame.hpp"
 #include "nodus/dist/native_frame.hpp"
 #include "nodus/epmd/client.hpp"
 #include "nodus/net/connection.hpp"
@@ -68,6 +69,10 @@ class native_distribution final : public distribution {
     o.creation =
         static_cast<std::uint32_t>(std::chrono::system_clock::now().time_since_epoch().count()) |
         1u;
+    if (auto self = etf::atom::make(s_.self.str())) {
+      pid_.node = *self;
+      pid_.creation = o.creation;
+    }
     o.setup_timeout = s_.setup_timeout;
     o.ticktime = s_.ticktime;
     o.max_frame_size = s_.max_frame_size;
@@ -80,6 +85,9 @@ class native_distribution final : public distribution {
     table_ = std::make_shared<cluster::node_table>(std::move(t).value());
     table_->on_frame([this](const node_name& peer, std::span<const std::byte> f,
                             const std::shared_ptr<const void>& keep) { on_frame(peer, f, keep); });
+    table_->on_erlang_frame(
+        [this](const node_name& peer, std::span<const std::byte> f,
+               const std::shared_ptr<const void>&) { on_erlang_frame(peer, f); });
     table_->on_node_up([this](const node_name& peer) { node_.node_up(nodus::node_up{peer}); });
     table_->on_node_down([this](const node_name& peer, node_down_reason r) {
       node_.node_down(nodus::node_down{peer, r});
@@ -241,6 +249,21 @@ class native_distribution final : public distribution {
     p.release(p.op);
   }
 
+  result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame) override {
+    auto t = table();
+    auto [conn, native] =
+        t ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
+    if (!conn) return error(errc::nodedown, format("{} is not connected to {}", s_.self, peer));
+    if (native) {
+      return error(errc::protocol_mismatch,
+                   format("{} is a nodus node; Erlang terms go to BEAM nodes", peer));
+    }
+    conn->send(std::move(frame));
+    return {};
+  }
+
+  [[nodiscard]] etf::pid erlang_pid() const override { return pid_; }
+
   // make(io, node, log, settings): the factory (dist::factory).
   static std::unique_ptr<distribution> make(asio::io_context& io, local_end& node, logger& log,
                                             settings s) {
@@ -396,6 +419,146 @@ class native_distribution final : public distribution {
     }
   }
 
+  // ---- BEAM peers ---------------------------------------------------------------------------
+
+  // on_erlang_frame(peer, f): one frame of a BEAM peer (dist/erlang_frame.hpp): a message for a
+  // server, a monitor, a link; what nodus has no part in is ignored (debug), what is malformed
+  // closes the link.
+  void on_erlang_frame(const node_name& peer, std::span<const std::byte> f) {
+    auto fr = parse_erlang_frame(f);
+    if (!fr) {
+      log_.error("{}: {}; disconnecting", peer, fr.error().message());
+      disconnect(peer);
+      return;
+    }
+    const auto& c = *fr->control.as_tuple();
+    switch (fr->op) {
+      case erlang_op::reg_send:
+      case erlang_op::reg_send_tt:  // {6, FromPid, Unused, ToName}
+        if (c[1].as_pid() != nullptr && c[3].as_atom() != nullptr) {
+          on_reg_send(peer, c[3].as_atom()->str(), fr->message);
+          return;
+        }
+        break;
+      case erlang_op::monitor_p:  // {19, FromPid, ToProc, Ref}
+        if (c[1].as_pid() != nullptr && c[3].as_reference() != nullptr) {
+          on_monitor(peer, *c[1].as_pid(), c[2], *c[3].as_reference());
+          return;
+        }
+        break;
+      case erlang_op::link:  // {1, FromPid, ToPid}: refused, as a link to a process that is gone
+        if (c[1].as_pid() != nullptr && c[2].as_pid() != nullptr) {
+          send_control(
+              peer, exit_control(*c[2].as_pid(), *c[1].as_pid(), etf::term(etf::atom("noproc"))));
+          return;
+        }
+        break;
+      case erlang_op::unlink_id:  // {35, Id, FromPid, ToPid}: acknowledged
+        if (c[2].as_pid() != nullptr && c[3].as_pid() != nullptr) {
+          send_control(peer, unlink_id_ack_control(c[1], *c[3].as_pid(), *c[2].as_pid()));
+          return;
+        }
+        break;
+      case erlang_op::demonitor_p:
+      case erlang_op::unlink:
+      case erlang_op::node_link:
+      case erlang_op::group_leader:
+      case erlang_op::unlink_id_ack: return;  // nothing kept that they would end
+      default:
+        log_.debug("{}: ignoring control message {}", peer, fr->control.to_string(200));
+        return;
+    }
+    log_.error("{}: control message {} does not have the fields of its operation; disconnecting",
+               peer, fr->control.to_string(200));
+    disconnect(peer);
+  }
+
+  // on_reg_send(peer, name, message): a message to the process registered as name here:
+  // net_kernel (which answers is_auth, as net_adm:ping asks), or a server.
+  void on_reg_send(const node_name& peer, std::string_view name, const etf::term& message) {
+    erlang_inbound m;
+    m.target = name;
+    m.from = &peer;
+    m.message = &message;
+    const auto* t = message.as_tuple();
+    const etf::term* request = nullptr;
+    if (t != nullptr && t->size() == 3 && (*t)[0].is_atom("$gen_call")) {
+      // {'$gen_call', {Pid, Tag}, Request} (gen.erl do_call)
+      const auto* from_tag = (*t)[1].as_tuple();
+      if (from_tag != nullptr && from_tag->size() == 2 && (*from_tag)[0].as_pid() != nullptr) {
+        m.what = erlang_inbound::kind::call;
+        m.caller = (*from_tag)[0].as_pid();
+        m.tag = &(*from_tag)[1];
+        m.monitor = monitor_of(*m.tag);
+        request = &(*t)[2];
+      }
+    } else if (t != nullptr && t->size() == 2 && (*t)[0].is_atom("$gen_cast")) {
+      m.what = erlang_inbound::kind::cast;  // {'$gen_cast', Request}
+      request = &(*t)[1];
+    }
+    if (request != nullptr) m.message = request;
+    if (name == "net_kernel") {
+      const auto* q = request != nullptr ? request->as_tuple() : nullptr;
+      if (m.what == erlang_inbound::kind::call && q != nullptr && q->size() == 2 &&
+          (*q)[0].is_atom("is_auth")) {
+        // net_kernel:handle_call({is_auth, Node}, ...): yes (the handshake checked the cookie).
+        send_message(peer, *m.caller, etf::term::tuple({*m.tag, etf::term(etf::atom("yes"))}));
+      } else {
+        log_.debug("{}: ignoring {} to net_kernel", peer, message.to_string(200));
+      }
+      return;
+    }
+    if (auto r = node_.deliver_term(m); !r) {
+      if (r.error() == errc::noproc) {
+        // As Erlang drops a message to a name nobody registered; a caller's monitor already
+        // answered noproc (on_monitor).
+        log_.debug("{}: {} to unregistered '{}' dropped", peer, message.to_string(200), name);
+      } else {
+        log_.warn("{} from {} to '{}' refused: {}",
+                  m.what == erlang_inbound::kind::call   ? "call"
+                  : m.what == erlang_inbound::kind::cast ? "cast"
+                                                         : "message",
+                  peer, name, r.error().message());
+      }
+    }
+  }
+
+  // monitor_of(tag) -> the monitor reference gen_server:call made the tag of: [alias|Ref] since
+  // OTP 24 (gen.erl), Ref itself before.
+  static const etf::reference* monitor_of(const etf::term& tag) {
+    if (const auto* r = tag.as_reference()) return r;
+    const auto* items = tag.as_list();
+    const auto* tail = tag.list_tail();
+    if (items != nullptr && items->size() == 1 && (*items)[0].is_atom("alias") && tail != nullptr) {
+      return tail->as_reference();
+    }
+    return nullptr;
+  }
+
+  // on_monitor(peer, from, target, ref): a BEAM process monitors target (a registered name or a
+  // pid) here. A name nobody runs (or a pid not of this node) fires the monitor at once with
+  // noproc, as Erlang does: a gen_server:call to it fails now, not at its timeout.
+  void on_monitor(const node_name& peer, const etf::pid& from, const etf::term& target,
+                  const etf::reference& ref) {
+    bool alive = false;
+    if (const auto* name = target.as_atom()) {
+      alive = name->str() == "net_kernel" || node_.is_running(name->str());
+    } else if (const auto* p = target.as_pid()) {
+      alive = *p == pid_;
+    }
+    if (alive) return;  // kept by nobody yet: the server's exit does not fire it (noted in README)
+    send_control(peer, monitor_p_exit_control(target, from, ref, etf::term(etf::atom("noproc"))));
+  }
+
+  void send_control(const node_name& peer, const etf::term& control) {
+    auto frame = erlang_frame_bytes(control, nullptr);
+    if (frame) (void)send_erlang(peer, std::move(frame).value());
+  }
+  void send_message(const node_name& peer, const etf::pid& to, const etf::term& message) {
+    auto frame = erlang_frame_bytes(dist::send_control(to), &message);
+    if (frame) (void)send_erlang(peer, std::move(frame).value());
+  }
+
   // on_lost(peer, r): any connection (visible or hidden) is gone: outstanding calls to peer fail
   // now, not at their timeout. Runs before node_down reaches the monitors.
   void on_lost(const node_name& peer, node_down_reason r) {
@@ -427,6 +590,7 @@ class native_distribution final : public distribution {
 
   asio::io_context& io_;
   local_end& node_;
+  etf::pid pid_;  // the pid this node's servers send from (erlang_pid), set by listen()
   std::atomic<std::uint64_t> version_{0};  // 0: nothing cached yet
   logger& log_;
   const settings s_;

@@ -29,6 +29,7 @@
 #include "nodus/process/impl/runtime.ipp"
 #include "nodus/process/impl/server.ipp"
 #include "nodus/process/impl/supervisor.ipp"
+#include "nodus/process/impl/term_delivery.ipp"
 
 // The Erlang external term format: terms, decoder, encoder, the typed mapping's untyped parts.
 #include "nodus/codec/etf/impl/decode.ipp"
@@ -43,6 +44,7 @@
 #include "nodus/cluster/impl/topology.ipp"
 
 // The distribution: its factory registers itself with the node core (see dist/distribution.hpp).
+#include "nodus/dist/impl/erlang_frame.ipp"
 #include "nodus/dist/native_distribution.hpp"
 
 // Asio's own non-template code, when the program compiles Asio separately too (nodus::compiled and

@@ -115,9 +115,11 @@ class child_node {
 template <class S>
 class worker_node final : public child_node {
  public:
-  worker_node(runtime& rt, typename cell<S>::factory make, cell_base::wire_delivery wire)
+  worker_node(runtime& rt, typename cell<S>::factory make, cell_base::wire_delivery wire,
+              cell_base::term_delivery term)
       : cell_(rt, std::move(make)) {
     cell_.set_wire_delivery(wire);
+    cell_.set_term_delivery(term);
     cell_.on_exit = [this](std::uint64_t gen, error reason) {
       if (!up_ || gen != gen_) return;  // an instance we stopped or already replaced
       up_ = false;
@@ -206,6 +208,10 @@ struct no_wire {
   static constexpr cell_base::wire_delivery pointer() noexcept {
     return nullptr;
   }
+  template <class S>
+  static constexpr cell_base::term_delivery term_pointer() noexcept {
+    return nullptr;
+  }
 };
 
 template <class Wire, class St, class... Cs>
@@ -226,7 +232,8 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
                   "nodus::supervisor<Strategy, Children...>: a supervised server must be default "
                   "constructible (it is built afresh at each restart)");
     out.push_back(std::make_unique<worker_node<C>>(
-        rt, [] { return std::make_unique<C>(); }, Wire::template pointer<C>()));
+        rt, [] { return std::make_unique<C>(); }, Wire::template pointer<C>(),
+        Wire::template term_pointer<C>()));
   }
 }
 

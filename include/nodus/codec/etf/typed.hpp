@@ -279,6 +279,45 @@ struct typed_check {
   static constexpr bool ok = s < shape::pointer;
 };
 
+// mappable<T>() -> T, and every type inside it (a record's members, a container's elements),
+// has a mapping: what typed_check refuses gives false here, without an error. For code that
+// offers a type to BEAM peers only when it can travel as a term.
+template <class T>
+constexpr bool mappable() noexcept;
+template <class... Fields>
+constexpr bool fields_mappable(nodus::detail::field_list<Fields...>*) noexcept {
+  return (mappable<typename Fields::type>() && ...);
+}
+template <class... Ts>
+constexpr bool elements_mappable(std::tuple<Ts...>*) noexcept {
+  return (mappable<Ts>() && ...);
+}
+template <class A, class B>
+constexpr bool elements_mappable(std::pair<A, B>*) noexcept {
+  return mappable<A>() && mappable<B>();
+}
+template <class T>
+constexpr bool mappable() noexcept {
+  constexpr shape s = shape_of<T>();
+  if constexpr (s >= shape::pointer) {
+    return false;
+  } else if constexpr (s == shape::optional || s == shape::list) {
+    return mappable<typename T::value_type>();
+  } else if constexpr (s == shape::map) {
+    return mappable<typename T::key_type>() && mappable<typename T::mapped_type>();
+  } else if constexpr (s == shape::tuple) {
+    return elements_mappable(static_cast<T*>(nullptr));
+  } else if constexpr (s == shape::record) {
+    if constexpr (nodus::detail::fields_from<T, nodus::detail::hana_accessors_t<T>>::known) {
+      return fields_mappable(static_cast<nodus::detail::fields_t<T>*>(nullptr));
+    } else {
+      return false;
+    }
+  } else {
+    return true;
+  }
+}
+
 // The etf_atoms table of an enum, checked once.
 template <class E>
 struct enum_table {
@@ -708,6 +747,11 @@ result<T> decode(std::span<const std::byte> bytes, const decode_options& options
   if (!t) return t.error();
   return from_term<T>(*t);
 }
+
+// mappable_v<T>: T travels as a term (every type inside it too); false, without an error, for
+// the types encode and decode refuse at compile time.
+template <class T>
+inline constexpr bool mappable_v = detail::mappable<T>();
 
 template <class T>
 result<term> to_term(const T& value) {

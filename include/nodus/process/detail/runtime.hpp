@@ -71,6 +71,12 @@ class cell_base {
   // node<Topology, Protocol>) only for servers that take messages of the node's protocol.
   using wire_delivery = result<void> (*)(cell_base& cell, const dist::inbound_message& m);
   void set_wire_delivery(wire_delivery f) noexcept { wire_ = f; }
+  // deliver_term(m): the same for a message from a BEAM process (dist::erlang_inbound).
+  NODUS_DECL result<void> deliver_term(const dist::erlang_inbound& m);
+  // term_delivery: reads a BEAM process's message as one of this cell's server's message types;
+  // set only for servers with messages of the node's protocol that travel as terms.
+  using term_delivery = result<void> (*)(cell_base& cell, const dist::erlang_inbound& m);
+  void set_term_delivery(term_delivery f) noexcept { term_ = f; }
   // notify(e, generation): a node_up / node_down for the instance `generation` (monitor_nodes).
   virtual void notify(const node_up& e, std::uint64_t generation) = 0;
   virtual void notify(const node_down& e, std::uint64_t generation) = 0;
@@ -84,6 +90,7 @@ class cell_base {
   std::string_view name_;
   const std::type_info& type_;
   wire_delivery wire_ = nullptr;
+  term_delivery term_ = nullptr;
 };
 
 // ready_cells: the cells that became ready while a drain ran on this thread. They are drained
@@ -131,6 +138,8 @@ class runtime final : public dist::local_end {
 
   // dist::local_end: what the distribution hands to the node.
   NODUS_DECL result<void> deliver(const dist::inbound_message& m) override;
+  NODUS_DECL result<void> deliver_term(const dist::erlang_inbound& m) override;
+  [[nodiscard]] NODUS_DECL bool is_running(std::string_view name) const override;
   NODUS_DECL void node_up(const nodus::node_up& e) override;
   NODUS_DECL void node_down(const nodus::node_down& e) override;
 

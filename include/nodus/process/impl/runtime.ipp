@@ -176,6 +176,28 @@ NODUS_DECL result<void> cell_base::deliver_from_wire(const dist::inbound_message
   return wire_(*this, m);
 }
 
+NODUS_DECL result<void> cell_base::deliver_term(const dist::erlang_inbound& m) {
+  if (term_ == nullptr) {
+    return error(errc::protocol_mismatch,
+                 format("'{}' on {} takes no messages from BEAM nodes (none of its messages is in "
+                        "the node's nodus::protocol and travels as an Erlang term)",
+                        name_, rt_.self()));
+  }
+  return term_(*this, m);
+}
+
+NODUS_DECL result<void> runtime::deliver_term(const dist::erlang_inbound& m) {
+  cell_base* c = whereis(m.target);
+  if (c == nullptr)
+    return error(errc::noproc, format("no server named '{}' on {}", m.target, self_));
+  return c->deliver_term(m);
+}
+
+NODUS_DECL bool runtime::is_running(std::string_view name) const {
+  const cell_base* c = whereis(name);
+  return c != nullptr && c->running();
+}
+
 NODUS_DECL std::vector<std::string> runtime::registered() const {
   std::vector<std::string> out;
   {
