@@ -324,7 +324,20 @@ class decoder {
     if (!plausible(at, t, n, "elements and a tail", 1, 1)) return false;
     std::vector<term>& items = term_access::make_list(out);
     items.resize(n);
+    // Integers, what long lists hold most, are read here without a call to read(); anything
+    // else, a truncated integer too, goes through read() and its checks and messages.
+    const bool leaves = depth < options_.max_depth;  // elements at depth + 1 are allowed
     for (term& e : items) {
+      if (leaves && left() >= 5 && bytes_[pos_] == std::byte{tag::integer}) {
+        ++pos_;
+        term_access::set_integer(e, static_cast<std::int32_t>(u32()));
+        continue;
+      }
+      if (leaves && left() >= 2 && bytes_[pos_] == std::byte{tag::small_integer}) {
+        ++pos_;
+        term_access::set_integer(e, u8());
+        continue;
+      }
       if (!read(e, depth + 1)) return false;
     }
     term tail;
