@@ -229,7 +229,11 @@ class term {
   NODUS_DECL term(term&& other) noexcept;  // leaves other as []
   NODUS_DECL term& operator=(const term& other);
   NODUS_DECL term& operator=(term&& other) noexcept;
-  NODUS_DECL ~term();
+  // An integer or a float holds nothing to free: destroying one costs no call (a list of
+  // numbers is freed at the cost of its vector).
+  ~term() {
+    if (kind_ != kind::integer && kind_ != kind::float_) destroy();
+  }
 
   [[nodiscard]] kind type() const noexcept { return kind_; }
   [[nodiscard]] bool is_integer() const noexcept {

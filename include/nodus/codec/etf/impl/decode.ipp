@@ -12,6 +12,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -59,7 +60,8 @@ class decoder {
   }
   [[nodiscard]] nodus::error error() const { return {errc::malformed_frame, problem_}; }
 
-  // read(out, depth) -> whether a valid term was read into out; depth 1 is the top.
+  // read(out, depth) -> whether a valid term was read into out, a default term ([]) in which it
+  // is built in place (see term_access); depth 1 is the top.
   bool read(term& out, std::size_t depth) {
     const std::size_t at = pos_;
     if (left() == 0) return fail(at, "truncated: a term was expected, the input ends");
@@ -71,11 +73,11 @@ class decoder {
     switch (t) {
       case tag::small_integer:
         if (!need(at, t, 1, "its value")) return false;
-        out = term(std::int64_t{u8()});
+        term_access::set_integer(out, u8());
         return true;
       case tag::integer:
         if (!need(at, t, 4, "its value")) return false;
-        out = term(std::int64_t{static_cast<std::int32_t>(u32())});
+        term_access::set_integer(out, static_cast<std::int32_t>(u32()));
         return true;
       case tag::small_big:
       case tag::large_big: return read_big(out, t, at);
@@ -85,27 +87,17 @@ class decoder {
       case tag::small_atom:
       case tag::atom_utf8:
       case tag::small_atom_utf8:
-      case tag::atom_cache_ref: {
-        atom a;
-        if (!read_atom_body(a, t, at)) return false;
-        out = term(std::move(a));
-        return true;
-      }
+      case tag::atom_cache_ref: return read_atom_body(term_access::make_atom(out), t, at);
       case tag::small_tuple:
       case tag::large_tuple: return read_tuple(out, t, at, depth);
-      case tag::nil: out = term(); return true;
+      case tag::nil: return true;  // out is [] already
       case tag::string: return read_string(out, t, at);
       case tag::list: return read_list(out, t, at, depth);
       case tag::binary: return read_binary(out, t, at);
       case tag::bit_binary: return read_bit_binary(out, t, at);
       case tag::map: return read_map(out, t, at, depth);
       case tag::pid:
-      case tag::new_pid: {
-        pid p;
-        if (!read_pid_body(p, t, at)) return false;
-        out = term(std::move(p));
-        return true;
-      }
+      case tag::new_pid: return read_pid_body(term_access::make_pid(out), t, at);
       case tag::reference:
       case tag::new_reference:
       case tag::newer_reference: return read_reference(out, t, at);
@@ -143,15 +135,21 @@ class decoder {
     return read_atom_body(out, t, at);
   }
 
+  // Big-endian reads of bytes that need() has checked, through a local pointer: a compiler must
+  // assume that a std::byte store may alias pos_, not a load from a pointer it already holds.
   std::uint8_t u8() noexcept { return static_cast<std::uint8_t>(bytes_[pos_++]); }
   std::uint16_t u16() noexcept {
-    const auto hi = u8();
-    return static_cast<std::uint16_t>((hi << 8) | u8());
+    const std::byte* p = bytes_.data() + pos_;
+    pos_ += 2;
+    return static_cast<std::uint16_t>((std::to_integer<unsigned>(p[0]) << 8) |
+                                      std::to_integer<unsigned>(p[1]));
   }
   std::uint32_t u32() noexcept {
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | u8();
-    return v;
+    const std::byte* p = bytes_.data() + pos_;
+    pos_ += 4;
+    return (std::to_integer<std::uint32_t>(p[0]) << 24) |
+           (std::to_integer<std::uint32_t>(p[1]) << 16) |
+           (std::to_integer<std::uint32_t>(p[2]) << 8) | std::to_integer<std::uint32_t>(p[3]);
   }
   std::uint64_t u64() noexcept {
     const std::uint64_t hi = u32();
@@ -163,9 +161,12 @@ class decoder {
     return s;
   }
 
-  // need(at, t, n, what) -> whether n bytes are left for what (part of the term t at at).
+  // need(at, t, n, what) -> whether n bytes are left for what (part of the term t at at). The
+  // check is inlined, the message built out of line (truncated).
   bool need(std::size_t at, std::uint8_t t, std::size_t n, const char* what) {
-    if (left() >= n) return true;
+    return left() >= n || truncated(at, t, n, what);
+  }
+  bool truncated(std::size_t at, std::uint8_t t, std::size_t n, const char* what) {
     return fail(at, describe_tag(t) + " is truncated: " + what + " needs " +
                         plural(n, "byte", "bytes") + ", " + std::to_string(left()) + " left");
   }
@@ -175,7 +176,9 @@ class decoder {
   bool plausible(std::size_t at, std::uint8_t t, std::uint64_t count, const char* items,
                  std::size_t min_size, std::size_t extra) {
     const std::uint64_t needed = count * min_size + extra;  // count < 2^32: no overflow
-    if (needed <= left()) return true;
+    return needed <= left() || implausible(at, t, count, items);
+  }
+  bool implausible(std::size_t at, std::uint8_t t, std::uint64_t count, const char* items) {
     return fail(at, describe_tag(t) + " of " + std::to_string(count) + " " + items + ", but only " +
                         plural(left(), "byte is", "bytes are") + " left");
   }
@@ -227,7 +230,7 @@ class decoder {
           utf8 += static_cast<char>(0x80 | (u & 0x3F));
         }
       }
-      out = term_access::checked_atom(std::move(utf8));
+      term_access::set_text(out, std::move(utf8));
       return true;
     }
     const atom_check c = check_atom_text(chars);
@@ -238,7 +241,7 @@ class decoder {
     if (c.problem == atom_problem::too_long) {
       return fail(at, describe_tag(t) + " of more than 255 characters; an atom has at most 255");
     }
-    out = term_access::checked_atom(std::string(chars));
+    term_access::set_text(out, chars);
     return true;
   }
 
@@ -258,7 +261,7 @@ class decoder {
     const auto digits = take(n);
     b.magnitude.resize(n);
     if (n != 0) std::memcpy(b.magnitude.data(), digits.data(), n);
-    out = term(std::move(b));  // normalised: an integer when it fits in int64
+    term_access::set(out, term(std::move(b)));  // normalised: an integer when it fits in int64
     return true;
   }
 
@@ -268,7 +271,7 @@ class decoder {
     if (!std::isfinite(v)) {
       return fail(at, "NEW_FLOAT_EXT (70) holds NaN or an infinity; Erlang floats are finite");
     }
-    out = term(v);
+    term_access::set_float(out, v);
     return true;
   }
 
@@ -283,7 +286,7 @@ class decoder {
     if (len == 0 || r.ec != std::errc() || r.ptr != text + len || !std::isfinite(v)) {
       return fail(at, "FLOAT_EXT (99) text is not a finite number");
     }
-    out = term(v);
+    term_access::set_float(out, v);
     return true;
   }
 
@@ -297,11 +300,11 @@ class decoder {
       arity = u32();
     }
     if (!plausible(at, t, arity, "elements", 1, 0)) return false;
-    std::vector<term> items(arity);
+    std::vector<term>& items = term_access::make_tuple(out);
+    items.resize(arity);
     for (term& e : items) {
       if (!read(e, depth + 1)) return false;
     }
-    out = term::tuple(std::move(items));
     return true;
   }
 
@@ -309,11 +312,9 @@ class decoder {
     if (!need(at, t, 2, "its length")) return false;
     const std::size_t n = u16();
     if (!need(at, t, n, "its characters")) return false;
-    std::vector<term> items;
+    std::vector<term>& items = term_access::make_list(out);
     items.reserve(n);
-    for (const std::byte b : take(n))
-      items.emplace_back(std::int64_t{static_cast<std::uint8_t>(b)});
-    out = term::list(std::move(items));
+    for (const std::byte b : take(n)) items.emplace_back(std::to_integer<std::int64_t>(b));
     return true;
   }
 
@@ -321,13 +322,30 @@ class decoder {
     if (!need(at, t, 4, "its length")) return false;
     const std::size_t n = u32();
     if (!plausible(at, t, n, "elements and a tail", 1, 1)) return false;
-    std::vector<term> items(n);
+    std::vector<term>& items = term_access::make_list(out);
+    items.resize(n);
+    // Integers, what long lists hold most, are read here without a call to read(); anything
+    // else, a truncated integer too, goes through read() and its checks and messages.
+    const bool leaves = depth < options_.max_depth;  // elements at depth + 1 are allowed
     for (term& e : items) {
+      if (leaves && left() >= 5 && bytes_[pos_] == std::byte{tag::integer}) {
+        ++pos_;
+        term_access::set_integer(e, static_cast<std::int32_t>(u32()));
+        continue;
+      }
+      if (leaves && left() >= 2 && bytes_[pos_] == std::byte{tag::small_integer}) {
+        ++pos_;
+        term_access::set_integer(e, u8());
+        continue;
+      }
       if (!read(e, depth + 1)) return false;
     }
     term tail;
     if (!read(tail, depth + 1)) return false;
-    out = term::list(std::move(items), std::move(tail));
+    if (!tail.is_nil()) {  // an improper list, or one tail spliced in: term::list's forms
+      std::vector<term> elements = std::move(items);  // leaves out a default term again
+      term_access::set(out, term::list(std::move(elements), std::move(tail)));
+    }
     return true;
   }
 
@@ -336,7 +354,7 @@ class decoder {
     const std::size_t n = u32();
     if (!need(at, t, n, "its data")) return false;
     const auto data = take(n);
-    out = term::binary(std::vector<std::byte>(data.begin(), data.end()));
+    term_access::make_binary(out).assign(data.begin(), data.end());
     return true;
   }
 
@@ -352,7 +370,7 @@ class decoder {
     }
     if (!need(at, t, n, "its data")) return false;
     const auto data = take(n);
-    out = term(bit_binary{std::vector<std::byte>(data.begin(), data.end()), bits});
+    term_access::set(out, term(bit_binary{std::vector<std::byte>(data.begin(), data.end()), bits}));
     return true;
   }
 
@@ -360,13 +378,12 @@ class decoder {
     if (!need(at, t, 4, "its arity")) return false;
     const std::size_t n = u32();
     if (!plausible(at, t, n, "key-value pairs", 2, 0)) return false;
-    std::vector<map_entry> entries(n);
+    std::vector<map_entry>& entries = term_access::make_map(out);
+    entries.resize(n);
     for (map_entry& e : entries) {
       if (!read(e.key, depth + 1) || !read(e.value, depth + 1)) return false;
     }
-    if (!unique_keys(entries, at)) return false;
-    out = term::map(std::move(entries));
-    return true;
+    return unique_keys(entries, at);
   }
 
   // "Duplicate keys are not allowed within the same map" (MAP_EXT).
@@ -410,7 +427,6 @@ class decoder {
   // REFERENCE_EXT: Node, ID:4, Creation:1. NEW_REFERENCE_EXT: Len:2, Node, Creation:1, ID words.
   // NEWER_REFERENCE_EXT: Len:2 (at most 5), Node, Creation:4, ID words.
   bool read_reference(term& out, std::uint8_t t, std::size_t at) {
-    reference r;
     std::size_t words = 1;
     if (t != tag::reference) {
       if (!need(at, t, 2, "its length")) return false;
@@ -420,6 +436,7 @@ class decoder {
                             " ID words; a reference has at most 5");
       }
     }
+    reference& r = term_access::make_reference(out);
     if (!read_atom_term(r.node, t, at, "node")) return false;
     if (t == tag::reference) {
       if (!need(at, t, 5, "its ID and Creation")) return false;
@@ -432,20 +449,18 @@ class decoder {
       for (std::size_t i = 0; i < words; ++i) r.words[i] = u32();
     }
     r.word_count = static_cast<std::uint8_t>(words);
-    out = term(std::move(r));
     return true;
   }
 
   // PORT_EXT: Node, ID:4, Creation:1. NEW_PORT_EXT: Node, ID:4, Creation:4.
   // V4_PORT_EXT: Node, ID:8, Creation:4.
   bool read_port(term& out, std::uint8_t t, std::size_t at) {
-    port p;
+    port& p = term_access::make_port(out);
     if (!read_atom_term(p.node, t, at, "node")) return false;
     const std::size_t size = t == tag::port ? 5 : t == tag::new_port ? 8 : 12;
     if (!need(at, t, size, "its ID and Creation")) return false;
     p.id = t == tag::v4_port ? u64() : u32();
     p.creation = t == tag::port ? u8() : u32();
-    out = term(std::move(p));
     return true;
   }
 
@@ -484,7 +499,7 @@ class decoder {
     put_atom(w, module.str());
     put_atom(w, function.str());
     put_integer(w, arity);
-    out = term_access::opaque(kind::external_fun, std::move(bytes));
+    term_access::set(out, term_access::opaque(kind::external_fun, std::move(bytes)));
     return true;
   }
 
@@ -542,7 +557,7 @@ class decoder {
     put_pid(w, creator);
     for (const term& v : free) put_term(w, v);
     w.patch_u32(1, static_cast<std::uint32_t>(bytes.size() - 1));
-    out = term_access::opaque(kind::fun, std::move(bytes));
+    term_access::set(out, term_access::opaque(kind::fun, std::move(bytes)));
     return true;
   }
 
@@ -553,10 +568,11 @@ class decoder {
   std::string problem_;
 };
 
-// A compressed term (COMPRESSED, 80) from bytes[at]: "131 80 UncompressedSize:4 zlib data", the
-// data inflating to "Tag Data" of exactly UncompressedSize bytes.
-inline result<decoded_prefix> decode_compressed(std::span<const std::byte> bytes, std::size_t at,
-                                                const decode_options& options) {
+// decode_compressed(bytes, at, options, out) -> the size of the compressed term (COMPRESSED, 80)
+// at bytes[at], "131 80 UncompressedSize:4 zlib data", the data inflating to "Tag Data" of
+// exactly UncompressedSize bytes; the term is read into out, a default term.
+inline result<std::size_t> decode_compressed(std::span<const std::byte> bytes, std::size_t at,
+                                             const decode_options& options, term& out) {
   decoder d(bytes, at, options, "");
   const std::size_t data = at + 5;
   if (bytes.size() < data) {
@@ -617,47 +633,57 @@ inline result<decoded_prefix> decode_compressed(std::span<const std::byte> bytes
     return d.error();
   }
   decoder inner(plain, 0, options, " of the decompressed term");
-  decoded_prefix out;
-  if (!inner.read(out.value, 1)) return inner.error();
+  if (!inner.read(out, 1)) return inner.error();
   if (inner.offset() != plain.size()) {
     inner.fail(inner.offset(), "the compressed term ends after " + std::to_string(inner.offset()) +
                                    " of its " + std::to_string(size) + " bytes");
     return inner.error();
   }
-  out.size = data + used;
-  return out;
+  return data + used;
 }
 
-}  // namespace detail
-
-NODUS_DECL result<decoded_prefix> decode_prefix(std::span<const std::byte> bytes,
-                                                const decode_options& options) {
+// read_front(bytes, options, out) -> how many bytes the term at the front of bytes takes (131
+// first or not, compressed or not); the term is read into out, a default term.
+inline result<std::size_t> read_front(std::span<const std::byte> bytes,
+                                      const decode_options& options, term& out) {
   std::size_t at = 0;
   if (!bytes.empty() && bytes[0] == std::byte{tag::version}) at = 1;
-  detail::decoder d(bytes, at, options, "");
+  decoder d(bytes, at, options, "");
   if (bytes.empty()) {
     d.fail(0, "no term: the input is empty");
     return d.error();
   }
   if (at < bytes.size() && bytes[at] == std::byte{tag::compressed}) {
-    return detail::decode_compressed(bytes, at, options);
+    return decode_compressed(bytes, at, options, out);
   }
-  decoded_prefix out;
-  if (!d.read(out.value, 1)) return d.error();
-  out.size = d.offset();
-  return out;
+  if (!d.read(out, 1)) return d.error();
+  return d.offset();
+}
+
+}  // namespace detail
+
+// Both build the term where it is returned from, and return one object: no move of the term.
+NODUS_DECL result<decoded_prefix> decode_prefix(std::span<const std::byte> bytes,
+                                                const decode_options& options) {
+  result<decoded_prefix> r;
+  if (const result<std::size_t> size = detail::read_front(bytes, options, r->value)) {
+    r->size = *size;
+  } else {
+    r = size.error();
+  }
+  return r;
 }
 
 NODUS_DECL result<term> decode(std::span<const std::byte> bytes, const decode_options& options) {
-  result<decoded_prefix> r = decode_prefix(bytes, options);
-  if (!r) return r.error();
-  if (r->size != bytes.size()) {
-    const std::size_t extra = bytes.size() - r->size;
-    return nodus::error(errc::malformed_frame, "etf: offset " + std::to_string(r->size) + ": " +
-                                                   detail::plural(extra, "byte", "bytes") +
-                                                   " after the term");
+  result<term> r;
+  if (const result<std::size_t> size = detail::read_front(bytes, options, *r); !size) {
+    r = size.error();
+  } else if (*size != bytes.size()) {
+    r = nodus::error(errc::malformed_frame,
+                     "etf: offset " + std::to_string(*size) + ": " +
+                         detail::plural(bytes.size() - *size, "byte", "bytes") + " after the term");
   }
-  return std::move(r->value);
+  return r;
 }
 
 }  // namespace nodus::etf

@@ -323,8 +323,6 @@ NODUS_DECL term& term::operator=(term&& other) noexcept {
   return *this;
 }
 
-NODUS_DECL term::~term() { destroy(); }
-
 // ---- access -----------------------------------------------------------------------------------
 
 NODUS_DECL std::span<const std::byte> term::opaque_bytes() const noexcept {
