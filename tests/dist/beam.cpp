@@ -1,6 +1,7 @@
 // A nodus node and a real Erlang node (Debian erlang-base) in one cluster: the Erlang side pings
 // the nodus node and calls, casts and sends to a nodus server with gen_server, in terms that the
-// server reads as its own C++ types. Skipped (not failed) when `erl` is not installed.
+// server reads as its own C++ types; the nodus side calls, casts and sends to Erlang processes
+// declared as nodus::remote_server types. Skipped (not failed) when `erl` is not installed.
 //
 // erl listens on 127.0.0.1:P without any port mapper (-start_epmd false -erl_epmd_port P); the
 // nodus node dials it at that port, so that erl then reaches the nodus node over that connection.
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -57,6 +59,31 @@ struct b_crash {
   static constexpr nodus::fixed_string etf_tag = "crash";
 };
 using protocol = nodus::protocol<b_ping, b_pong, b_add, b_get, b_count, b_note, b_crash>;
+
+// Erlang's own servers, called from nodus. rex (every node runs it, rpc's gen_server) answers
+// {call, M, F, Args, GroupLeader} with apply(M, F, Args).
+struct rpc_call {
+  static constexpr nodus::fixed_string etf_tag = "call";
+  BOOST_HANA_DEFINE_STRUCT(rpc_call, (nodus::etf::atom, module), (nodus::etf::atom, function),
+                           (std::vector<std::vector<int>>, args), (nodus::etf::atom, group_leader));
+};
+rpc_call reverse(std::vector<int> list) {
+  return {nodus::etf::atom("lists"),
+          nodus::etf::atom("reverse"),
+          {std::move(list)},
+          nodus::etf::atom("user")};
+}
+using rex = nodus::remote_server<"rex", nodus::call<rpc_call, std::vector<int>>>;
+// The same server, with a reply type the reply does not fit.
+using rex_misread = nodus::remote_server<"rex", nodus::call<rpc_call, b_count>>;
+// A process the test registers in erl as box: it keeps what it receives, answers {get, From}
+// with the list, and never answers a call.
+using box = nodus::remote_server<"box", nodus::cast<b_add>, nodus::info<b_note>,
+                                 nodus::call<b_get, b_count>>;
+using nobody = nodus::remote_server<"nobody", nodus::call<b_ping, b_pong>>;
+constexpr const char* spawn_box =
+    "register(box, spawn(fun() -> B = fun B(Acc) -> receive {get, P} -> P ! lists:reverse(Acc), "
+    "B(Acc); M -> B([M | Acc]) end end, B([]) end)).";
 
 // The server Erlang calls: counts casts (by N) and notes (1000 each).
 struct beam_facing
@@ -213,6 +240,92 @@ BOOST_AUTO_TEST_CASE(a_call_the_server_cannot_take_fails_the_caller_and_the_serv
     if (again == "{ok,{ok,'n1@127.0.0.1',pong}}") break;
   }
   BOOST_TEST(again == "{ok,{ok,'n1@127.0.0.1',pong}}", f.erl->transcript());
+}
+
+BOOST_AUTO_TEST_CASE(a_nodus_node_calls_casts_and_sends_to_erlang_processes) {
+  if (!erl_test::erl_installed()) return;
+  beam_fixture f;
+  const auto erl1 = nodus::node_name::parse("erl1@127.0.0.1").value();
+  // A gen_server:call to rex: monitor, '$gen_call', the reply read as std::vector<int>.
+  auto r = f.node->call<rex>(erl1, reverse({1000, 2, 3}), 5s);
+  BOOST_REQUIRE_MESSAGE(r.has_value(), r.error().message() << "\n" << f.erl->transcript());
+  BOOST_TEST((*r == std::vector<int>{3, 2, 1000}));
+  // Many in a row, and several at once (each has its own reference).
+  for (int i = 0; i < 50; ++i) {
+    auto again = f.node->call<rex>(erl1, reverse({i, 7}), 5s);
+    BOOST_REQUIRE(again.has_value());
+    BOOST_TEST((*again == std::vector<int>{7, i}));
+  }
+  const auto all = f.node->multi_call<rex>({erl1, erl1, erl1}, reverse({4, 5}), 5s);
+  for (const auto& [n, one] : all) BOOST_TEST((one && *one == std::vector<int>{5, 4}));
+  // A reply that does not fit the declared reply type: a clear error, the link stays.
+  auto misread = f.node->call<rex_misread>(erl1, reverse({1}), 5s);
+  BOOST_REQUIRE(!misread.has_value());
+  BOOST_TEST((misread.error() == nodus::errc::malformed_frame), misread.error().message());
+  BOOST_TEST(f.node->call<rex>(erl1, reverse({9}), 5s).has_value());
+  // Each call's monitor of rex is taken down after its reply (DEMONITOR_P), as gen_server:call
+  // does: none of the 55 is left on rex.
+  std::string monitors;
+  for (int i = 0; i < 50; ++i) {
+    monitors = f.eval("{monitored_by, M} = process_info(whereis(rex), monitored_by), length(M).");
+    if (monitors == "{ok,0}") break;
+  }
+  BOOST_TEST(monitors == "{ok,0}", f.erl->transcript());
+
+  // cast wraps the message as gen_server:cast does, send does not; both arrive in order.
+  BOOST_TEST(f.eval(spawn_box) == "{ok,true}", f.erl->transcript());
+  BOOST_TEST(f.node->cast<box>(erl1, b_add{5}).has_value());
+  BOOST_TEST(f.node->send<box>(erl1, b_note{"hi"}).has_value());
+  std::string got;
+  for (int i = 0; i < 50; ++i) {
+    got = f.eval("box ! {get, self()}, receive X -> X after 2000 -> timeout end.");
+    if (got != "{ok,[]}" && got != "{ok,[{'$gen_cast',{add,5}}]}") break;
+  }
+  BOOST_TEST(got == "{ok,[{'$gen_cast',{add,5}},{note,<<104,105>>}]}", f.erl->transcript());
+}
+
+BOOST_AUTO_TEST_CASE(a_call_to_an_erlang_name_nobody_registered_fails_with_noproc_at_once) {
+  if (!erl_test::erl_installed()) return;
+  beam_fixture f;
+  const auto erl1 = nodus::node_name::parse("erl1@127.0.0.1").value();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = f.node->call<nobody>(erl1, b_ping{}, 5s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.error() == nodus::errc::noproc), r.error().message());
+  BOOST_TEST(r.error().message().find("nobody") != std::string::npos, r.error().message());
+  BOOST_TEST(took < 1s, "took " << std::chrono::duration<double>(took).count()
+                                << " s, the call's timeout is 5 s");
+}
+
+BOOST_AUTO_TEST_CASE(a_call_to_an_erlang_process_fails_at_its_timeout_and_with_nodedown) {
+  if (!erl_test::erl_installed()) return;
+  beam_fixture f;
+  const auto erl1 = nodus::node_name::parse("erl1@127.0.0.1").value();
+  BOOST_TEST(f.eval(spawn_box) == "{ok,true}", f.erl->transcript());
+  // box keeps the '$gen_call' and never answers: the call's own timeout.
+  auto r = f.node->call<box>(erl1, b_get{}, 300ms);
+  BOOST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.error() == nodus::errc::timeout), r.error().message());
+  // A call in flight when the node goes: nodedown now, not at the timeout.
+  auto pending = std::async(std::launch::async, [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto rr = f.node->call<box>(erl1, b_get{}, 20s);
+    return std::make_pair(std::move(rr), std::chrono::steady_clock::now() - t0);
+  });
+  // The call's frames are out before erl halts: box holds two calls when it answers {get, ...}.
+  std::string held;
+  for (int i = 0; i < 50; ++i) {
+    held = f.eval("box ! {get, self()}, receive X -> length(X) after 2000 -> timeout end.");
+    if (held == "{ok,2}") break;
+  }
+  BOOST_REQUIRE_MESSAGE(held == "{ok,2}", held << "\n" << f.erl->transcript());
+  BOOST_REQUIRE(f.erl->write_line("erlang:halt(0)."));
+  BOOST_REQUIRE(pending.wait_for(10s) == std::future_status::ready);
+  auto [down, took] = pending.get();
+  BOOST_REQUIRE(!down.has_value());
+  BOOST_TEST((down.error() == nodus::errc::nodedown), down.error().message());
+  BOOST_TEST(took < 10s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -79,10 +79,12 @@ class local_end {
 
 // A remote call waiting for its reply: an opaque operation and what to do with it. complete runs
 // with the reply or reply_error frame, on a thread of io (completions for io may run inline);
-// fail with nodedown or shutdown; release once, last.
+// complete_term with the reply of a BEAM server (nullptr when the reply type has no term
+// mapping); fail with nodedown or shutdown; release once, last.
 struct pending_reply {
   void* op = nullptr;
   void (*complete)(void* op, const native_frame& reply, asio::io_context& io) = nullptr;
+  void (*complete_term)(void* op, const etf::term& reply, asio::io_context& io) = nullptr;
   void (*fail)(void* op, const error& e) = nullptr;
   void (*release)(void* op) = nullptr;
   bool (*done)(void* op) = nullptr;  // completed already (by its timeout): may be forgotten
@@ -156,6 +158,18 @@ class distribution {
   virtual result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame) = 0;
   // erlang_pid() -> the pid that this node's servers send from, in messages to BEAM nodes.
   [[nodiscard]] virtual etf::pid erlang_pid() const = 0;
+  // call_erlang(peer, call id, name, request): gen_server:call's messages to the process
+  // registered as name on the BEAM node peer, for the call added by add_pending(call id, peer):
+  // a monitor of name (MONITOR_P: a name nobody registered fails the call at once with noproc)
+  // and {'$gen_call', {Pid, Ref}, Request}; the reply {Ref, Reply} completes it. request is one
+  // encoded term without its version byte. Errors: nodedown, protocol_mismatch (a nodus peer).
+  virtual result<void> call_erlang(const node_name& peer, std::uint64_t call_id,
+                                   std::string_view name, std::span<const std::byte> request) = 0;
+  // send_erlang_to(peer, name, gen_cast, message): message (one encoded term without its version
+  // byte) to the process registered as name on peer, wrapped as {'$gen_cast', Message} for
+  // gen_cast (gen_server:cast), as it is otherwise (erlang:send). Errors as call_erlang.
+  virtual result<void> send_erlang_to(const node_name& peer, std::string_view name, bool gen_cast,
+                                      std::span<const std::byte> message) = 0;
 };
 
 // send_reply_error(d, peer, call_id, e): answers the call call_id from peer with e.

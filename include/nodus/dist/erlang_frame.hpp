@@ -122,6 +122,14 @@ struct erlang_limits {
                                                           const etf::term& reason);
 [[nodiscard]] NODUS_DECL etf::term exit_control(const etf::pid& from, const etf::pid& to,
                                                 const etf::term& reason);
+// {6, From, '', ToName}: a message to the process registered as to_name.
+[[nodiscard]] NODUS_DECL etf::term reg_send_control(const etf::pid& from, const etf::atom& to_name);
+// {19, From, ToProc, Ref} / {20, From, ToProc, Ref}: From monitors (stops monitoring) ToProc.
+[[nodiscard]] NODUS_DECL etf::term monitor_p_control(const etf::pid& from, const etf::term& to_proc,
+                                                     const etf::reference& ref);
+[[nodiscard]] NODUS_DECL etf::term demonitor_p_control(const etf::pid& from,
+                                                       const etf::term& to_proc,
+                                                       const etf::reference& ref);
 [[nodiscard]] NODUS_DECL etf::term unlink_id_ack_control(const etf::term& id, const etf::pid& from,
                                                          const etf::pid& to);
 

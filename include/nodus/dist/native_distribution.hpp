@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -228,7 +229,7 @@ class native_distribution final : public distribution {
   void add_pending(std::uint64_t id, const node_name& peer, pending_reply p) override {
     {
       std::lock_guard lock(pending_m_);
-      pending_.emplace(id, pending_call{p, peer});
+      pending_.emplace(id, pending_call{p, peer, {}});
       if (++adds_since_sweep_ >= 1024) sweep_locked();
     }
     if (!is_connected(peer)) {
@@ -264,6 +265,63 @@ class native_distribution final : public distribution {
 
   [[nodiscard]] etf::pid erlang_pid() const override { return pid_; }
 
+  result<void> call_erlang(const node_name& peer, std::uint64_t id, std::string_view name,
+                           std::span<const std::byte> request) override {
+    auto to = etf::atom::make(name);
+    if (!to) {
+      return error(errc::noproc,
+                   format("'{}' cannot name an Erlang process: {}", name, to.error().reason()));
+    }
+    {
+      std::lock_guard lock(pending_m_);
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return {};  // failed already (nodedown)
+      it->second.erlang_target = std::string(name);
+    }
+    const etf::reference ref = call_reference(id);
+    // gen.erl do_call: monitor first, then the request, so that a name nobody runs fails the
+    // call with the monitor's noproc.
+    auto monitor = erlang_frame_bytes(monitor_p_control(pid_, etf::term(*to), ref), nullptr);
+    if (!monitor) return monitor.error();
+    if (auto r = send_erlang(peer, std::move(monitor).value()); !r) return r;
+    auto frame = erlang_frame_bytes(reg_send_control(pid_, *to), nullptr);
+    if (!frame) return frame.error();
+    {
+      etf::detail::writer w(*frame);
+      w.u8(etf::tag::version);
+      etf::detail::put_tuple_header(w, 3);
+      etf::detail::put_atom(w, "$gen_call");
+      etf::detail::put_tuple_header(w, 2);
+      etf::detail::put_pid(w, pid_);
+      etf::detail::put_reference(w, ref);
+      w.bytes(request);
+      if (auto ok = w.finish(); !ok) return ok.error();
+    }
+    return send_erlang(peer, std::move(frame).value());
+  }
+
+  result<void> send_erlang_to(const node_name& peer, std::string_view name, bool gen_cast,
+                              std::span<const std::byte> message) override {
+    auto to = etf::atom::make(name);
+    if (!to) {
+      return error(errc::noproc,
+                   format("'{}' cannot name an Erlang process: {}", name, to.error().reason()));
+    }
+    auto frame = erlang_frame_bytes(reg_send_control(pid_, *to), nullptr);
+    if (!frame) return frame.error();
+    {
+      etf::detail::writer w(*frame);
+      w.u8(etf::tag::version);
+      if (gen_cast) {
+        etf::detail::put_tuple_header(w, 2);
+        etf::detail::put_atom(w, "$gen_cast");
+      }
+      w.bytes(message);
+      if (auto ok = w.finish(); !ok) return ok.error();
+    }
+    return send_erlang(peer, std::move(frame).value());
+  }
+
   // make(io, node, log, settings): the factory (dist::factory).
   static std::unique_ptr<distribution> make(asio::io_context& io, local_end& node, logger& log,
                                             settings s) {
@@ -274,7 +332,31 @@ class native_distribution final : public distribution {
   struct pending_call {
     pending_reply reply;
     node_name peer;
+    std::string erlang_target;  // a call to a BEAM server: its registered name (call_erlang)
   };
+
+  // A call to a BEAM server is known by a reference of this node (what gen_server replies with):
+  // its first ID word marks it (18 bits: what the oldest reference formats keep of it), the next
+  // two hold the call id.
+  static constexpr std::uint32_t call_reference_mark = 0x2a6e5;
+  [[nodiscard]] etf::reference call_reference(std::uint64_t id) const {
+    etf::reference r;
+    r.node = pid_.node;
+    r.creation = pid_.creation;
+    r.word_count = 3;
+    r.words[0] = call_reference_mark;
+    r.words[1] = static_cast<std::uint32_t>(id);
+    r.words[2] = static_cast<std::uint32_t>(id >> 32);
+    return r;
+  }
+  // call_id_of(ref) -> the call id of a reference call_reference made, or nothing.
+  [[nodiscard]] std::optional<std::uint64_t> call_id_of(const etf::reference& r) const {
+    if (r.word_count != 3 || r.words[0] != call_reference_mark || r.creation != pid_.creation ||
+        r.node != pid_.node) {
+      return std::nullopt;
+    }
+    return (std::uint64_t{r.words[2]} << 32) | r.words[1];
+  }
 
   [[nodiscard]] std::shared_ptr<cluster::node_table> table() const {
     std::lock_guard lock(m_);
@@ -459,6 +541,27 @@ class native_distribution final : public distribution {
           return;
         }
         break;
+      case erlang_op::send:         // {2, Unused, ToPid}
+      case erlang_op::send_tt:      // {12, Unused, ToPid, TraceToken}
+      case erlang_op::send_sender:  // {22, FromPid, ToPid}
+      case erlang_op::send_sender_tt:
+        if (c[2].as_pid() != nullptr) {
+          on_send(peer, *c[2].as_pid(), fr->message);
+          return;
+        }
+        break;
+      case erlang_op::monitor_p_exit:  // {21, FromProc, ToPid, Ref, Reason}
+        if (c[3].as_reference() != nullptr) {
+          on_monitor_exit(peer, *c[3].as_reference(), c[4]);
+          return;
+        }
+        break;
+      case erlang_op::payload_monitor_p_exit:  // {28, FromProc, ToPid, Ref}, Reason
+        if (c[3].as_reference() != nullptr) {
+          on_monitor_exit(peer, *c[3].as_reference(), fr->message);
+          return;
+        }
+        break;
       case erlang_op::demonitor_p:
       case erlang_op::unlink:
       case erlang_op::node_link:
@@ -548,6 +651,76 @@ class native_distribution final : public distribution {
     }
     if (alive) return;  // kept by nobody yet: the server's exit does not fire it (noted in README)
     send_control(peer, monitor_p_exit_control(target, from, ref, etf::term(etf::atom("noproc"))));
+  }
+
+  // on_send(peer, to, message): a message to a pid of this node: the reply {Ref, Reply} to one of
+  // its calls to a BEAM server (gen_server:reply); anything else has no process to go to.
+  void on_send(const node_name& peer, const etf::pid& to, const etf::term& message) {
+    const auto* t = message.as_tuple();
+    const etf::reference* ref =
+        t != nullptr && t->size() == 2 && to == pid_ ? (*t)[0].as_reference() : nullptr;
+    auto id = ref != nullptr ? call_id_of(*ref) : std::nullopt;
+    if (!id) {
+      log_.debug("{}: {} to {} dropped (no process of this node takes it)", peer,
+                 message.to_string(200), etf::term(to).to_string(100));
+      return;
+    }
+    auto done = take_erlang_pending(peer, *ref, *id);
+    if (!done) return;  // late: the call is over
+    auto& [p, target] = *done;
+    if (p.complete_term == nullptr) {
+      p.fail(p.op, error(errc::protocol_mismatch,
+                         format("the reply of '{}' on {} has no C++ type to be read as: {}", target,
+                                peer, (*t)[1].to_string(200))));
+    } else {
+      p.complete_term(p.op, (*t)[1], io_);
+    }
+    p.release(p.op);
+  }
+
+  // on_monitor_exit(peer, ref, reason): a BEAM server this node calls is gone (or never was):
+  // the call fails now, as gen_server:call exits with the monitor's reason.
+  void on_monitor_exit(const node_name& peer, const etf::reference& ref, const etf::term& reason) {
+    auto id = call_id_of(ref);
+    if (!id) return;  // a monitor this node did not set: nothing to end
+    std::optional<std::pair<pending_reply, std::string>> done;
+    {
+      std::lock_guard lock(pending_m_);
+      auto it = pending_.find(*id);
+      if (it == pending_.end() || it->second.peer != peer) return;
+      done.emplace(it->second.reply, std::move(it->second.erlang_target));
+      pending_.erase(it);
+    }
+    auto& [p, target] = *done;
+    if (reason.is_atom("noproc")) {
+      p.fail(p.op,
+             error(errc::noproc, format("no process registered as '{}' on {}", target, peer)));
+    } else if (reason.is_atom("noconnection")) {
+      p.fail(p.op, error(errc::nodedown, format("{} is not connected", peer)));
+    } else {
+      p.fail(p.op, error(errc::server_crashed,
+                         format("'{}' on {} exited: {}", target, peer, reason.to_string(200))));
+    }
+    p.release(p.op);
+  }
+
+  // take_erlang_pending(peer, ref, id) -> the call to a BEAM server that ref answers, forgotten,
+  // with the name it called; its monitor is taken down (gen.erl: erlang:demonitor after the
+  // reply).
+  std::optional<std::pair<pending_reply, std::string>> take_erlang_pending(
+      const node_name& peer, const etf::reference& ref, std::uint64_t id) {
+    std::optional<std::pair<pending_reply, std::string>> out;
+    {
+      std::lock_guard lock(pending_m_);
+      auto it = pending_.find(id);
+      if (it == pending_.end() || it->second.peer != peer) return out;
+      out.emplace(it->second.reply, std::move(it->second.erlang_target));
+      pending_.erase(it);
+    }
+    if (auto name = etf::atom::make(out->second)) {
+      send_control(peer, demonitor_p_control(pid_, etf::term(*name), ref));
+    }
+    return out;
   }
 
   void send_control(const node_name& peer, const etf::term& control) {

@@ -26,6 +26,7 @@
 #include "nodus/impl/node_core.ipp"
 #include "nodus/impl/options.ipp"
 #include "nodus/process/impl/call_op.ipp"
+#include "nodus/process/impl/remote_ops.ipp"
 #include "nodus/process/impl/runtime.ipp"
 #include "nodus/process/impl/server.ipp"
 #include "nodus/process/impl/supervisor.ipp"

@@ -9,6 +9,8 @@
 
 #include <type_traits>
 
+#include "nodus/core/fixed_string.hpp"
+
 namespace nodus {
 
 // call<Request, Reply>: the server answers Request with Reply (handle_call).
@@ -191,6 +193,24 @@ struct checked_info<Server, Message, true> {
 };
 
 }  // namespace detail
+
+// remote_server<"Name", Entries...>: the interface of a server that runs elsewhere only, under
+// the registered name Name: a BEAM process (an Erlang gen_server, an Elixir GenServer) as much as
+// a nodus server. Calls, casts and sends to it use the same API as to a nodus server type:
+//
+//   using elixir_ping = nodus::remote_server<"Elixir.SimpleCluster.Ping", nodus::call<ping, pong>>;
+//   auto r = node.call<elixir_ping>(nodus::node_name::parse("e1@127.0.0.1").value(), ping{});
+//
+// To a BEAM node, a call goes out as gen_server:call sends it (a monitor of Name, then
+// {'$gen_call', {Pid, Ref}, Request}); its messages are Erlang terms (nodus/codec/etf/typed.hpp).
+template <fixed_string Name, class... Entries>
+struct remote_server {
+  static_assert((detail::is_entry<Entries>::value && ...),
+                "nodus::remote_server<Name, Entries...>: each entry must be nodus::call<Request, "
+                "Reply>, nodus::cast<Message>, nodus::info<Message> or nodus::handles<...>");
+  static constexpr fixed_string name = Name;
+  using nodus_interface = detail::flatten<Entries...>;
+};
 
 // reply_t<Server, Request>: the reply type of a call; a readable compile error when undeclared.
 template <class Server, class Request>

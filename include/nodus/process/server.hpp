@@ -428,6 +428,13 @@ cell<S>* find_cell(runtime& rt, error& why) {
   return static_cast<cell<S>*>(c);
 }
 
+// not_local_error<S>(rt): S is a nodus::remote_server, which never runs on this node.
+template <class S>
+error not_local_error(const runtime& rt) {
+  return error(errc::noproc,
+               format("'{}' is a remote_server: it does not run on {}", S::name.view(), rt.self()));
+}
+
 template <class S>
 error stopped_error(const runtime& rt) {
   return error(errc::noproc, format("'{}' on {} is not running", S::name.view(), rt.self()));
@@ -441,6 +448,10 @@ void call_local(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handl
   using P = reply_t<S, R>;
   if constexpr (!handles_call_v<S, R>) {
     return;  // reply_t has reported the undeclared call; avoid a cascade of errors
+  } else if constexpr (!std::is_base_of_v<server_base, S>) {
+    call_ref<P> ref(make_call_op<P>(static_cast<Handler&&>(handler), rt.io().get_executor(),
+                                    rt.next_call_id(), &rt.self(), S::name.view()));
+    ref->fail(not_local_error<S>(rt));
   } else {
     call_ref<P> ref(make_call_op<P>(static_cast<Handler&&>(handler), rt.io().get_executor(),
                                     rt.next_call_id(), &rt.self(), S::name.view()));
@@ -463,6 +474,8 @@ result<void> cast_local(runtime& rt, M&& msg) {
   using T = std::remove_cvref_t<M>;
   if constexpr (count_entry<Kind, T, typename S::nodus_interface>::value == 0) {
     return errc::noproc;  // the caller's checked_cast / checked_info has reported the error
+  } else if constexpr (!std::is_base_of_v<server_base, S>) {
+    return not_local_error<S>(rt);
   } else {
     error why;
     cell<S>* c = find_cell<S>(rt, why);

@@ -128,6 +128,23 @@ NODUS_DECL etf::term exit_control(const etf::pid& from, const etf::pid& to,
       {etf::term(static_cast<int>(erlang_op::exit)), etf::term(from), etf::term(to), reason});
 }
 
+NODUS_DECL etf::term reg_send_control(const etf::pid& from, const etf::atom& to_name) {
+  return etf::term::tuple({etf::term(static_cast<int>(erlang_op::reg_send)), etf::term(from),
+                           etf::term(etf::atom()), etf::term(to_name)});
+}
+
+NODUS_DECL etf::term monitor_p_control(const etf::pid& from, const etf::term& to_proc,
+                                       const etf::reference& ref) {
+  return etf::term::tuple({etf::term(static_cast<int>(erlang_op::monitor_p)), etf::term(from),
+                           to_proc, etf::term(ref)});
+}
+
+NODUS_DECL etf::term demonitor_p_control(const etf::pid& from, const etf::term& to_proc,
+                                         const etf::reference& ref) {
+  return etf::term::tuple({etf::term(static_cast<int>(erlang_op::demonitor_p)), etf::term(from),
+                           to_proc, etf::term(ref)});
+}
+
 NODUS_DECL etf::term unlink_id_ack_control(const etf::term& id, const etf::pid& from,
                                            const etf::pid& to) {
   return etf::term::tuple(

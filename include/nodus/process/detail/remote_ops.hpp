@@ -12,8 +12,10 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "nodus/codec/codec.hpp"
+#include "nodus/codec/etf/typed.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/core/node_name.hpp"
@@ -21,6 +23,7 @@
 #include "nodus/dist/native_frame.hpp"
 #include "nodus/message/message_id.hpp"
 #include "nodus/message/reflect.hpp"
+#include "nodus/message/type_name.hpp"
 #include "nodus/process/detail/call_op.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/interface.hpp"
@@ -51,6 +54,25 @@ void complete_from_wire(void* op, const dist::native_frame& f, asio::io_context&
   current_sink = prev;
   run_sunk(sink);
 }
+// The reply of a BEAM server (dist::pending_reply::complete_term): reads Reply from the term.
+template <class Reply>
+void complete_from_term(void* op, const etf::term& reply, asio::io_context& io) {
+  auto* typed = static_cast<call_op<Reply>*>(static_cast<call_op_base*>(op));
+  completion_sink sink;
+  sink.io = &io;
+  completion_sink* prev = current_sink;
+  current_sink = &sink;
+  if (auto r = etf::from_term<Reply>(reply); !r) {
+    typed->fail(r.error());
+  } else {
+    typed->complete(std::move(r).value());
+  }
+  current_sink = prev;
+  run_sunk(sink);
+}
+// A native reply frame for a call whose types only travel as terms (none was sent: a peer that
+// sends one anyway fails the call).
+NODUS_DECL void refuse_native_reply(void* op, const dist::native_frame& f, asio::io_context& io);
 inline void fail_pending_op(void* op, const error& e) { static_cast<call_op_base*>(op)->fail(e); }
 inline void release_pending_op(void* op) { static_cast<call_op_base*>(op)->release(); }
 inline bool pending_op_done(void* op) { return static_cast<call_op_base*>(op)->done(); }
@@ -140,6 +162,19 @@ decltype(auto) message_value(M&& m) {
   }
 }
 
+// message_ref(msg) -> the message itself, without a copy, for msg or a pointer to it.
+template <class M>
+const auto& message_ref(const M& m) {
+  if constexpr (requires {
+                  *m;
+                  typename M::element_type;
+                }) {
+    return *m;
+  } else {
+    return m;
+  }
+}
+
 // message_type_t<M>: the message type behind M, M = T, shared_ptr<T>, unique_ptr<T>.
 template <class M>
 struct message_type {
@@ -190,7 +225,30 @@ class remote_reply_op final : public call_op<Reply> {
   node_name peer_;
 };
 
-// call_remote<S>(rt, peer, msg, timeout, handler): calls S on peer; handler as call_local.
+// on_native_v<T> / on_beam_message_v<T>: T travels to nodus nodes (the native codec) / to BEAM
+// nodes (as an Erlang term, codec/etf/typed.hpp).
+template <class T>
+inline constexpr bool on_native_v = is_message_v<T>;
+template <class T>
+inline constexpr bool on_beam_message_v = etf::mappable_v<T>;
+
+// send_to_beam(d, peer, name, gen_cast, msg): msg as a term to the process registered as name
+// on the BEAM node peer ({'$gen_cast', Msg} for a cast, Msg for a send).
+template <class T>
+result<void> send_to_beam(dist::distribution& d, const node_name& peer, std::string_view name,
+                          bool gen_cast, const T& msg) {
+  std::vector<std::byte> bytes;
+  if (auto r = etf::encode(msg, bytes, etf::encode_options{false}); !r) return r.error();
+  return d.send_erlang_to(peer, name, gen_cast, bytes);
+}
+
+// not_for_peer(peer, name, what) -> the error of a message whose types do not travel to peer's
+// kind of node.
+NODUS_DECL error not_for_peer(const node_name& peer, std::string_view name, bool beam_peer,
+                              std::string_view type);
+
+// call_remote<S>(rt, peer, msg, timeout, handler): calls S on peer, a nodus node or a BEAM node
+// (gen_server:call's shape there); handler as call_local.
 template <class S, class Req, class Handler>
 void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::milliseconds timeout,
                  Handler&& handler) {
@@ -199,9 +257,12 @@ void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::mil
   if constexpr (!handles_call_v<S, R>) {
     return;  // reply_t has reported the undeclared call
   } else {
-    static_assert(is_message_v<R> && is_message_v<P>,
+    constexpr bool native = on_native_v<R> && on_native_v<P>;
+    constexpr bool beam = on_beam_message_v<R> && on_beam_message_v<P>;
+    static_assert(native || beam,
                   "nodus: a remote call needs request and reply types that can be messages (see "
-                  "nodus/message/reflect.hpp): trivially copyable or reflected structs");
+                  "nodus/message/reflect.hpp: trivially copyable or reflected structs) or Erlang "
+                  "terms (nodus/codec/etf/typed.hpp)");
     const auto id = rt.next_call_id();
     call_ref<P> ref(make_call_op<P>(static_cast<Handler&&>(handler), rt.io().get_executor(), id,
                                     &rt.self(), S::name.view()));
@@ -212,23 +273,54 @@ void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::mil
     }
     if (timeout < std::chrono::hours(24 * 365 * 100)) rt.timeouts().add(ref.get(), timeout);
     ref->add_ref();  // the distribution's reference, released through pending_reply::release
-    d->add_pending(
-        id, peer,
-        dist::pending_reply{static_cast<call_op_base*>(ref.get()), &complete_from_wire<P>,
-                            &fail_pending_op, &release_pending_op, &pending_op_done});
+    dist::pending_reply pending{static_cast<call_op_base*>(ref.get()),
+                                nullptr,
+                                nullptr,
+                                &fail_pending_op,
+                                &release_pending_op,
+                                &pending_op_done};
+    if constexpr (native) {
+      pending.complete = &complete_from_wire<P>;
+    } else {
+      pending.complete = &refuse_native_reply;
+    }
+    if constexpr (beam) pending.complete_term = &complete_from_term<P>;
+    d->add_pending(id, peer, pending);
     if (ref->done()) return;  // peer is not connected: failed at once
+    // to_beam(value): the peer is a BEAM node (the native send said protocol_mismatch).
+    auto to_beam = [&](const R& value) -> result<void> {
+      if constexpr (beam) {
+        std::vector<std::byte> bytes;
+        if (auto r = etf::encode(value, bytes, etf::encode_options{false}); !r) return r.error();
+        auto r = d->call_erlang(peer, id, S::name.view(), bytes);
+        if (!native && !r && r.error() == errc::protocol_mismatch) {
+          return not_for_peer(peer, S::name.view(), false, type_name<R>());  // a nodus peer
+        }
+        return r;
+      } else {
+        return not_for_peer(peer, S::name.view(), true, type_name<R>());
+      }
+    };
+    const auto set_header = [id](dist::frame_header& h, std::size_t n) {
+      h.call(S::name.view(), message_id_v<R>, id, n);
+    };
     result<void> sent;
-    if constexpr (copied_message_v<R> && !is_message_pointer_v<Req>) {
+    if constexpr (!native) {
+      sent = to_beam(message_ref(msg));  // a nodus peer refuses it: protocol_mismatch
+    } else if constexpr (copied_message_v<R> && !is_message_pointer_v<Req>) {
       dist::frame_header h;
       h.call(S::name.view(), message_id_v<R>, id, sizeof(R));
       sent = send_copied_message<R>(*d, peer, h, msg);
+      if (!sent && sent.error() == errc::protocol_mismatch) sent = to_beam(msg);
+    } else if constexpr (beam) {
+      auto shared = to_shared_message(static_cast<Req&&>(msg));
+      sent = send_encoded<R>(*d, peer, set_header, shared);  // shared stays for to_beam
+      if (!sent && sent.error() == errc::protocol_mismatch) sent = to_beam(*shared);
     } else {
-      sent = send_encoded<R>(
-          *d, peer,
-          [id](dist::frame_header& h, std::size_t n) {
-            h.call(S::name.view(), message_id_v<R>, id, n);
-          },
-          to_shared_message(static_cast<Req&&>(msg)));
+      sent = send_encoded<R>(*d, peer, set_header, to_shared_message(static_cast<Req&&>(msg)));
+      if (!sent && sent.error() == errc::protocol_mismatch) {
+        sent = not_for_peer(peer, S::name.view(), true, type_name<R>());
+      }
     }
     if (!sent) d->fail_pending(id, sent.error());
   }
@@ -239,24 +331,53 @@ void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::mil
 template <class S, template <class> class Kind, class M>
 result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg) {
   using T = message_type_t<M>;
-  static_assert(is_message_v<T>,
+  constexpr bool native = on_native_v<T>;
+  constexpr bool beam = on_beam_message_v<T>;
+  static_assert(native || beam,
                 "nodus: a message sent to another node must be a message type (see "
-                "nodus/message/reflect.hpp): trivially copyable or a reflected struct");
+                "nodus/message/reflect.hpp: trivially copyable or a reflected struct) or an "
+                "Erlang term (nodus/codec/etf/typed.hpp)");
   auto* d = rt.dist();
   if (d == nullptr) return error(errc::nodedown, format("{} is not distributed", rt.self()));
   constexpr auto kind = std::is_same_v<Kind<T>, cast<T>> ? frame_kind::cast : frame_kind::info;
-  if constexpr (copied_message_v<T> && !is_message_pointer_v<M>) {
+  // to_beam(value): the peer is a BEAM node (the native send said protocol_mismatch).
+  auto to_beam = [&](const T& value) -> result<void> {
+    if constexpr (beam) {
+      auto r = send_to_beam(*d, peer, S::name.view(), kind == frame_kind::cast, value);
+      if (!native && !r && r.error() == errc::protocol_mismatch) {
+        return not_for_peer(peer, S::name.view(), false, type_name<T>());  // a nodus peer
+      }
+      return r;
+    } else {
+      return not_for_peer(peer, S::name.view(), true, type_name<T>());
+    }
+  };
+  const auto set_header = [](dist::frame_header& h, std::size_t n) {
+    h.message(kind, S::name.view(), message_id_v<T>, n);
+  };
+  result<void> sent;
+  if constexpr (!native) {
+    return to_beam(message_ref(msg));  // a nodus peer refuses it: protocol_mismatch
+  } else if constexpr (copied_message_v<T> && !is_message_pointer_v<M>) {
     dist::frame_header h;
     h.message(kind, S::name.view(), message_id_v<T>, sizeof(T));
-    return send_copied_message<T>(*d, peer, h, msg);
+    sent = send_copied_message<T>(*d, peer, h, msg);
+    if (!sent && sent.error() == errc::protocol_mismatch) return to_beam(msg);
+  } else if constexpr (beam) {
+    auto shared = to_shared_message(static_cast<M&&>(msg));
+    sent = send_encoded<T>(*d, peer, set_header, shared);  // shared stays for to_beam
+    if (!sent && sent.error() == errc::protocol_mismatch) return to_beam(*shared);
   } else {
-    return send_encoded<T>(
-        *d, peer,
-        [](dist::frame_header& h, std::size_t n) {
-          h.message(kind, S::name.view(), message_id_v<T>, n);
-        },
-        to_shared_message(static_cast<M&&>(msg)));
+    sent = send_encoded<T>(*d, peer, set_header, to_shared_message(static_cast<M&&>(msg)));
+    if (!sent && sent.error() == errc::protocol_mismatch) {
+      return not_for_peer(peer, S::name.view(), true, type_name<T>());
+    }
   }
+  return sent;
 }
 
 }  // namespace nodus::detail
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/process/impl/remote_ops.ipp"
+#endif

@@ -1,0 +1,31 @@
+// nodus/process/impl/remote_ops.ipp: the non-template part of process/detail/remote_ops.hpp
+// (errors of messages whose types do not travel to a peer). Included by that header in
+// header-only mode, by nodus/impl/src.hpp otherwise.
+#pragma once
+
+#include <string_view>
+
+#include "nodus/process/detail/remote_ops.hpp"
+
+namespace nodus::detail {
+
+NODUS_DECL error not_for_peer(const node_name& peer, std::string_view name, bool beam_peer,
+                              std::string_view type) {
+  if (beam_peer) {
+    return error(errc::protocol_mismatch,
+                 format("{} is a BEAM node and {} has no Erlang term mapping (see "
+                        "nodus/codec/etf/typed.hpp); not sent to '{}'",
+                        peer, type, name));
+  }
+  return error(errc::protocol_mismatch,
+               format("{} is a nodus node and {} is not a message type (see "
+                      "nodus/message/reflect.hpp); not sent to '{}'",
+                      peer, type, name));
+}
+
+NODUS_DECL void refuse_native_reply(void* op, const dist::native_frame&, asio::io_context&) {
+  static_cast<call_op_base*>(op)->fail(
+      error(errc::protocol_mismatch, "a nodus node answered a call that only a BEAM node takes"));
+}
+
+}  // namespace nodus::detail
