@@ -11,6 +11,8 @@
 //   list                   Node.list           -> the connected node names
 //   ping                   SimpleCluster.Ping.ping: one {ok, NODE, pong} line per node
 //   quit
+// Elixir nodes running the walkthrough's application (examples/elixir/walkthrough.exs) are members
+// like any other: `connect e1@127.0.0.1`, then `ping` reaches their SimpleCluster.Ping too.
 // Other options: `simple_cluster --help` lists them all (--cluster-hosts A,B, --cluster-interval
 // MS, --net-ticktime MS, --sync-nodes-optional A,B, --sync-nodes-timeout MS, --hidden,
 // --log-level ...).
@@ -19,22 +21,31 @@
 #include <string>
 #include <string_view>
 
+#include <boost/hana/define_struct.hpp>
 #include <nodus/nodus.hpp>
 
 #include "topologies.hpp"
 
-struct ping {};
+// The walkthrough's messages, :ping and {:ok, node(), :pong}: native messages between nodus
+// nodes, and these Erlang terms (etf_tag: the leading atom) with Elixir nodes.
+struct ping {
+  static constexpr nodus::fixed_string etf_tag = "ping";
+};
 struct pong {
-  nodus::node_name node;
+  static constexpr nodus::fixed_string etf_tag = "ok";
+  BOOST_HANA_DEFINE_STRUCT(pong, (nodus::node_name, node),
+                           (nodus::etf::atom_constant<"pong">, answer));
 };
 using protocol = nodus::protocol<ping, pong>;
 
-// SimpleCluster.Ping: answers {ok, node(), pong}.
+// SimpleCluster.Ping: answers {ok, node(), pong}. Registered under the Elixir module's name, so
+// that an Elixir node running the walkthrough (examples/elixir/walkthrough.exs) and this program
+// call each other's Ping.
 struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>> {
-  static constexpr nodus::fixed_string name = "ping";
+  static constexpr nodus::fixed_string name = "Elixir.SimpleCluster.Ping";
   pong handle_call(const ping&, nodus::caller<pong>& from) {
     log().info("--- Receiving ping from {}", from);
-    return {self_node()};
+    return {self_node(), {}};
   }
 };
 

@@ -13,6 +13,7 @@ packages=(
   libssl-dev                    # OpenSSL libcrypto (cookie digests)
   zlib1g-dev                    # zlib: compressed terms of the Erlang external term format
   erlang-base                   # erl + epmd: interop tests against real Erlang nodes (else skipped)
+  elixir                        # the walkthrough's Elixir side beside simple_cluster (else skipped)
   iproute2                      # ip: network namespaces for the multi-host tests (gossip, DNS)
   dnsmasq-base                  # a real DNS server for the DNS polling tests
 )
