@@ -33,6 +33,8 @@
 #include "nodus/cluster/events.hpp"
 #include "nodus/cluster/formation.hpp"
 #include "nodus/cluster/node_table.hpp"
+#include "nodus/codec/etf/encode.hpp"
+#include "nodus/codec/etf/tags.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
