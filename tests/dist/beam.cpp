@@ -10,6 +10,10 @@
 #include <boost/hana/define_struct.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <poll.h>
+
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <future>
@@ -178,6 +182,100 @@ struct beam_fixture {
   std::optional<nodus::node<nodus::no_topology, protocol>> node;
 };
 
+// A BEAM peer made by hand: a blocking socket that runs the initiator's handshake without the
+// nodus flag (so the node takes it for an Erlang node), then sends the frames a test gives it.
+struct raw_beam_peer {
+  asio::io_context io;
+  asio::ip::tcp::socket s{io};
+  std::vector<std::byte> buf;  // received, not consumed
+
+  // read_within(t) -> bytes read, 0 when the node closed the connection, nothing at the deadline.
+  std::optional<std::size_t> read_within(std::chrono::milliseconds t) {
+    pollfd p{s.native_handle(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::max<long>(t.count(), 0))) <= 0) return std::nullopt;
+    std::array<std::byte, 4096> chunk{};
+    std::error_code ec;
+    const std::size_t n = s.read_some(asio::buffer(chunk), ec);
+    if (ec) return 0;  // end of stream, or reset: closed either way
+    buf.insert(buf.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+    return n;
+  }
+
+  bool handshake(std::uint16_t port, const char* peer_cookie) {
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    nodus::net::handshake::options o;
+    o.self = nodus::node_name::parse("raw@127.0.0.1").value();
+    o.cookie = peer_cookie;
+    o.flags = nodus::net::dflags_nodus_default & ~nodus::net::dflag_nodus;
+    o.creation = 7;
+    o.challenge = 0x5eed;
+    auto m = nodus::net::handshake::machine::initiator(
+        o, nodus::node_name::parse("n1@127.0.0.1").value());
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    for (;;) {
+      if (m.has_output()) asio::write(s, asio::buffer(m.take_output()));
+      while (!m.finished()) {
+        auto f = nodus::net::handshake::split_frame(buf);
+        if (!f) break;
+        (void)m.feed(f->body);
+        buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(f->size));
+        if (m.has_output()) asio::write(s, asio::buffer(m.take_output()));
+      }
+      if (m.finished()) return m.done();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      auto n = read_within(left);
+      if (!n || *n == 0) return false;
+    }
+  }
+
+  // send(control, message): one pass-through frame (112, control, message).
+  void send(const nodus::etf::term& control, const nodus::etf::term* message) {
+    auto body = nodus::dist::erlang_frame_bytes(control, message).value();
+    send_raw(body);
+  }
+  void send_raw(const std::vector<std::byte>& body) {
+    const auto n = static_cast<std::uint32_t>(body.size());
+    const std::array<std::byte, 4> len{std::byte(n >> 24), std::byte(n >> 16), std::byte(n >> 8),
+                                       std::byte(n)};
+    asio::write(s, std::array{asio::buffer(len), asio::buffer(body)});
+  }
+
+  // next_frame(t) -> the next frame that is not a tick, or nothing (closed, or the deadline).
+  std::optional<std::vector<std::byte>> next_frame(std::chrono::milliseconds t) {
+    const auto deadline = std::chrono::steady_clock::now() + t;
+    for (;;) {
+      while (buf.size() >= 4) {
+        const std::size_t n = (std::to_integer<std::size_t>(buf[0]) << 24) |
+                              (std::to_integer<std::size_t>(buf[1]) << 16) |
+                              (std::to_integer<std::size_t>(buf[2]) << 8) |
+                              std::to_integer<std::size_t>(buf[3]);
+        if (buf.size() < 4 + n) break;
+        std::vector<std::byte> f(buf.begin() + 4, buf.begin() + 4 + static_cast<std::ptrdiff_t>(n));
+        buf.erase(buf.begin(), buf.begin() + 4 + static_cast<std::ptrdiff_t>(n));
+        if (n != 0) return f;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      auto got = read_within(left);
+      if (!got || *got == 0) return std::nullopt;
+    }
+  }
+
+  // closed_within(t): the node closed the connection within t (what it sends before is skipped).
+  bool closed_within(std::chrono::milliseconds t) {
+    const auto deadline = std::chrono::steady_clock::now() + t;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      auto got = read_within(left);
+      if (!got) return false;
+      if (*got == 0) return true;
+      buf.clear();
+    }
+  }
+};
+
 // micros_of(result) -> N of "{ok,{N,...}}" (a timer:tc result).
 long micros_of(const std::string& r) {
   const auto at = r.find("{ok,{");
@@ -326,6 +424,85 @@ BOOST_AUTO_TEST_CASE(a_call_to_an_erlang_process_fails_at_its_timeout_and_with_n
   BOOST_REQUIRE(!down.has_value());
   BOOST_TEST((down.error() == nodus::errc::nodedown), down.error().message());
   BOOST_TEST(took < 10s);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_frames_from_a_beam_peer_close_its_link_and_nothing_else) {
+  nodus::options o;
+  o.name = nodus::node_name::parse("n1@127.0.0.1").value();
+  o.cookie = cookie;
+  o.epmd = false;
+  o.cluster.form = false;
+  nodus::node<nodus::no_topology, protocol> node(o);
+  BOOST_REQUIRE(node.start(nodus::supervisor<nodus::one_for_one, beam_facing>{}));
+  node.run_in_background();
+  namespace etf = nodus::etf;
+  const etf::pid raw_pid{etf::atom("raw@127.0.0.1"), 1, 0, 7};
+  const auto ref = etf::reference{etf::atom("raw@127.0.0.1"), 7, 3, {1, 2, 3, 0, 0}};
+
+  // Bytes that are no term after the pass-through byte: the link is closed.
+  {
+    raw_beam_peer p;
+    BOOST_REQUIRE(p.handshake(node.port(), cookie));
+    p.send_raw({std::byte{112}, std::byte{131}, std::byte{255}, std::byte{1}});
+    BOOST_TEST(p.closed_within(5s));
+  }
+  // A control message without the fields of its operation (REG_SEND of two elements): closed.
+  {
+    raw_beam_peer p;
+    BOOST_REQUIRE(p.handshake(node.port(), cookie));
+    p.send(etf::term::tuple({etf::term(6), etf::term(raw_pid)}), nullptr);
+    BOOST_TEST(p.closed_within(5s));
+  }
+  // A nesting deeper than the limit, and a length that the bytes do not hold: closed.
+  {
+    raw_beam_peer p;
+    BOOST_REQUIRE(p.handshake(node.port(), cookie));
+    std::vector<std::byte> deep{std::byte{112}, std::byte{131}};
+    for (int i = 0; i < 2000; ++i) deep.insert(deep.end(), {std::byte{104}, std::byte{1}});
+    deep.push_back(std::byte{106});
+    p.send_raw(deep);
+    BOOST_TEST(p.closed_within(5s));
+  }
+  {
+    raw_beam_peer p;
+    BOOST_REQUIRE(p.handshake(node.port(), cookie));
+    // BINARY_EXT claiming 4 GiB - 1 bytes in a 10-byte frame.
+    p.send_raw({std::byte{112}, std::byte{131}, std::byte{109}, std::byte{0xff}, std::byte{0xff},
+                std::byte{0xff}, std::byte{0xff}, std::byte{1}, std::byte{2}, std::byte{3}});
+    BOOST_TEST(p.closed_within(5s));
+  }
+  // A well-formed message no handler takes is dropped with a log line, the link stays: the same
+  // peer's gen_server call then gets its reply, {Tag, {ok, Node, pong}}, sent to its pid.
+  {
+    raw_beam_peer p;
+    BOOST_REQUIRE(p.handshake(node.port(), cookie));
+    const etf::term reg_send =
+        etf::term::tuple({etf::term(6), etf::term(raw_pid), etf::term(etf::atom()),
+                          etf::term(etf::atom("beam_facing"))});
+    const etf::term stray = etf::term::tuple({etf::term(etf::atom("what")), etf::term(1)});
+    p.send(reg_send, &stray);
+    const etf::term call = etf::term::tuple({etf::term(etf::atom("$gen_call")),
+                                             etf::term::tuple({etf::term(raw_pid), etf::term(ref)}),
+                                             etf::term(etf::atom("ping"))});
+    p.send(reg_send, &call);
+    auto f = p.next_frame(5s);
+    BOOST_REQUIRE_MESSAGE(f.has_value(), "no reply: the link was closed or the call was lost");
+    auto fr = nodus::dist::parse_erlang_frame(*f);
+    BOOST_REQUIRE_MESSAGE(fr.has_value(), fr.error().message());
+    BOOST_TEST((fr->op == nodus::dist::erlang_op::send));
+    BOOST_TEST(fr->control.to_string(200).find("raw@127.0.0.1") != std::string::npos);
+    BOOST_TEST(
+        fr->message.to_string(200) ==
+        etf::term::tuple({etf::term(ref), etf::term::tuple({etf::term(etf::atom("ok")),
+                                                            etf::term(etf::atom("n1@127.0.0.1")),
+                                                            etf::term(etf::atom("pong"))})})
+            .to_string(200));
+    BOOST_TEST(!p.closed_within(200ms));
+  }
+  // The node lived through all of it.
+  BOOST_TEST(node.call<beam_facing>(b_ping{}).has_value());
+  node.stop();
+  (void)node.join();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
