@@ -25,7 +25,11 @@
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/write.hpp>
 
+#include <nodus/dist/erlang_frame.hpp>
+#include <nodus/net/dist_flags.hpp>
+#include <nodus/net/handshake.hpp>
 #include <nodus/nodus.hpp>
 
 #include "../net/erl_child.hpp"
