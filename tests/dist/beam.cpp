@@ -66,7 +66,12 @@ struct b_note {
 struct b_crash {
   static constexpr nodus::fixed_string etf_tag = "crash";
 };
-using protocol = nodus::protocol<b_ping, b_pong, b_add, b_get, b_count, b_note, b_crash>;
+// {echo, Binary}: answered with itself.
+struct b_echo {
+  static constexpr nodus::fixed_string etf_tag = "echo";
+  BOOST_HANA_DEFINE_STRUCT(b_echo, (std::vector<std::byte>, data));
+};
+using protocol = nodus::protocol<b_ping, b_pong, b_add, b_get, b_count, b_note, b_crash, b_echo>;
 
 // Erlang's own servers, called from nodus. rex (every node runs it, rpc's gen_server) answers
 // {call, M, F, Args, GroupLeader} with apply(M, F, Args).
@@ -96,12 +101,14 @@ constexpr const char* spawn_box =
 // The server Erlang calls: counts casts (by N) and notes (1000 each).
 struct beam_facing
     : nodus::server<beam_facing, nodus::call<b_ping, b_pong>, nodus::call<b_get, b_count>,
-                    nodus::call<b_crash, b_count>, nodus::cast<b_add>, nodus::info<b_note>> {
+                    nodus::call<b_crash, b_count>, nodus::call<b_echo, b_echo>, nodus::cast<b_add>,
+                    nodus::info<b_note>> {
   static constexpr nodus::fixed_string name = "beam_facing";
   int count = 0;
   b_pong handle_call(const b_ping&) { return {self_node(), {}}; }
   b_count handle_call(const b_get&) { return {count}; }
   b_count handle_call(const b_crash&) { throw std::runtime_error("asked to crash"); }
+  b_echo handle_call(const b_echo& e) { return e; }
   void handle_cast(const b_add& a) { count += a.by; }
   void handle_info(const b_note& n) { count += n.text == "hello" ? 1000 : -1; }
 };
@@ -311,6 +318,17 @@ BOOST_AUTO_TEST_CASE(an_erlang_node_pings_calls_casts_and_sends_to_a_nodus_serve
   BOOST_TEST(
       f.eval("gen_server:call({beam_facing, " + n1 + "}, get, 5000).") == "{ok,{count,1005}}",
       f.erl->transcript());
+}
+
+BOOST_AUTO_TEST_CASE(a_16_mib_binary_crosses_both_ways) {
+  if (!erl_test::erl_installed()) return;
+  beam_fixture f;
+  // erl -> nodus in the request, nodus -> erl in the reply: one frame each way (no fragments are
+  // offered, and 16 MiB is under the default maximum frame of 64 MiB).
+  BOOST_TEST(f.eval("B = binary:copy(<<7, 1, 2, 3>>, 4194304), {echo, R} = gen_server:call("
+                    "{beam_facing, 'n1@127.0.0.1'}, {echo, B}, 60000), {byte_size(R), R =:= B}.") ==
+                 "{ok,{16777216,true}}",
+             f.erl->transcript());
 }
 
 BOOST_AUTO_TEST_CASE(a_call_to_a_name_nobody_registered_fails_with_noproc_at_once) {

@@ -3,7 +3,8 @@
 # (examples/elixir/walkthrough.exs) and two nodus nodes running examples/simple_cluster, in one
 # cluster on 127.0.0.1. Checks, each wait bounded:
 #   - both nodus nodes connect to the Elixir node, and its Observer logs Node up for each;
-#   - SimpleCluster.Ping.ping() on the Elixir node gets {:ok, :"nN@127.0.0.1", :pong} from both;
+#   - SimpleCluster.Ping.ping() on the Elixir node gets {:ok, :"nN@127.0.0.1", :pong} from both,
+#     and the nodus Ping logs the Elixir caller's From;
 #   - `ping` on a nodus node gets {ok, e1@127.0.0.1, pong} from the Elixir node;
 #   - a nodus node quits: the Elixir Observer logs Node down; the Elixir node halts: the nodus
 #     Observer logs Node down.
@@ -101,10 +102,12 @@ wait_for "$work/e1.log" "--- Node up: n1@127.0.0.1"
 wait_for "$work/e1.log" "--- Node up: n2@127.0.0.1"
 wait_for "$work/n1.log" "--- Node up: e1@127.0.0.1"
 
-# SimpleCluster.Ping.ping() on the Elixir node: a pong from each nodus node.
+# SimpleCluster.Ping.ping() on the Elixir node: a pong from each nodus node, whose Ping logs the
+# Elixir caller as gen_server's From, {Pid, Tag}.
 echo ping >&3
 wait_for "$work/e1.log" '{:ok, :"n1@127.0.0.1", :pong}'
 wait_for "$work/e1.log" '{:ok, :"n2@127.0.0.1", :pong}'
+wait_for "$work/n1.log" "--- Receiving ping from {<'e1@127.0.0.1'."
 
 # ping on a nodus node: a pong from the Elixir node, whose Ping logs the nodus caller.
 echo ping >&4

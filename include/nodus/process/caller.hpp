@@ -74,13 +74,14 @@ class caller {
   // id() -> the call's number, unique on the calling node. Requires pending().
   [[nodiscard]] std::uint64_t id() const noexcept { return op_->id(); }
 
-  // Formats as `{n1@127.0.0.1, #call<17>}` (like Erlang's `from`).
+  // Formats as `{n1@127.0.0.1, #call<17>}` (like Erlang's `from`); a BEAM process's call as its
+  // gen_server From, `{<'e1@127.0.0.1'.91.0>, #Ref<'e1@127.0.0.1'.1.2.3>}`.
   friend void nodus_format(std::string& out, const caller& c) {
     if (!c.pending()) {
       out += "{answered}";
       return;
     }
-    format_to(out, "{{{}, #call<{}>}}", c.node(), c.id());
+    c.op_->format_from(out);
   }
 
  private:

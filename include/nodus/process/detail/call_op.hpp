@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -59,6 +60,9 @@ class call_op_base {
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] const node_name& from() const noexcept { return *from_; }
   [[nodiscard]] std::string_view target() const noexcept { return target_; }
+  // format_from(out): who waits, as a log line shows it: {n1@127.0.0.1, #call<17>} for a nodus
+  // caller; a BEAM caller's gen_server From, {Pid, Tag}.
+  NODUS_DECL virtual void format_from(std::string& out) const;
 
  protected:
   call_op_base(std::uint64_t id, const node_name* from, std::string_view target) noexcept

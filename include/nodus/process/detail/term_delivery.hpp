@@ -25,6 +25,7 @@
 #include "nodus/core/node_name.hpp"
 #include "nodus/dist/distribution.hpp"
 #include "nodus/dist/erlang_frame.hpp"
+#include "nodus/message/type_name.hpp"
 #include "nodus/process/detail/call_op.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/interface.hpp"
@@ -67,6 +68,9 @@ struct erlang_caller {
   std::optional<etf::reference> monitor;  // the caller's monitor of the server, when it set one
 };
 
+// format_erlang_from(out, c): c as gen_server's From, {Pid, Tag}.
+NODUS_DECL void format_erlang_from(std::string& out, const erlang_caller& c);
+
 // fail_erlang_call(d, c, server, e): the caller's monitor of server fires with e's reason (as
 // when a BEAM server dies during a call); without a monitor the caller is left to its timeout,
 // which is logged.
@@ -79,6 +83,8 @@ class erlang_reply_op final : public call_op<Reply> {
  public:
   erlang_reply_op(dist::distribution& d, logger& log, erlang_caller c, std::string_view target)
       : call_op<Reply>(0, &c_.node, target), d_(d), log_(log), c_(std::move(c)) {}
+
+  void format_from(std::string& out) const override { format_erlang_from(out, c_); }
 
  private:
   void deliver(result<Reply>&& r) override {
@@ -132,12 +138,17 @@ struct term_delivery {
       (void)(static_cast<bool>(r = try_entry(std::type_identity<Es>{}, c, m)) || ...);
     }(typename S::nodus_interface{});
     if (r) return *r;
-    error e(errc::protocol_mismatch,
-            format("'{}' on {} takes no {} {}", c.name(), c.rt().self(),
-                   m.what == dist::erlang_inbound::kind::call   ? "call"
-                   : m.what == dist::erlang_inbound::kind::cast ? "cast"
-                                                                : "message",
-                   m.message->to_string(200)));
+    std::string takes;  // the C++ types this kind of message can be read as
+    [&]<class... Es>(entry_list<Es...>) {
+      (add_accepted(std::type_identity<Es>{}, m.what, takes), ...);
+    }(typename S::nodus_interface{});
+    error e(
+        errc::protocol_mismatch,
+        format("'{}' on {} takes no {} {} (from BEAM nodes it reads {})", c.name(), c.rt().self(),
+               m.what == dist::erlang_inbound::kind::call   ? "call"
+               : m.what == dist::erlang_inbound::kind::cast ? "cast"
+                                                            : "message",
+               m.message->to_string(200), takes.empty() ? std::string("none") : takes));
     if (m.what == dist::erlang_inbound::kind::call) fail_call(c, m, e);
     return e;
   }
@@ -150,6 +161,28 @@ struct term_delivery {
     erlang_caller out{*m.from, *m.caller, *m.tag, std::nullopt};
     if (m.monitor != nullptr) out.monitor = *m.monitor;
     return out;
+  }
+
+  // add_accepted(entry, kind, out): appends the entry's message type when it is of that kind and
+  // can come from a BEAM process.
+  template <class E>
+  static void add_accepted(std::type_identity<E>, dist::erlang_inbound::kind kind,
+                           std::string& out) {
+    if constexpr (on_beam_v<E, Protocol>) {
+      std::string_view name;
+      if constexpr (requires { typename E::request; }) {
+        if (kind != dist::erlang_inbound::kind::call) return;
+        name = type_name<typename E::request>();
+      } else if constexpr (std::is_same_v<E, cast<typename E::message>>) {
+        if (kind != dist::erlang_inbound::kind::cast) return;
+        name = type_name<typename E::message>();
+      } else {
+        if (kind != dist::erlang_inbound::kind::info) return;
+        name = type_name<typename E::message>();
+      }
+      if (!out.empty()) out += ", ";
+      out += name;
+    }
   }
 
   template <class E>

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -148,6 +149,10 @@ NODUS_DECL void call_timeouts::on_timer(clock::time_point fired_for) {
 
 NODUS_DECL void call_op_base::unlink() noexcept {
   if (timeouts_ != nullptr) timeouts_->remove(this);
+}
+
+NODUS_DECL void call_op_base::format_from(std::string& out) const {
+  format_to(out, "{{{}, #call<{}>}}", from(), id());
 }
 
 NODUS_DECL void call_op_base::fail(error e) {

@@ -47,6 +47,10 @@ NODUS_DECL etf::term erlang_reason(const error& e) {
   return etf::term::tuple({std::move(code), etf::term::binary(e.message())});
 }
 
+NODUS_DECL void format_erlang_from(std::string& out, const erlang_caller& c) {
+  out += etf::term::tuple({etf::term(c.pid), c.tag}).to_string(200);
+}
+
 NODUS_DECL void fail_erlang_call(dist::distribution& d, logger& log, const erlang_caller& c,
                                  std::string_view server, const error& e) {
   if (!c.monitor) {
