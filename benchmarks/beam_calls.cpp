@@ -250,7 +250,6 @@ int main(int argc, char** argv) {
   }
   n1.run_in_background();
   n2.run_in_background();
-  const auto e1n = nodus::node_name::parse("e1@127.0.0.1").value();
   const auto e2n = nodus::node_name::parse("e2@127.0.0.1").value();
   if (!n1.connect("e1@127.0.0.1") || !n1.connect("e2@127.0.0.1") || !n1.connect("n2@127.0.0.1")) {
     fail("n1 could not connect:\n" + e1.child->transcript());
