@@ -94,6 +94,12 @@ using rex_misread = nodus::remote_server<"rex", nodus::call<rpc_call, b_count>>;
 using box = nodus::remote_server<"box", nodus::cast<b_add>, nodus::info<b_note>,
                                  nodus::call<b_get, b_count>>;
 using nobody = nodus::remote_server<"nobody", nodus::call<b_ping, b_pong>>;
+// A process the test registers in erl as slow: it answers each '$gen_call' with its request,
+// one second late.
+using slow = nodus::remote_server<"slow", nodus::call<b_count, b_count>>;
+constexpr const char* spawn_slow =
+    "register(slow, spawn(fun() -> L = fun L() -> receive {'$gen_call', {P, T}, M} -> "
+    "timer:sleep(1000), P ! {T, M}, L() end end, L() end)).";
 constexpr const char* spawn_box =
     "register(box, spawn(fun() -> B = fun B(Acc) -> receive {get, P} -> P ! lists:reverse(Acc), "
     "B(Acc); M -> B([M | Acc]) end end, B([]) end)).";
@@ -427,6 +433,21 @@ BOOST_AUTO_TEST_CASE(a_call_to_an_erlang_process_fails_at_its_timeout_and_with_n
   auto r = f.node->call<box>(erl1, b_get{}, 300ms);
   BOOST_REQUIRE(!r.has_value());
   BOOST_TEST((r.error() == nodus::errc::timeout), r.error().message());
+  // A reply that comes after its call's timeout is dropped: the next call gets its own reply,
+  // and the late one's monitor is taken down too.
+  BOOST_TEST(f.eval(spawn_slow) == "{ok,true}", f.erl->transcript());
+  auto late = f.node->call<slow>(erl1, b_count{1}, 300ms);
+  BOOST_REQUIRE(!late.has_value());
+  BOOST_TEST((late.error() == nodus::errc::timeout), late.error().message());
+  auto own = f.node->call<slow>(erl1, b_count{2}, 10s);
+  BOOST_REQUIRE_MESSAGE(own.has_value(), own.error().message());
+  BOOST_TEST(own->n == 2);
+  std::string monitors;
+  for (int i = 0; i < 50; ++i) {
+    monitors = f.eval("{monitored_by, M} = process_info(whereis(slow), monitored_by), length(M).");
+    if (monitors == "{ok,0}") break;
+  }
+  BOOST_TEST(monitors == "{ok,0}", f.erl->transcript());
   // A call in flight when the node goes: nodedown now, not at the timeout.
   auto pending = std::async(std::launch::async, [&] {
     const auto t0 = std::chrono::steady_clock::now();
