@@ -71,28 +71,6 @@ using node_type = nodus::node<nodus::no_topology, protocol>;
 
 constexpr const char* cookie = "nodus_beam_bench";
 
-constexpr const char* repl = R"erl(
-io:format("ready ~s~n", [node()]),
-{ok, _} = timer:apply_after(600000, erlang, halt, [3]),
-L = fun L() ->
-  case io:get_line("") of
-    eof -> erlang:halt(0);
-    {error, _} -> erlang:halt(0);
-    Line ->
-      R = try
-            {ok, Toks, _} = erl_scan:string(Line),
-            {ok, Exprs} = erl_parse:parse_exprs(Toks),
-            {value, V, _} = erl_eval:exprs(Exprs, []),
-            {ok, V}
-          catch C:E -> {C, E}
-          end,
-      io:format("result ~w~n", [R]),
-      L()
-  end
-end,
-L().
-)erl";
-
 [[noreturn]] void fail(const std::string& why) {
   std::fprintf(stderr, "beam_calls: %s\n", why.c_str());
   std::exit(1);
@@ -102,21 +80,16 @@ struct erl_node {
   explicit erl_node(const std::string& name) {
     child.emplace(std::vector<std::string>{"erl", "-name", name + "@127.0.0.1", "-setcookie",
                                            cookie, "-noshell", "-kernel", "inet_dist_use_interface",
-                                           "{127,0,0,1}", "-eval", repl});
+                                           "{127,0,0,1}", "-eval", erl_test::eval_program(600000)});
     if (!child->wait_for("ready " + name + "@127.0.0.1", 60s)) {
       fail("erl " + name + " did not start:\n" + child->transcript());
     }
   }
   // eval(expression) -> what erl printed for it, after "result ".
   std::string eval(const std::string& expression) {
-    if (!child->write_line(expression)) fail("erl: cannot write");
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto line = child->next_line(deadline - std::chrono::steady_clock::now());
-      if (!line) break;
-      if (line->rfind("result ", 0) == 0) return line->substr(7);
-    }
-    fail("no result from erl for " + expression + ":\n" + child->transcript());
+    auto r = erl_test::eval(*child, expression, 120s);
+    if (!r) fail("no result from erl for " + expression + ":\n" + child->transcript());
+    return *r;
   }
   // eval_number(expression) -> the integer of "{ok,N}".
   long eval_number(const std::string& expression) {

@@ -5,8 +5,7 @@
 //
 // erl listens on 127.0.0.1:P without any port mapper (-start_epmd false -erl_epmd_port P); the
 // nodus node dials it at that port, so that erl then reaches the nodus node over that connection.
-// erl evaluates one Erlang expression per line of its stdin and prints `result {ok, Value}` (or
-// `result {Class, Reason}`) for each; it halts at the end of its input, and after 60 s in any case.
+// erl runs erl_test::eval_program: one Erlang expression per line of its stdin.
 #include <boost/hana/define_struct.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -121,28 +120,6 @@ struct beam_facing
 
 constexpr const char* cookie = "nodus_beam_cookie";
 
-constexpr const char* repl = R"erl(
-io:format("ready ~s~n", [node()]),
-{ok, _} = timer:apply_after(60000, erlang, halt, [3]),
-L = fun L() ->
-  case io:get_line("") of
-    eof -> erlang:halt(0);
-    {error, _} -> erlang:halt(0);
-    Line ->
-      R = try
-            {ok, Toks, _} = erl_scan:string(Line),
-            {ok, Exprs} = erl_parse:parse_exprs(Toks),
-            {value, V, _} = erl_eval:exprs(Exprs, []),
-            {ok, V}
-          catch C:E -> {C, E}
-          end,
-      io:format("result ~w~n", [R]),
-      L()
-  end
-end,
-L().
-)erl";
-
 // A nodus node connected to a fresh erl node.
 struct beam_fixture {
   beam_fixture() {
@@ -160,7 +137,7 @@ struct beam_fixture {
         "-start_epmd", "false", "-erl_epmd_port", ps,
         "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
         "-kernel", "inet_dist_listen_min", ps, "-kernel", "inet_dist_listen_max", ps,
-        "-eval", repl});
+        "-eval", erl_test::eval_program(60000)});
     // clang-format on
     BOOST_REQUIRE_MESSAGE(erl->wait_for("ready erl1@127.0.0.1").has_value(),
                           "erl did not start:\n"
@@ -184,15 +161,9 @@ struct beam_fixture {
 
   // eval(expression) -> what erl printed for it, after "result " ({ok,Value} or {Class,Reason}).
   std::string eval(const std::string& expression) {
-    BOOST_REQUIRE(erl->write_line(expression));
-    const auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto line = erl->next_line(deadline - std::chrono::steady_clock::now());
-      if (!line) break;
-      if (line->rfind("result ", 0) == 0) return line->substr(7);
-    }
-    BOOST_FAIL("no result from erl for " << expression << ":\n" << erl->transcript());
-    return {};
+    auto r = erl_test::eval(*erl, expression, 15s);
+    if (!r) BOOST_FAIL("no result from erl for " << expression << ":\n" << erl->transcript());
+    return r.value_or("");
   }
 
   std::optional<erl_test::child_process> erl;

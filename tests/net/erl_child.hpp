@@ -241,4 +241,47 @@ end,
 L().
 )erl";
 
+// eval_program(halt_after_ms): an `erl -eval` program that prints "ready NODE", then evaluates
+// one Erlang expression per line of its stdin and prints "result {ok, Value}" (or
+// "result {Class, Reason}") for each, with ~w; it halts at the end of its input, and after
+// halt_after_ms in any case.
+inline std::string eval_program(long halt_after_ms) {
+  return R"erl(
+io:format("ready ~s~n", [node()]),
+{ok, _} = timer:apply_after()erl" +
+         std::to_string(halt_after_ms) + R"erl(, erlang, halt, [3]),
+L = fun L() ->
+  case io:get_line("") of
+    eof -> erlang:halt(0);
+    {error, _} -> erlang:halt(0);
+    Line ->
+      R = try
+            {ok, Toks, _} = erl_scan:string(Line),
+            {ok, Exprs} = erl_parse:parse_exprs(Toks),
+            {value, V, _} = erl_eval:exprs(Exprs, []),
+            {ok, V}
+          catch C:E -> {C, E}
+          end,
+      io:format("result ~w~n", [R]),
+      L()
+  end
+end,
+L().
+)erl";
+}
+
+// eval(erl, expression, timeout) -> what an eval_program printed for expression, after "result ";
+// nothing when it printed nothing within timeout.
+inline std::optional<std::string> eval(child_process& erl, const std::string& expression,
+                                       clock_type::duration timeout) {
+  if (!erl.write_line(expression)) return std::nullopt;
+  const auto deadline = clock_type::now() + timeout;
+  while (clock_type::now() < deadline) {
+    auto line = erl.next_line(deadline - clock_type::now());
+    if (!line) break;
+    if (line->rfind("result ", 0) == 0) return line->substr(7);
+  }
+  return std::nullopt;
+}
+
 }  // namespace erl_test
