@@ -240,28 +240,17 @@ class native_distribution final : public distribution {
   }
 
   void fail_pending(std::uint64_t id, const error& e) override {
-    pending_reply p;
-    {
-      std::lock_guard lock(pending_m_);
-      auto it = pending_.find(id);
-      if (it == pending_.end()) return;
-      p = it->second.reply;
-      pending_.erase(it);
-    }
+    auto c = take_pending(id, nullptr);
+    if (!c) return;
+    const pending_reply& p = c->reply;
     p.fail(p.op, e);
     p.release(p.op);
   }
 
   result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame) override {
-    auto t = table();
-    auto [conn, native] =
-        t ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
-    if (!conn) return error(errc::nodedown, format("{} is not connected to {}", s_.self, peer));
-    if (native) {
-      return error(errc::protocol_mismatch,
-                   format("{} is a nodus node; Erlang terms go to BEAM nodes", peer));
-    }
-    conn->send(std::move(frame));
+    auto conn = erlang_connection(peer);
+    if (!conn) return conn.error();
+    (*conn)->send(std::move(frame));
     return {};
   }
 
@@ -269,11 +258,10 @@ class native_distribution final : public distribution {
 
   result<void> call_erlang(const node_name& peer, std::uint64_t id, std::string_view name,
                            std::span<const std::byte> request) override {
-    auto to = etf::atom::make(name);
-    if (!to) {
-      return error(errc::noproc,
-                   format("'{}' cannot name an Erlang process: {}", name, to.error().reason()));
-    }
+    auto to = erlang_name(name);
+    if (!to) return to.error();
+    auto conn = erlang_connection(peer);
+    if (!conn) return conn.error();
     {
       std::lock_guard lock(pending_m_);
       auto it = pending_.find(id);
@@ -285,42 +273,29 @@ class native_distribution final : public distribution {
     // call with the monitor's noproc.
     auto monitor = erlang_frame_bytes(monitor_p_control(pid_, etf::term(*to), ref), nullptr);
     if (!monitor) return monitor.error();
-    if (auto r = send_erlang(peer, std::move(monitor).value()); !r) return r;
-    auto frame = erlang_frame_bytes(reg_send_control(pid_, *to), nullptr);
-    if (!frame) return frame.error();
-    {
-      etf::detail::writer w(*frame);
-      w.u8(etf::tag::version);
-      etf::detail::put_tuple_header(w, 3);
+    auto frame = reg_send_frame(*to, request, [&](etf::detail::writer& w) {
+      etf::detail::put_tuple_header(w, 3);  // {'$gen_call', {Pid, Ref}, Request}
       etf::detail::put_atom(w, "$gen_call");
       etf::detail::put_tuple_header(w, 2);
       etf::detail::put_pid(w, pid_);
       etf::detail::put_reference(w, ref);
-      w.bytes(request);
-      if (auto ok = w.finish(); !ok) return ok.error();
-    }
-    return send_erlang(peer, std::move(frame).value());
+    });
+    if (!frame) return frame.error();
+    (*conn)->send(std::move(monitor).value());
+    (*conn)->send(std::move(frame).value());
+    return {};
   }
 
   result<void> send_erlang_to(const node_name& peer, std::string_view name, bool gen_cast,
                               std::span<const std::byte> message) override {
-    auto to = etf::atom::make(name);
-    if (!to) {
-      return error(errc::noproc,
-                   format("'{}' cannot name an Erlang process: {}", name, to.error().reason()));
-    }
-    auto frame = erlang_frame_bytes(reg_send_control(pid_, *to), nullptr);
+    auto to = erlang_name(name);
+    if (!to) return to.error();
+    auto frame = reg_send_frame(*to, message, [gen_cast](etf::detail::writer& w) {
+      if (!gen_cast) return;
+      etf::detail::put_tuple_header(w, 2);  // {'$gen_cast', Message}
+      etf::detail::put_atom(w, "$gen_cast");
+    });
     if (!frame) return frame.error();
-    {
-      etf::detail::writer w(*frame);
-      w.u8(etf::tag::version);
-      if (gen_cast) {
-        etf::detail::put_tuple_header(w, 2);
-        etf::detail::put_atom(w, "$gen_cast");
-      }
-      w.bytes(message);
-      if (auto ok = w.finish(); !ok) return ok.error();
-    }
     return send_erlang(peer, std::move(frame).value());
   }
 
@@ -358,6 +333,59 @@ class native_distribution final : public distribution {
       return std::nullopt;
     }
     return (std::uint64_t{r.words[2]} << 32) | r.words[1];
+  }
+
+  // erlang_connection(peer) -> the connection to the BEAM node peer. Errors: nodedown when peer
+  // is not connected, protocol_mismatch when it is a nodus node.
+  result<std::shared_ptr<net::connection>> erlang_connection(const node_name& peer) const {
+    auto t = table();
+    auto [conn, native] =
+        t ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
+    if (!conn) return error(errc::nodedown, format("{} is not connected to {}", s_.self, peer));
+    if (native) {
+      return error(errc::protocol_mismatch,
+                   format("{} is a nodus node; Erlang terms go to BEAM nodes", peer));
+    }
+    return conn;
+  }
+
+  // erlang_name(name) -> name as the atom a BEAM process is registered under; noproc when no
+  // atom can be made of it.
+  static result<etf::atom> erlang_name(std::string_view name) {
+    auto to = etf::atom::make(name);
+    if (!to) {
+      return error(errc::noproc,
+                   format("'{}' cannot name an Erlang process: {}", name, to.error().reason()));
+    }
+    return to;
+  }
+
+  // reg_send_frame(to, body, head) -> a REG_SEND frame from this node's pid to the process
+  // registered as to; its message is what head writes, then body (one encoded term without its
+  // version byte): head wraps body in a tuple, or writes nothing.
+  template <class Head>
+  result<std::vector<std::byte>> reg_send_frame(const etf::atom& to,
+                                                std::span<const std::byte> body,
+                                                Head&& head) const {
+    auto frame = erlang_frame_bytes(reg_send_control(pid_, to), nullptr);
+    if (!frame) return frame;
+    etf::detail::writer w(*frame);
+    w.u8(etf::tag::version);
+    head(w);
+    w.bytes(body);
+    if (auto ok = w.finish(); !ok) return ok.error();
+    return frame;
+  }
+
+  // take_pending(id, from) -> the call id waits for, forgotten; nothing when it is over (or, with
+  // from, when it waits for another peer).
+  std::optional<pending_call> take_pending(std::uint64_t id, const node_name* from) {
+    std::lock_guard lock(pending_m_);
+    auto it = pending_.find(id);
+    if (it == pending_.end() || (from != nullptr && it->second.peer != *from)) return std::nullopt;
+    std::optional<pending_call> out(std::move(it->second));
+    pending_.erase(it);
+    return out;
   }
 
   [[nodiscard]] std::shared_ptr<cluster::node_table> table() const {
@@ -473,14 +501,9 @@ class native_distribution final : public distribution {
       return;
     }
     if (w->is_reply()) {
-      pending_reply p;
-      {
-        std::lock_guard lock(pending_m_);
-        auto it = pending_.find(w->call_id());
-        if (it == pending_.end() || it->second.peer != peer) return;  // late: the call is over
-        p = it->second.reply;
-        pending_.erase(it);
-      }
+      auto c = take_pending(w->call_id(), &peer);
+      if (!c) return;  // late: the call is over
+      const pending_reply& p = c->reply;
       p.complete(p.op, *w, io_);
       p.release(p.op);
       return;
@@ -667,13 +690,17 @@ class native_distribution final : public distribution {
                  message.to_string(200), etf::term(to).to_string(100));
       return;
     }
-    auto done = take_erlang_pending(peer, *ref, *id);
-    if (!done) return;  // late: the call is over
-    auto& [p, target] = *done;
+    auto c = take_pending(*id, &peer);
+    if (!c) return;  // late: the call is over
+    // gen.erl: erlang:demonitor after the reply.
+    if (auto name = etf::atom::make(c->erlang_target)) {
+      send_control(peer, demonitor_p_control(pid_, etf::term(*name), *ref));
+    }
+    const pending_reply& p = c->reply;
     if (p.complete_term == nullptr) {
       p.fail(p.op, error(errc::protocol_mismatch,
-                         format("the reply of '{}' on {} has no C++ type to be read as: {}", target,
-                                peer, (*t)[1].to_string(200))));
+                         format("the reply of '{}' on {} has no C++ type to be read as: {}",
+                                c->erlang_target, peer, (*t)[1].to_string(200))));
     } else {
       p.complete_term(p.op, (*t)[1], io_);
     }
@@ -685,15 +712,10 @@ class native_distribution final : public distribution {
   void on_monitor_exit(const node_name& peer, const etf::reference& ref, const etf::term& reason) {
     auto id = call_id_of(ref);
     if (!id) return;  // a monitor this node did not set: nothing to end
-    std::optional<std::pair<pending_reply, std::string>> done;
-    {
-      std::lock_guard lock(pending_m_);
-      auto it = pending_.find(*id);
-      if (it == pending_.end() || it->second.peer != peer) return;
-      done.emplace(it->second.reply, std::move(it->second.erlang_target));
-      pending_.erase(it);
-    }
-    auto& [p, target] = *done;
+    auto c = take_pending(*id, &peer);
+    if (!c) return;
+    const pending_reply& p = c->reply;
+    const std::string& target = c->erlang_target;
     if (reason.is_atom("noproc")) {
       p.fail(p.op,
              error(errc::noproc, format("no process registered as '{}' on {}", target, peer)));
@@ -704,25 +726,6 @@ class native_distribution final : public distribution {
                          format("'{}' on {} exited: {}", target, peer, reason.to_string(200))));
     }
     p.release(p.op);
-  }
-
-  // take_erlang_pending(peer, ref, id) -> the call to a BEAM server that ref answers, forgotten,
-  // with the name it called; its monitor is taken down (gen.erl: erlang:demonitor after the
-  // reply).
-  std::optional<std::pair<pending_reply, std::string>> take_erlang_pending(
-      const node_name& peer, const etf::reference& ref, std::uint64_t id) {
-    std::optional<std::pair<pending_reply, std::string>> out;
-    {
-      std::lock_guard lock(pending_m_);
-      auto it = pending_.find(id);
-      if (it == pending_.end() || it->second.peer != peer) return out;
-      out.emplace(it->second.reply, std::move(it->second.erlang_target));
-      pending_.erase(it);
-    }
-    if (auto name = etf::atom::make(out->second)) {
-      send_control(peer, demonitor_p_control(pid_, etf::term(*name), ref));
-    }
-    return out;
   }
 
   void send_control(const node_name& peer, const etf::term& control) {
