@@ -57,13 +57,12 @@ class dns_poller : public std::enable_shared_from_this<dns_poller> {
     asio::post(ctx_->executor(), [self = shared_from_this()] { self->poll(); });
   }
 
+  ~dns_poller() { abandon(); }
+
   // stop(): cancels the timers and abandons a lookup under way (its thread posts nothing after
   // this returns); later completions do nothing.
   void stop() {
-    {
-      std::lock_guard lock(mailbox_->m);
-      mailbox_->abandoned = true;
-    }
+    abandon();
     asio::post(ctx_->executor(), [self = shared_from_this()] {
       self->stopped_ = true;
       self->next_poll_.cancel();
@@ -73,6 +72,15 @@ class dns_poller : public std::enable_shared_from_this<dns_poller> {
 
  private:
   [[nodiscard]] bool halted() const { return stopped_ || ctx_->stopped(); }
+
+  // abandon(): a lookup thread still running posts nothing and holds no executor from now on. It
+  // may end after the node's io_context is gone, and the last copy of a strand executor must not
+  // be destroyed then (its service would be gone: UBSan saw that in test_formation).
+  void abandon() {
+    std::lock_guard lock(mailbox_->m);
+    mailbox_->abandoned = true;
+    mailbox_->executor = asio::any_io_executor();
+  }
 
   void poll() {
     if (halted()) return;
