@@ -207,7 +207,8 @@ class child_process {
   std::size_t next_ = 0;  // the first line next_line has not returned
 };
 
-// The program erl evaluates (-eval): report node up/down, obey "connect NODE" on stdin.
+// The program erl evaluates (-eval): report node up/down, obey "connect NODE" and "send NODE SIZE"
+// ({big, Binary of SIZE sevens} to sink on NODE) on stdin.
 inline constexpr const char* erl_program = R"erl(
 Parent = self(),
 spawn(fun() ->
@@ -233,6 +234,9 @@ L = fun L() ->
       case string:lexemes(Line, " \n") of
         ["connect", N] ->
           io:format("connect ~s ~p~n", [N, net_kernel:connect_node(list_to_atom(N))]);
+        ["send", N, Size] ->
+          {sink, list_to_atom(N)} ! {big, binary:copy(<<7>>, list_to_integer(Size))},
+          io:format("sent~n");
         _ -> io:format("unknown command ~s", [Line])
       end,
       L()

@@ -25,6 +25,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/write.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +39,7 @@
 #include <system_error>
 #include <vector>
 
+#include "nodus/dist/erlang_frame.hpp"
 #include "nodus/net/dist_flags.hpp"
 #include "nodus/net/handshake.hpp"
 
@@ -150,7 +152,7 @@ driven drive(asio::io_context& io, tcp::socket& s, hs::machine& m,
 }
 
 // Reads post-handshake frames (4-byte length prefix) for about `window`; returns their bodies.
-std::vector<bytes> read_frames(asio::io_context& io, tcp::socket& s, bytes buffer,
+std::vector<bytes> read_frames(asio::io_context& io, tcp::socket& s, bytes& buffer,
                                clock_type::duration window) {
   std::vector<bytes> frames;
   const auto deadline = clock_type::now() + window;
@@ -276,13 +278,23 @@ BOOST_AUTO_TEST_CASE(we_dial_erl_with_the_right_cookie) {
   // erl counts us as up; it sends its own traffic at once (4-byte frames).
   const auto up = f.erl->wait_for("nodeup nodus_a@127.0.0.1");
   BOOST_TEST(up.has_value(), "no nodeup from erl:\n" << f.erl->transcript());
-  const auto frames = read_frames(f.io, s, d.leftover, 500ms);
+  bytes pending = d.leftover;
+  const auto frames = read_frames(f.io, s, pending, 500ms);
   std::size_t total = 0;
   for (const bytes& fr : frames) {
     total += fr.size();
     BOOST_TEST_MESSAGE("erl sent frame of " << fr.size() << " bytes: " << hex(fr, 24));
-    // Without DFLAG_DIST_HDR_ATOM_CACHE, BEAM sends pass-through messages (112) or ticks (empty).
-    if (!fr.empty()) BOOST_TEST(std::to_integer<int>(fr[0]) == 112);
+    // With DFLAG_DIST_HDR_ATOM_CACHE in use (nodus offers it), BEAM's messages start with the
+    // distribution header (131 68, or 69 for a fragment); without it with 112 (pass through).
+    // Empty frames are ticks.
+    if (fr.empty()) continue;
+    if ((a.flags() & net::dflag_dist_hdr_atom_cache) != 0) {
+      BOOST_TEST(std::to_integer<int>(fr[0]) == 131);
+      BOOST_TEST((fr.size() >= 2 && (std::to_integer<int>(fr[1]) == 68 ||
+                                     std::to_integer<int>(fr[1]) == 69)));
+    } else {
+      BOOST_TEST(std::to_integer<int>(fr[0]) == 112);
+    }
   }
   BOOST_TEST_MESSAGE("erl sent " << frames.size() << " frames, " << total << " bytes");
 
@@ -290,6 +302,55 @@ BOOST_AUTO_TEST_CASE(we_dial_erl_with_the_right_cookie) {
   s.close();
   BOOST_TEST(f.erl->wait_for("nodedown nodus_a@127.0.0.1").has_value(), "no nodedown from erl:\n"
                                                                             << f.erl->transcript());
+}
+
+// What erl sends when the distribution header is in use, read by dist::erlang_reader as a nodus
+// node reads it: global's traffic at connect sets atom cache entries, and a 1 MB message comes in
+// fragments that reassemble to the binary erl sent.
+BOOST_AUTO_TEST_CASE(erl_uses_the_atom_cache_and_fragments_that_erlang_reader_reads) {
+  if (!erl_installed()) return;
+  erl_fixture f;
+  tcp::socket s = f.dial();
+  auto a =
+      hs::machine::initiator(our_options("nodus_h@127.0.0.1", erl_cookie), "probe@127.0.0.1"_node);
+  const driven d = drive(f.io, s, a);
+  BOOST_REQUIRE_MESSAGE(a.done(), a.failure().message() << "\n" << f.erl->transcript());
+  BOOST_REQUIRE((a.flags() & net::dflag_dist_hdr_atom_cache) != 0u);
+  BOOST_REQUIRE((a.flags() & net::dflag_fragments) != 0u);
+  BOOST_REQUIRE(f.erl->wait_for("nodeup nodus_h@127.0.0.1").has_value());
+  BOOST_REQUIRE(f.erl->write_line("send nodus_h@127.0.0.1 1000000"));
+  BOOST_REQUIRE(f.erl->wait_for("sent").has_value());
+
+  nodus::dist::erlang_reader reader;
+  bytes pending = d.leftover;
+  std::optional<nodus::dist::erlang_frame> big;
+  const auto deadline = clock_type::now() + step_timeout;
+  while (!big && clock_type::now() < deadline) {
+    for (const bytes& fr : read_frames(f.io, s, pending, 100ms)) {
+      if (fr.empty()) continue;  // a tick
+      auto r = reader.read(fr);
+      BOOST_REQUIRE_MESSAGE(r.has_value(), r.error().message() << " in " << hex(fr));
+      if (*r && (*r)->op == nodus::dist::erlang_op::reg_send &&
+          (*r)->control.to_string(200).find("sink") != std::string::npos) {
+        big = std::move(**r);
+      }
+    }
+  }
+  BOOST_REQUIRE_MESSAGE(big.has_value(), "erl's message to sink did not come");
+  const auto* t = big->message.as_tuple();
+  BOOST_REQUIRE(t != nullptr);
+  BOOST_REQUIRE(t->size() == 2u);
+  BOOST_TEST((*t)[0].is_atom("big"));
+  const auto* bin = (*t)[1].as_binary();
+  BOOST_REQUIRE(bin != nullptr);
+  BOOST_TEST(bin->size() == 1000000u);
+  BOOST_TEST((std::count(bin->begin(), bin->end(), std::byte{7}) == 1000000));
+  BOOST_TEST_MESSAGE("erl's frames: " << reader.stats().frames << ", atom cache entries set "
+                                      << reader.stats().atom_cache_sets << ", used again "
+                                      << reader.stats().atom_cache_hits << ", fragmented "
+                                      << reader.stats().fragmented);
+  BOOST_TEST(reader.stats().atom_cache_sets > 0u);
+  BOOST_TEST(reader.stats().fragmented >= 1u);
 }
 
 BOOST_AUTO_TEST_CASE(we_dial_erl_with_a_wrong_cookie) {

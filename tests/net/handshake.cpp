@@ -101,8 +101,9 @@ BOOST_AUTO_TEST_CASE(values_match_erlang) {
   BOOST_TEST(net::dflag_nodus == (std::uint64_t{1} << 60));
   // dist.h DFLAG_DIST_MANDATORY_25 spelled out as a number.
   BOOST_TEST(net::dflags_mandatory_25 == 0x1070f94u);
-  // ... plus DIST_MONITOR (0x8) and DIST_MONITOR_NAME (0x20): nodus answers MONITOR_P.
-  BOOST_TEST(net::dflags_nodus_default == 0x1000000407070fbdULL);
+  // ... plus DIST_MONITOR (0x8) and DIST_MONITOR_NAME (0x20): nodus answers MONITOR_P; and
+  // DIST_HDR_ATOM_CACHE (0x2000) and FRAGMENTS (0x800000): nodus reads the distribution header.
+  BOOST_TEST(net::dflags_nodus_default == 0x1000000407872fbdULL);
 }
 
 BOOST_AUTO_TEST_CASE(otp25_sends_all_mandatory_flags_but_not_ours) {
@@ -111,7 +112,8 @@ BOOST_AUTO_TEST_CASE(otp25_sends_all_mandatory_flags_but_not_ours) {
   BOOST_TEST((otp25_flags & net::dflag_mandatory_25_digest) != 0u);
   BOOST_TEST((otp25_flags & net::dflag_nodus) == 0u);
   BOOST_TEST((net::dflags_nodus_default & net::dflag_nodus) != 0u);
-  BOOST_TEST((net::dflags_nodus_default & net::dflag_dist_hdr_atom_cache) == 0u);
+  BOOST_TEST((net::dflags_nodus_default & net::dflag_dist_hdr_atom_cache) != 0u);
+  BOOST_TEST((net::dflags_nodus_default & net::dflag_fragments) != 0u);
 }
 
 BOOST_AUTO_TEST_CASE(expand_mandatory_25) {
@@ -196,7 +198,7 @@ BOOST_AUTO_TEST_CASE(round_trips) {
   {
     bytes w;
     hs::encode(hs::name_message{net::dflags_nodus_default, 42, "a@h"_node}, w);
-    BOOST_TEST(w == from_hex("00124e1000000407070fbd0000002a0003614068"));
+    BOOST_TEST(w == from_hex("00124e1000000407872fbd0000002a0003614068"));
     auto m = hs::decode_name(body_of(w));
     BOOST_REQUIRE(m);
     BOOST_TEST(m->flags == net::dflags_nodus_default);

@@ -190,6 +190,10 @@ class node_table {
   // frame_handler(peer, bytes, keep): keep holds the bytes valid after the call, while held.
   using frame_handler = std::function<void(const node_name&, std::span<const std::byte>,
                                            const std::shared_ptr<const void>& keep)>;
+  // erlang_frame_handler(peer, bytes, conn): a BEAM peer's frame and the connection it came on
+  // (its flags, its session()); called on that connection's strand.
+  using erlang_frame_handler =
+      std::function<void(const node_name&, std::span<const std::byte>, net::connection& conn)>;
 
   // listen(ex, opts) -> a table listening on opts.address:opts.port. Errors: errc::not_connected
   // naming the address when it cannot bind, errc::invalid_node_name for an empty self.
@@ -336,14 +340,14 @@ class node_table {
     }
   }
 
-  // on_erlang_frame(cb): cb(peer, bytes) for each frame of a BEAM peer (a connection without the
-  // nodus flag: dist/erlang_frame.hpp); bytes are valid during the call only. Replaces the
-  // previous one.
-  void on_erlang_frame(frame_handler cb) {
+  // on_erlang_frame(cb): cb(peer, bytes, conn) for each frame of a BEAM peer (a connection
+  // without the nodus flag: dist/erlang_frame.hpp); bytes are valid during the call only.
+  // Replaces the previous one.
+  void on_erlang_frame(erlang_frame_handler cb) {
     std::lock_guard lock(s_->mutex);
     auto& hooks = *s_->hooks;
     if (hooks.erlang) hooks.retired.push_back(hooks.erlang);  // a frame may be in it
-    hooks.erlang = std::make_shared<frame_handler>(std::move(cb));
+    hooks.erlang = std::make_shared<erlang_frame_handler>(std::move(cb));
   }
 
   // send(peer, payload) -> false if no connection to peer is up; else the frame is queued.
@@ -364,8 +368,8 @@ class node_table {
   // state (a weak_ptr lock per frame): a hook a link points to lives as long as the link.
   struct hook_store {
     std::shared_ptr<frame_handler> current;  // under the state's mutex
-    std::shared_ptr<frame_handler> erlang;   // BEAM peers' frames; under the state's mutex
-    std::vector<std::shared_ptr<frame_handler>> retired;  // under the state's mutex
+    std::shared_ptr<erlang_frame_handler> erlang;  // BEAM peers' frames; under the state's mutex
+    std::vector<std::shared_ptr<const void>> retired;  // under the state's mutex
     std::atomic<bool> closing{false};
   };
 
@@ -707,6 +711,7 @@ class node_table {
     void handle_frame(const std::shared_ptr<state>& s, id_type id, std::span<const std::byte> f) {
       node_name peer;
       std::shared_ptr<frame_handler> hook;
+      std::shared_ptr<erlang_frame_handler> erlang_hook;
       std::shared_ptr<net::connection> conn;
       bool hidden = false;
       bool native = false;
@@ -715,7 +720,11 @@ class node_table {
         auto it = conns.find(id);
         if (closed || it == conns.end()) return;
         peer = it->second.peer;
-        hook = it->second.native ? hooks->current : hooks->erlang;
+        if (it->second.native) {
+          hook = hooks->current;
+        } else {
+          erlang_hook = hooks->erlang;
+        }
         conn = it->second.conn;
         hidden = it->second.hidden;
         native = it->second.native;
@@ -727,7 +736,7 @@ class node_table {
       if (!native) {
         // A BEAM node's traffic: its messages, monitors and links, and its own services' (the name
         // registry sync of global, rex): to the distribution, which answers or ignores each.
-        if (hook && *hook) (*hook)(peer, f, conn->keep_frame());
+        if (erlang_hook && *erlang_hook) (*erlang_hook)(peer, f, *conn);
         return;
       }
       if (f.empty() || f[0] != control_tag) {

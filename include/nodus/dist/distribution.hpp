@@ -153,8 +153,9 @@ class distribution {
 
   // ---- BEAM peers (dist/erlang_frame.hpp) ---------------------------------------------------
 
-  // send_erlang(peer, frame): one pass-through frame (112, control message, message) to a BEAM
-  // node. Errors: nodedown when peer is not connected, protocol_mismatch when it is a nodus node.
+  // send_erlang(peer, frame): one frame (dist::erlang_frame_bytes: the distribution header, the
+  // control message, the message) to a BEAM node, rewritten for a peer without the header.
+  // Errors: nodedown when peer is not connected, protocol_mismatch when it is a nodus node.
   virtual result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame) = 0;
   // erlang_pid() -> the pid that this node's servers send from, in messages to BEAM nodes.
   [[nodiscard]] virtual etf::pid erlang_pid() const = 0;
@@ -170,6 +171,16 @@ class distribution {
   // gen_cast (gen_server:cast), as it is otherwise (erlang:send). Errors as call_erlang.
   virtual result<void> send_erlang_to(const node_name& peer, std::string_view name, bool gen_cast,
                                       std::span<const std::byte> message) = 0;
+  // server_exited(name, reason): the server registered as name here ended (errc::ok: it stopped
+  // by itself; errc::shutdown: it was stopped; else why it crashed): every monitor a BEAM process
+  // holds on it fires (MONITOR_P_EXIT) with the reason as erlang_reason writes it (normal,
+  // shutdown, {server_crashed, <<"...">>}), as erlang:monitor's 'DOWN'.
+  virtual void server_exited(std::string_view name, const error& reason) = 0;
+  // monitor_exit(peer, name, watcher, ref, reason): the monitor ref that watcher on peer holds on
+  // the server name fires with reason now (a gen_server:call that the server failed), and is
+  // forgotten.
+  virtual void monitor_exit(const node_name& peer, std::string_view name, const etf::pid& watcher,
+                            const etf::reference& ref, const etf::term& reason) = 0;
 };
 
 // send_reply_error(d, peer, call_id, e): answers the call call_id from peer with e.

@@ -9,17 +9,20 @@
 // library (nodus/impl/src.hpp) includes it once.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -88,9 +91,8 @@ class native_distribution final : public distribution {
     table_ = std::make_shared<cluster::node_table>(std::move(t).value());
     table_->on_frame([this](const node_name& peer, std::span<const std::byte> f,
                             const std::shared_ptr<const void>& keep) { on_frame(peer, f, keep); });
-    table_->on_erlang_frame(
-        [this](const node_name& peer, std::span<const std::byte> f,
-               const std::shared_ptr<const void>&) { on_erlang_frame(peer, f); });
+    table_->on_erlang_frame([this](const node_name& peer, std::span<const std::byte> f,
+                                   net::connection& conn) { on_erlang_frame(peer, f, conn); });
     table_->on_node_up([this](const node_name& peer) { node_.node_up(nodus::node_up{peer}); });
     table_->on_node_down([this](const node_name& peer, node_down_reason r) {
       node_.node_down(nodus::node_down{peer, r});
@@ -250,8 +252,7 @@ class native_distribution final : public distribution {
   result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame) override {
     auto conn = erlang_connection(peer);
     if (!conn) return conn.error();
-    (*conn)->send(std::move(frame));
-    return {};
+    return send_frame(**conn, std::move(frame));
   }
 
   [[nodiscard]] etf::pid erlang_pid() const override { return pid_; }
@@ -281,9 +282,8 @@ class native_distribution final : public distribution {
       etf::detail::put_reference(w, ref);
     });
     if (!frame) return frame.error();
-    (*conn)->send(std::move(monitor).value());
-    (*conn)->send(std::move(frame).value());
-    return {};
+    if (auto r = send_frame(**conn, std::move(monitor).value()); !r) return r;
+    return send_frame(**conn, std::move(frame).value());
   }
 
   result<void> send_erlang_to(const node_name& peer, std::string_view name, bool gen_cast,
@@ -299,6 +299,31 @@ class native_distribution final : public distribution {
     return send_erlang(peer, std::move(frame).value());
   }
 
+  void server_exited(std::string_view name, const error& why) override {
+    std::vector<std::pair<beam_monitor_key, beam_monitor>> fired;
+    {
+      std::lock_guard lock(monitors_m_);
+      auto it = monitors_.lower_bound(beam_monitor_key{std::string(name), {}, {}});
+      while (it != monitors_.end() && it->first.name == name) {
+        fired.emplace_back(it->first, std::move(it->second));
+        it = monitors_.erase(it);
+      }
+    }
+    if (fired.empty()) return;
+    const etf::term reason = erlang_reason(why);
+    for (const auto& [key, m] : fired) {
+      send_control(key.peer, monitor_p_exit_control(m.target, m.watcher, m.ref, reason));
+    }
+  }
+
+  void monitor_exit(const node_name& peer, std::string_view name, const etf::pid& watcher,
+                    const etf::reference& ref, const etf::term& reason) override {
+    forget_monitor(key_of(name, peer, ref));
+    auto atom = etf::atom::make(name);
+    const etf::term from = atom ? etf::term(*atom) : etf::term(pid_);
+    send_control(peer, monitor_p_exit_control(from, watcher, ref, reason));
+  }
+
   // make(io, node, log, settings): the factory (dist::factory).
   static std::unique_ptr<distribution> make(asio::io_context& io, local_end& node, logger& log,
                                             settings s) {
@@ -311,6 +336,32 @@ class native_distribution final : public distribution {
     node_name peer;
     std::string erlang_target;  // a call to a BEAM server: its registered name (call_erlang)
   };
+
+  // A BEAM process's monitor of a server of this node by its registered name (erlang:monitor
+  // (process, {Name, Node}), which gen_server:call sets too), kept until it fires (the server's
+  // exit, a call that failed), is taken down (DEMONITOR_P) or its node goes.
+  struct beam_monitor_key {
+    std::string name;
+    node_name peer;
+    std::array<std::uint32_t, 5> words{};  // the reference's ID words (peer's references)
+    friend bool operator<(const beam_monitor_key& a, const beam_monitor_key& b) {
+      return std::tie(a.name, a.peer, a.words) < std::tie(b.name, b.peer, b.words);
+    }
+  };
+  struct beam_monitor {
+    etf::pid watcher;
+    etf::reference ref;
+    etf::term target;  // as the monitor named it: the name's atom
+  };
+  static beam_monitor_key key_of(std::string_view name, const node_name& peer,
+                                 const etf::reference& ref) {
+    return beam_monitor_key{std::string(name), peer, ref.words};
+  }
+  // forget_monitor(key) -> whether it was kept.
+  bool forget_monitor(const beam_monitor_key& key) {
+    std::lock_guard lock(monitors_m_);
+    return monitors_.erase(key) != 0;
+  }
 
   // A call to a BEAM server is known by a reference of this node (what gen_server replies with):
   // its first ID word marks it (18 bits: what the oldest reference formats keep of it), the next
@@ -360,6 +411,18 @@ class native_distribution final : public distribution {
     return to;
   }
 
+  // send_frame(conn, frame): a frame built with a distribution header (erlang_frame_bytes) to a
+  // BEAM peer, rewritten as a pass-through frame for a peer that did not offer the header.
+  static result<void> send_frame(net::connection& conn, std::vector<std::byte> frame) {
+    if ((conn.flags() & net::dflag_dist_hdr_atom_cache) == 0) {
+      auto old = as_pass_through(frame);
+      if (!old) return old.error();
+      frame = std::move(old).value();
+    }
+    conn.send(std::move(frame));
+    return {};
+  }
+
   // reg_send_frame(to, body, head) -> a REG_SEND frame from this node's pid to the process
   // registered as to; its message is what head writes, then body (one encoded term without its
   // version byte): head wraps body in a tuple, or writes nothing.
@@ -369,8 +432,7 @@ class native_distribution final : public distribution {
                                                 Head&& head) const {
     auto frame = erlang_frame_bytes(reg_send_control(pid_, to), nullptr);
     if (!frame) return frame;
-    etf::detail::writer w(*frame);
-    w.u8(etf::tag::version);
+    etf::detail::writer w(*frame);  // after the header: no version byte
     head(w);
     w.bytes(body);
     if (auto ok = w.finish(); !ok) return ok.error();
@@ -531,13 +593,22 @@ class native_distribution final : public distribution {
   // on_erlang_frame(peer, f): one frame of a BEAM peer (dist/erlang_frame.hpp): a message for a
   // server, a monitor, a link; what nodus has no part in is ignored (debug), what is malformed
   // closes the link.
-  void on_erlang_frame(const node_name& peer, std::span<const std::byte> f) {
-    auto fr = parse_erlang_frame(f);
-    if (!fr) {
-      log_.error("{}: {}; disconnecting", peer, fr.error().message());
+  void on_erlang_frame(const node_name& peer, std::span<const std::byte> f,
+                       net::connection& conn) {
+    auto& session = conn.session();
+    if (!session) {
+      erlang_limits limits;
+      limits.max_message_size = s_.max_frame_size;
+      session = std::make_shared<erlang_reader>(limits);
+    }
+    auto read = static_cast<erlang_reader*>(session.get())->read(f);
+    if (!read) {
+      log_.error("{}: {}; disconnecting", peer, read.error().message());
       disconnect(peer);
       return;
     }
+    if (!*read) return;  // a fragment: the message is not complete yet
+    const erlang_frame* fr = &**read;
     const auto& c = *fr->control.as_tuple();
     switch (fr->op) {
       case erlang_op::reg_send:
@@ -587,7 +658,12 @@ class native_distribution final : public distribution {
           return;
         }
         break;
-      case erlang_op::demonitor_p:
+      case erlang_op::demonitor_p:  // {20, FromPid, ToProc, Ref}
+        if (c[3].as_reference() != nullptr) {
+          on_demonitor(peer, c[2], *c[3].as_reference());
+          return;
+        }
+        break;
       case erlang_op::unlink:
       case erlang_op::node_link:
       case erlang_op::group_leader:
@@ -664,18 +740,34 @@ class native_distribution final : public distribution {
   }
 
   // on_monitor(peer, from, target, ref): a BEAM process monitors target (a registered name or a
-  // pid) here. A name nobody runs (or a pid not of this node) fires the monitor at once with
-  // noproc, as Erlang does: a gen_server:call to it fails now, not at its timeout.
+  // pid) here. A running server's monitor is kept until the server exits (server_exited); a name
+  // nobody runs (or a pid not of this node) fires the monitor at once with noproc, as Erlang does:
+  // a gen_server:call to it fails now, not at its timeout. Monitors of net_kernel and of the
+  // node's pid never fire while the node runs: nothing is kept for them.
   void on_monitor(const node_name& peer, const etf::pid& from, const etf::term& target,
                   const etf::reference& ref) {
-    bool alive = false;
     if (const auto* name = target.as_atom()) {
-      alive = name->str() == "net_kernel" || node_.is_running(name->str());
-    } else if (const auto* p = target.as_pid()) {
-      alive = *p == pid_;
+      if (name->str() == "net_kernel") return;
+      if (node_.is_running(name->str())) {
+        const auto key = key_of(name->str(), peer, ref);
+        {
+          std::lock_guard lock(monitors_m_);
+          monitors_[key] = beam_monitor{from, ref, target};
+        }
+        // The server may have ended between the check and the record, its exit finding nothing
+        // to fire: fire it here then (unless that exit did).
+        if (node_.is_running(name->str()) || !forget_monitor(key)) return;
+      }
+    } else if (const auto* p = target.as_pid(); p != nullptr && *p == pid_) {
+      return;
     }
-    if (alive) return;  // kept by nobody yet: the server's exit does not fire it (noted in README)
     send_control(peer, monitor_p_exit_control(target, from, ref, etf::term(etf::atom("noproc"))));
+  }
+
+  // on_demonitor(peer, target, ref): the monitor is taken down (erlang:demonitor; gen_server:call
+  // after its reply).
+  void on_demonitor(const node_name& peer, const etf::term& target, const etf::reference& ref) {
+    if (const auto* name = target.as_atom()) (void)forget_monitor(key_of(name->str(), peer, ref));
   }
 
   // on_send(peer, to, message): a message to a pid of this node: the reply {Ref, Reply} to one of
@@ -752,6 +844,10 @@ class native_distribution final : public distribution {
         }
       }
     }
+    {
+      std::lock_guard lock(monitors_m_);
+      std::erase_if(monitors_, [&](const auto& m) { return m.first.peer == peer; });
+    }
     const error e(errc::nodedown, format("{} went down ({})", peer, to_string(r)));
     for (auto& p : failed) {
       p.fail(p.op, e);
@@ -780,6 +876,9 @@ class native_distribution final : public distribution {
   std::mutex pending_m_;
   std::unordered_map<std::uint64_t, pending_call> pending_;
   unsigned adds_since_sweep_ = 0;
+
+  std::mutex monitors_m_;
+  std::map<beam_monitor_key, beam_monitor> monitors_;
 };
 
 namespace detail {

@@ -130,6 +130,12 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // native() -> after on_up: both sides are nodus nodes and frames are aligned (frame_alignment).
   [[nodiscard]] bool native() const noexcept { return native_; }
+  // flags() -> after on_up: the distribution flags in use, both sides' intersection.
+  [[nodiscard]] dist_flags flags() const noexcept { return flags_; }
+  // session() -> a slot for what the protocol above the frames keeps per connection (a BEAM
+  // peer's atom cache and fragments): empty at first, released with the connection. Only the
+  // frame handler uses it, on the connection's strand, one frame at a time.
+  [[nodiscard]] std::shared_ptr<void>& session() noexcept { return session_; }
   // down_reason() -> why it went down (set before on_down runs; read it there or later).
   [[nodiscard]] node_down_reason down_reason() const noexcept { return down_reason_; }
   // is_up() -> up and not down yet; from any thread.
@@ -357,6 +363,7 @@ class connection : public std::enable_shared_from_this<connection> {
     if (machine_.done()) {
       up_ = true;
       native_ = (machine_.flags() & dflag_nodus) != 0;
+      flags_ = machine_.flags();
       mode_.store(native_ ? 2 : 1, std::memory_order_release);
       if (rpos_ != 0) {  // frames start at the block's (aligned) front from here on
         const std::size_t n = rend_ - rpos_;
@@ -836,6 +843,8 @@ class connection : public std::enable_shared_from_this<connection> {
 
   bool up_ = false;
   bool native_ = false;  // frames padded to frame_alignment (both sides are nodus nodes)
+  dist_flags flags_ = 0;  // set once, before mode_ says up
+  std::shared_ptr<void> session_;
   bool down_ = false;
   bool received_ = false;  // something arrived in this tick interval
   bool sent_ = false;      // something was written in this tick interval

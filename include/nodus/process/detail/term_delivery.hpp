@@ -52,13 +52,9 @@ inline constexpr bool any_on_beam_v = false;
 template <class... Es, class Protocol>
 inline constexpr bool any_on_beam_v<entry_list<Es...>, Protocol> = (on_beam_v<Es, Protocol> || ...);
 
-// errc_atom(code) -> the atom a BEAM caller sees for a nodus error code: Erlang's own where there
-// is one (noproc, timeout, shutdown, nodedown), else the code's name (server_crashed, ...).
-NODUS_DECL std::string_view errc_atom(errc code) noexcept;
-
-// erlang_reason(e) -> the exit reason a BEAM caller sees for e: the code's atom (noproc, timeout,
-// shutdown, ...), with the reason text when there is one: {server_crashed, <<"...">>}.
-NODUS_DECL etf::term erlang_reason(const error& e);
+// dist/erlang_frame.hpp: errc_atom(code), erlang_reason(e).
+using dist::erlang_reason;
+using dist::errc_atom;
 
 // erlang_caller: where a BEAM process waits for a call's reply.
 struct erlang_caller {
@@ -92,11 +88,11 @@ class erlang_reply_op final : public call_op<Reply> {
       fail_erlang_call(d_, log_, c_, this->target(), r.error());
       return;
     }
-    // 112, {2, '', Pid}, then {Tag, Reply}: the reply as gen_server:reply sends it.
+    // {2, '', Pid}, then {Tag, Reply}: the reply as gen_server:reply sends it (after the
+    // distribution header: no version bytes).
     auto frame = dist::erlang_frame_bytes(dist::send_control(c_.pid), nullptr);
     if (frame) {
       etf::detail::writer w(*frame);
-      w.u8(etf::tag::version);
       etf::detail::put_tuple_header(w, 2);
       etf::detail::put_term(w, c_.tag);
       if (auto ok = w.finish(); !ok) frame = ok.error();

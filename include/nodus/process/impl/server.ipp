@@ -177,6 +177,12 @@ NODUS_DECL void cell_common::drain() {
 
 NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
   if (how != end::init_failed) terminate_instance(reason);
+  if (auto* d = rt().dist(); d != nullptr && how != end::init_failed) {
+    // BEAM processes' monitors of it fire: normal, shutdown, or why it crashed.
+    d->server_exited(name(), how == end::crashed   ? reason
+                             : how == end::stopped ? error(errc::shutdown)
+                                                   : error(errc::ok));
+  }
   cancel_timers();
   rt().unsubscribe(*this);
   const error queued_error =
