@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <thread>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -72,7 +73,23 @@ struct b_echo {
   static constexpr nodus::fixed_string etf_tag = "echo";
   BOOST_HANA_DEFINE_STRUCT(b_echo, (std::vector<std::byte>, data));
 };
-using protocol = nodus::protocol<b_ping, b_pong, b_add, b_get, b_count, b_note, b_crash, b_echo>;
+// whoami, answered with the instance's pid: for local calls only (a pid cannot travel in native
+// frames, so neither is in the protocol).
+struct b_whoami {
+  static constexpr nodus::fixed_string etf_tag = "whoami";
+};
+struct b_me {
+  static constexpr nodus::fixed_string etf_tag = "me";
+  BOOST_HANA_DEFINE_STRUCT(b_me, (nodus::etf::pid, pid));
+};
+// {tell, Node}: beam_facing sends {me, Pid} to the process registered as inbox on Node.
+struct b_tell {
+  static constexpr nodus::fixed_string etf_tag = "tell";
+  BOOST_HANA_DEFINE_STRUCT(b_tell, (nodus::node_name, to));
+};
+using inbox = nodus::remote_server<"inbox", nodus::info<b_me>>;
+using protocol =
+    nodus::protocol<b_ping, b_pong, b_add, b_get, b_count, b_note, b_crash, b_echo, b_tell>;
 
 // Erlang's own servers, called from nodus. rex (every node runs it, rpc's gen_server) answers
 // {call, M, F, Args, GroupLeader} with apply(M, F, Args).
@@ -108,7 +125,8 @@ constexpr const char* spawn_box =
 // The server Erlang calls: counts casts (by N) and notes (1000 each).
 struct beam_facing
     : nodus::server<beam_facing, nodus::call<b_ping, b_pong>, nodus::call<b_get, b_count>,
-                    nodus::call<b_crash, b_count>, nodus::call<b_echo, b_echo>, nodus::cast<b_add>,
+                    nodus::call<b_crash, b_count>, nodus::call<b_echo, b_echo>,
+                    nodus::call<b_whoami, b_me>, nodus::cast<b_add>, nodus::cast<b_tell>,
                     nodus::info<b_note>> {
   static constexpr nodus::fixed_string name = "beam_facing";
   int count = 0;
@@ -116,6 +134,8 @@ struct beam_facing
   b_count handle_call(const b_get&) { return {count}; }
   b_count handle_call(const b_crash&) { throw std::runtime_error("asked to crash"); }
   b_echo handle_call(const b_echo& e) { return e; }
+  b_me handle_call(const b_whoami&) { return {self_pid()}; }
+  void handle_cast(const b_tell& t) { (void)send<inbox>(t.to, b_me{self_pid()}); }
   void handle_cast(const b_add& a) { count += a.by; }
   void handle_info(const b_note& n) { count += n.text == "hello" ? 1000 : -1; }
 };
@@ -415,6 +435,28 @@ BOOST_AUTO_TEST_CASE(erlang_monitors_of_a_nodus_server_fire_when_it_exits) {
   BOOST_TEST(r == "{ok,shutdown}", f.erl->transcript());
 }
 
+// A nodus server hands its pid to an Erlang process ({me, Pid} to inbox); Erlang calls, casts and
+// sends to the server through it, and a monitor of it fires with the crash, naming the pid.
+BOOST_AUTO_TEST_CASE(erlang_reaches_and_monitors_a_nodus_server_through_its_pid) {
+  if (!erl_test::erl_installed()) return;
+  beam_fixture f;
+  const std::string me =
+      "begin catch register(inbox, self()), gen_server:cast({beam_facing, 'n1@127.0.0.1'}, {tell, "
+      "node()}), receive {me, Me} -> Me after 5000 -> no_pid end end";
+  BOOST_TEST(f.eval("P = " + me + ", {node(P), gen_server:call(P, ping, 5000)}.") ==
+                 "{ok,{'n1@127.0.0.1',{ok,'n1@127.0.0.1',pong}}}",
+             f.erl->transcript());
+  BOOST_TEST(f.eval("P = " + me +
+                    ", gen_server:cast(P, {add, 2}), P ! {note, <<\"hello\">>}, "
+                    "gen_server:call(P, get, 5000).") == "{ok,{count,1002}}",
+             f.erl->transcript());
+  BOOST_TEST(f.eval("P = " + me +
+                    ", M = erlang:monitor(process, P), _ = (catch gen_server:call(P, crash, 5000)),"
+                    " receive {'DOWN', M, process, P, R} -> {down, element(1, R)} after 5000 -> "
+                    "no_down end.") == "{ok,{down,server_crashed}}",
+             f.erl->transcript());
+}
+
 BOOST_AUTO_TEST_CASE(a_nodus_node_calls_casts_and_sends_to_erlang_processes) {
   if (!erl_test::erl_installed()) return;
   beam_fixture f;
@@ -697,6 +739,90 @@ BOOST_AUTO_TEST_CASE(a_beam_peer_s_atom_cache_fragments_and_pass_through_frames_
     BOOST_TEST(fr->message.to_string(200) == pong);
   }
   BOOST_TEST(node.call<beam_facing>(b_ping{}).has_value());
+}
+
+// A server instance's pid (self_pid: {node, its number, its generation, the node's creation})
+// from a BEAM peer: a call to it is answered, a monitor of it fires with the crash and names the
+// pid; after the restart the old pid takes nothing (a monitor of it fires noproc at once, a call
+// to it is dropped) and the new instance has another pid.
+BOOST_AUTO_TEST_CASE(a_server_s_pid_takes_calls_and_monitors_from_a_beam_peer) {
+  raw_fixture fixture;
+  auto& node = fixture.node;
+  namespace etf = nodus::etf;
+  const auto me = node.call<beam_facing>(b_whoami{});
+  BOOST_REQUIRE(me.has_value());
+  const etf::pid server = me->pid;
+  BOOST_TEST(server.node.str() == "n1@127.0.0.1");
+  BOOST_TEST(server.id != 0u);
+  BOOST_TEST(server.serial == 1u);
+  BOOST_TEST(server.creation != 0u);
+  const etf::pid raw_pid{etf::atom("raw@127.0.0.1"), 1, 0, 7};
+  auto ref = [](std::uint32_t n) {
+    return etf::reference{etf::atom("raw@127.0.0.1"), 7, 3, {n, 2, 3, 0, 0}};
+  };
+  auto control = [](std::initializer_list<etf::term> items) { return etf::term::tuple(items); };
+  auto gen_call = [&](const etf::reference& tag, const char* request) {
+    return control({etf::term(etf::atom("$gen_call")),
+                    control({etf::term(raw_pid), etf::term(tag)}), etf::term(etf::atom(request))});
+  };
+  raw_beam_peer p;
+  BOOST_REQUIRE(p.handshake(node.port(), cookie));
+  // A monitor of the pid, then a call through it (SEND_SENDER to the pid).
+  p.send(control({etf::term(19), etf::term(raw_pid), etf::term(server), etf::term(ref(1))}),
+         nullptr);
+  const etf::term ping = gen_call(ref(2), "ping");
+  p.send(control({etf::term(22), etf::term(raw_pid), etf::term(server)}), &ping);
+  auto f = p.next_frame(5s);
+  BOOST_REQUIRE_MESSAGE(f.has_value(), "no reply to the call through the pid");
+  auto fr = nodus::dist::parse_erlang_frame(*f);
+  BOOST_REQUIRE_MESSAGE(fr.has_value(), fr.error().message());
+  BOOST_TEST(fr->message.to_string(200).find("{ok,'n1@127.0.0.1',pong}") != std::string::npos);
+  // Crash it through its pid: the monitor fires, naming the pid, with the crash; so does the
+  // crashing call's own (its tag's reference), naming the server.
+  const etf::term crash = gen_call(ref(3), "crash");
+  p.send(control({etf::term(22), etf::term(raw_pid), etf::term(server)}), &crash);
+  std::string down;
+  bool call_failed = false;
+  for (int i = 0; i < 4 && (down.empty() || !call_failed); ++i) {
+    f = p.next_frame(5s);
+    if (!f) break;
+    fr = nodus::dist::parse_erlang_frame(*f);
+    BOOST_REQUIRE_MESSAGE(fr.has_value(), fr.error().message());
+    const auto& c = *fr->control.as_tuple();
+    if (fr->op != nodus::dist::erlang_op::monitor_p_exit) continue;
+    if (c[3] == etf::term(ref(1))) down = fr->control.to_string(300);
+    if (c[3] == etf::term(ref(3))) call_failed = true;
+  }
+  BOOST_TEST(call_failed);
+  BOOST_TEST(down.find("{21,<'n1@127.0.0.1'.") == 0, down);
+  BOOST_TEST(down.find("{server_crashed,<<") != std::string::npos, down);
+  // The old pid: a monitor fires noproc at once; the restarted instance has a new pid.
+  p.send(control({etf::term(19), etf::term(raw_pid), etf::term(server), etf::term(ref(4))}),
+         nullptr);
+  f = p.next_frame(5s);
+  BOOST_REQUIRE(f.has_value());
+  fr = nodus::dist::parse_erlang_frame(*f);
+  BOOST_REQUIRE(fr.has_value());
+  BOOST_TEST(fr->control.to_string(300).find("noproc") != std::string::npos,
+             fr->control.to_string(300));
+  nodus::result<b_me> again = nodus::error(nodus::errc::noproc);
+  for (int i = 0; i < 100 && !again; ++i) {
+    again = node.call<beam_facing>(b_whoami{});
+    if (!again) std::this_thread::sleep_for(10ms);  // the supervisor restarts it
+  }
+  BOOST_REQUIRE(again.has_value());
+  BOOST_TEST(again->pid.serial != server.serial);
+  BOOST_TEST(again->pid.id == server.id);
+  // A call to the old pid is dropped; one to the new pid is answered.
+  p.send(control({etf::term(22), etf::term(raw_pid), etf::term(server)}), &ping);
+  const etf::term ping5 = gen_call(ref(5), "ping");
+  p.send(control({etf::term(22), etf::term(raw_pid), etf::term(again->pid)}), &ping5);
+  f = p.next_frame(5s);
+  BOOST_REQUIRE(f.has_value());
+  fr = nodus::dist::parse_erlang_frame(*f);
+  BOOST_REQUIRE(fr.has_value());
+  BOOST_TEST(fr->message.to_string(300).find(etf::term(ref(5)).to_string(100)) == 1u,
+             fr->message.to_string(300));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

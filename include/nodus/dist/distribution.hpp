@@ -67,6 +67,10 @@ class local_end {
   virtual result<void> deliver_term(const erlang_inbound& m) = 0;
   // is_running(name) -> a server registered as name runs here now.
   [[nodiscard]] virtual bool is_running(std::string_view name) const = 0;
+  // name_of(number, serial) -> the name of the server whose running instance has the pid
+  // {this node, number, serial} (see runtime::pid_of); empty when none (gone, or restarted since).
+  [[nodiscard]] virtual std::string_view name_of(std::uint32_t number,
+                                                 std::uint32_t serial) const = 0;
   // node_up(e) / node_down(e): a visible node connected / disconnected (monitor_nodes).
   virtual void node_up(const nodus::node_up& e) = 0;
   virtual void node_down(const nodus::node_down& e) = 0;

@@ -318,10 +318,20 @@ class native_distribution final : public distribution {
 
   void monitor_exit(const node_name& peer, std::string_view name, const etf::pid& watcher,
                     const etf::reference& ref, const etf::term& reason) override {
-    forget_monitor(key_of(name, peer, ref));
-    auto atom = etf::atom::make(name);
-    const etf::term from = atom ? etf::term(*atom) : etf::term(pid_);
-    send_control(peer, monitor_p_exit_control(from, watcher, ref, reason));
+    // FromProc as the monitor named it: the server's name, or its instance's pid.
+    std::optional<etf::term> from;
+    {
+      std::lock_guard lock(monitors_m_);
+      if (auto it = monitors_.find(key_of(name, peer, ref)); it != monitors_.end()) {
+        from = std::move(it->second.target);
+        monitors_.erase(it);
+      }
+    }
+    if (!from) {
+      auto atom = etf::atom::make(name);
+      from = atom ? etf::term(*atom) : etf::term(pid_);
+    }
+    send_control(peer, monitor_p_exit_control(*from, watcher, ref, reason));
   }
 
   // make(io, node, log, settings): the factory (dist::factory).
@@ -739,27 +749,39 @@ class native_distribution final : public distribution {
     return nullptr;
   }
 
+  // server_name(p) -> the name of the server of this node whose running instance has pid p
+  // (runtime::pid_of); empty for any other pid (the node's own, a gone instance, another node's).
+  [[nodiscard]] std::string_view server_name(const etf::pid& p) const {
+    if (p.id == 0 || p.node != pid_.node || p.creation != pid_.creation) return {};
+    return node_.name_of(p.id, p.serial);
+  }
+
   // on_monitor(peer, from, target, ref): a BEAM process monitors target (a registered name or a
-  // pid) here. A running server's monitor is kept until the server exits (server_exited); a name
-  // nobody runs (or a pid not of this node) fires the monitor at once with noproc, as Erlang does:
-  // a gen_server:call to it fails now, not at its timeout. Monitors of net_kernel and of the
-  // node's pid never fire while the node runs: nothing is kept for them.
+  // pid) here. A running server's monitor (by its name or its instance's pid) is kept until the
+  // server exits (server_exited); a name nobody runs, or a pid of no running server, fires the
+  // monitor at once with noproc, as Erlang does: a gen_server:call to it fails now, not at its
+  // timeout. Monitors of net_kernel and of the node's pid never fire while the node runs: nothing
+  // is kept for them.
   void on_monitor(const node_name& peer, const etf::pid& from, const etf::term& target,
                   const etf::reference& ref) {
-    if (const auto* name = target.as_atom()) {
-      if (name->str() == "net_kernel") return;
-      if (node_.is_running(name->str())) {
-        const auto key = key_of(name->str(), peer, ref);
-        {
-          std::lock_guard lock(monitors_m_);
-          monitors_[key] = beam_monitor{from, ref, target};
-        }
-        // The server may have ended between the check and the record, its exit finding nothing
-        // to fire: fire it here then (unless that exit did).
-        if (node_.is_running(name->str()) || !forget_monitor(key)) return;
+    const auto* pid = target.as_pid();
+    if (pid != nullptr && *pid == pid_) return;
+    const auto* atom = target.as_atom();
+    if (atom != nullptr && atom->str() == "net_kernel") return;
+    // What still runs: the name, or the very instance the pid names.
+    auto running = [&]() -> std::string_view {
+      if (atom == nullptr) return pid != nullptr ? server_name(*pid) : std::string_view{};
+      return node_.is_running(atom->str()) ? atom->str() : std::string_view{};
+    };
+    if (const std::string_view name = running(); !name.empty()) {
+      const auto key = key_of(name, peer, ref);
+      {
+        std::lock_guard lock(monitors_m_);
+        monitors_[key] = beam_monitor{from, ref, target};
       }
-    } else if (const auto* p = target.as_pid(); p != nullptr && *p == pid_) {
-      return;
+      // The server may have ended between the check and the record, its exit finding nothing to
+      // fire: fire it here then (unless that exit did).
+      if (!running().empty() || !forget_monitor(key)) return;
     }
     send_control(peer, monitor_p_exit_control(target, from, ref, etf::term(etf::atom("noproc"))));
   }
@@ -767,12 +789,23 @@ class native_distribution final : public distribution {
   // on_demonitor(peer, target, ref): the monitor is taken down (erlang:demonitor; gen_server:call
   // after its reply).
   void on_demonitor(const node_name& peer, const etf::term& target, const etf::reference& ref) {
-    if (const auto* name = target.as_atom()) (void)forget_monitor(key_of(name->str(), peer, ref));
+    std::string_view name;
+    if (const auto* a = target.as_atom()) {
+      name = a->str();
+    } else if (const auto* p = target.as_pid()) {
+      name = server_name(*p);
+    }
+    if (!name.empty()) (void)forget_monitor(key_of(name, peer, ref));
   }
 
-  // on_send(peer, to, message): a message to a pid of this node: the reply {Ref, Reply} to one of
-  // its calls to a BEAM server (gen_server:reply); anything else has no process to go to.
+  // on_send(peer, to, message): a message to a pid of this node: to a server's instance (as a
+  // message to its name), or to the node's pid: the reply {Ref, Reply} to one of its calls to a
+  // BEAM server (gen_server:reply). A pid of no running instance takes nothing, as in Erlang.
   void on_send(const node_name& peer, const etf::pid& to, const etf::term& message) {
+    if (const std::string_view name = server_name(to); !name.empty()) {
+      on_reg_send(peer, name, message);
+      return;
+    }
     const auto* t = message.as_tuple();
     const etf::reference* ref =
         t != nullptr && t->size() == 2 && to == pid_ ? (*t)[0].as_reference() : nullptr;

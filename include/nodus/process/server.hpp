@@ -383,6 +383,9 @@ class server_base {
   [[nodiscard]] const node_name& self_node() const noexcept { return cell_->rt().self(); }
   // self_name() -> the registered name of this server.
   [[nodiscard]] std::string_view self_name() const noexcept { return cell_->name(); }
+  // self_pid() -> this instance's pid, as BEAM processes see it: they can send to it, call it,
+  // and monitor it (which fires when this instance ends). A restarted instance has another.
+  [[nodiscard]] etf::pid self_pid() const { return cell_->rt().pid_of(*cell_, generation_); }
   // log() -> the node's logger.
   [[nodiscard]] logger& log() const noexcept { return cell_->rt().log(); }
 

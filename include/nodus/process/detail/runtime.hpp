@@ -45,6 +45,8 @@ class cell_base {
 
   [[nodiscard]] std::string_view name() const noexcept { return name_; }
   [[nodiscard]] const std::type_info& server_type() const noexcept { return type_; }
+  // number() -> the number its registration got (from 1; 0 before): its pids' ID.
+  [[nodiscard]] std::uint32_t number() const noexcept { return number_; }
   [[nodiscard]] runtime& rt() const noexcept { return rt_; }
 
   // start(): constructs a fresh instance and runs its init(); the cell must be stopped.
@@ -86,9 +88,11 @@ class cell_base {
       : rt_(rt), name_(name), type_(type) {}
 
  private:
+  friend class runtime;
   runtime& rt_;
   std::string_view name_;
   const std::type_info& type_;
+  std::uint32_t number_ = 0;  // set by runtime::register_name, under its mutex
   wire_delivery wire_ = nullptr;
   term_delivery term_ = nullptr;
 };
@@ -140,6 +144,8 @@ class runtime final : public dist::local_end {
   NODUS_DECL result<void> deliver(const dist::inbound_message& m) override;
   NODUS_DECL result<void> deliver_term(const dist::erlang_inbound& m) override;
   [[nodiscard]] NODUS_DECL bool is_running(std::string_view name) const override;
+  [[nodiscard]] NODUS_DECL std::string_view name_of(std::uint32_t number,
+                                                    std::uint32_t serial) const override;
   NODUS_DECL void node_up(const nodus::node_up& e) override;
   NODUS_DECL void node_down(const nodus::node_down& e) override;
 
@@ -168,6 +174,10 @@ class runtime final : public dist::local_end {
     auto it = names_.find(name);
     return it == names_.end() ? nullptr : it->second;
   }
+  // pid_of(cell, generation) -> the pid of cell's instance generation, as BEAM processes see it:
+  // {this node, the cell's number, the generation's low 32 bits, the distribution's creation}
+  // (creation 0 on a node without distribution).
+  [[nodiscard]] NODUS_DECL etf::pid pid_of(const cell_base& cell, std::uint64_t generation) const;
   // registered() -> the registered names, sorted.
   [[nodiscard]] NODUS_DECL std::vector<std::string> registered() const;
 
@@ -194,6 +204,8 @@ class runtime final : public dist::local_end {
   std::atomic<std::uint64_t> registry_version_{next_registry_version()};
   mutable std::mutex m_;
   std::unordered_map<std::string_view, cell_base*, name_hash, std::equal_to<>> names_;
+  std::unordered_map<std::uint32_t, cell_base*> numbers_;  // the registered cells by number()
+  std::uint32_t next_number_ = 1;
 
   struct subscriber {
     cell_base* cell;

@@ -153,7 +153,11 @@ NODUS_DECL result<void> runtime::register_name(cell_base& cell) {
   if (!inserted && it->second != &cell)
     return error(errc::already_registered,
                  format("a server named '{}' already runs on {}", cell.name(), self_));
-  if (inserted) registry_version_.store(next_registry_version(), std::memory_order_release);
+  if (inserted) {
+    cell.number_ = next_number_++;
+    numbers_[cell.number_] = &cell;
+    registry_version_.store(next_registry_version(), std::memory_order_release);
+  }
   return {};
 }
 
@@ -162,6 +166,7 @@ NODUS_DECL void runtime::unregister_name(cell_base& cell) {
   auto it = names_.find(cell.name());
   if (it != names_.end() && it->second == &cell) {
     names_.erase(it);
+    numbers_.erase(cell.number_);
     registry_version_.store(next_registry_version(), std::memory_order_release);
   }
 }
@@ -191,6 +196,30 @@ NODUS_DECL result<void> runtime::deliver_term(const dist::erlang_inbound& m) {
   if (c == nullptr)
     return error(errc::noproc, format("no server named '{}' on {}", m.target, self_));
   return c->deliver_term(m);
+}
+
+NODUS_DECL std::string_view runtime::name_of(std::uint32_t number, std::uint32_t serial) const {
+  cell_base* c = nullptr;
+  {
+    std::lock_guard lock(m_);
+    auto it = numbers_.find(number);
+    if (it == numbers_.end()) return {};
+    c = it->second;
+  }
+  if (!c->running() || static_cast<std::uint32_t>(c->generation()) != serial) return {};
+  return c->name();
+}
+
+NODUS_DECL etf::pid runtime::pid_of(const cell_base& cell, std::uint64_t generation) const {
+  etf::pid p;
+  if (auto* d = dist()) {
+    p = d->erlang_pid();
+  } else if (auto node = etf::atom::make(self_.str())) {
+    p.node = *node;
+  }
+  p.id = cell.number();
+  p.serial = static_cast<std::uint32_t>(generation);
+  return p;
 }
 
 NODUS_DECL bool runtime::is_running(std::string_view name) const {
