@@ -848,4 +848,53 @@ BOOST_AUTO_TEST_CASE(a_server_s_pid_takes_calls_and_monitors_from_a_beam_peer) {
              fr->message.to_string(300));
 }
 
+// A nodus call to a BEAM server goes out as gen.erl sends it since OTP 24: MONITOR_P of the name,
+// then {'$gen_call', {Pid, [alias|Ref]}, Request}; the server's reply to the alias (ALIAS_SEND,
+// as gen:reply sends it) completes the call, and the monitor is taken down.
+BOOST_AUTO_TEST_CASE(a_nodus_call_to_a_beam_server_takes_its_reply_to_the_alias) {
+  raw_fixture fixture;
+  auto& node = fixture.node;
+  namespace etf = nodus::etf;
+  using raw_ping = nodus::remote_server<"raw_ping", nodus::call<b_ping, b_pong>>;
+  raw_beam_peer p;
+  BOOST_REQUIRE(p.handshake(node.port(), cookie));
+  const auto raw = nodus::node_name::parse("raw@127.0.0.1").value();
+  auto reply = std::async(std::launch::async, [&] { return node.call<raw_ping>(raw, b_ping{}, 5s); });
+  auto f = p.next_frame(5s);
+  BOOST_REQUIRE(f.has_value());
+  auto monitor = nodus::dist::parse_erlang_frame(*f);
+  BOOST_REQUIRE_MESSAGE(monitor.has_value(), monitor.error().message());
+  BOOST_TEST((monitor->op == nodus::dist::erlang_op::monitor_p));
+  f = p.next_frame(5s);
+  BOOST_REQUIRE(f.has_value());
+  auto call = nodus::dist::parse_erlang_frame(*f);
+  BOOST_REQUIRE_MESSAGE(call.has_value(), call.error().message());
+  BOOST_TEST((call->op == nodus::dist::erlang_op::reg_send));
+  // {'$gen_call', {Pid, [alias|Ref]}, ping}, Ref the monitor's reference.
+  const auto* m = call->message.as_tuple();
+  BOOST_REQUIRE(m != nullptr);
+  BOOST_REQUIRE(m->size() == 3u);
+  const etf::term& tag = (*(*m)[1].as_tuple())[1];
+  BOOST_TEST(tag.to_string(200).rfind("[alias|#Ref<", 0) == 0u, tag.to_string(200));
+  const etf::term& mref = (*monitor->control.as_tuple())[3];
+  BOOST_TEST(tag.to_string(200) == "[alias|" + mref.to_string(200) + "]");
+  const etf::term from = (*(*m)[1].as_tuple())[0];
+  // gen:reply: Alias ! {Tag, Reply}, an ALIAS_SEND {33, FromPid, Alias}.
+  const etf::pid raw_pid{etf::atom("raw@127.0.0.1"), 1, 0, 7};
+  const etf::term answer = etf::term::tuple(
+      {tag, etf::term::tuple({etf::term(etf::atom("ok")), etf::term(etf::atom("raw@127.0.0.1")),
+                              etf::term(etf::atom("pong"))})});
+  p.send(etf::term::tuple({etf::term(33), etf::term(raw_pid), mref}), &answer);
+  const auto r = reply.get();
+  BOOST_REQUIRE_MESSAGE(r.has_value(), r.error().message());
+  BOOST_TEST(r->node.str() == "raw@127.0.0.1");
+  f = p.next_frame(5s);
+  BOOST_REQUIRE(f.has_value());
+  auto demonitor = nodus::dist::parse_erlang_frame(*f);
+  BOOST_REQUIRE(demonitor.has_value());
+  BOOST_TEST((demonitor->op == nodus::dist::erlang_op::demonitor_p));
+  BOOST_TEST(((*demonitor->control.as_tuple())[3] == mref));
+  BOOST_TEST(from.as_pid() != nullptr);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

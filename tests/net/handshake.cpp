@@ -102,8 +102,9 @@ BOOST_AUTO_TEST_CASE(values_match_erlang) {
   // dist.h DFLAG_DIST_MANDATORY_25 spelled out as a number.
   BOOST_TEST(net::dflags_mandatory_25 == 0x1070f94u);
   // ... plus DIST_MONITOR (0x8) and DIST_MONITOR_NAME (0x20): nodus answers MONITOR_P; and
-  // DIST_HDR_ATOM_CACHE (0x2000) and FRAGMENTS (0x800000): nodus reads the distribution header.
-  BOOST_TEST(net::dflags_nodus_default == 0x1000000407872fbdULL);
+  // DIST_HDR_ATOM_CACHE (0x2000) and FRAGMENTS (0x800000): nodus reads the distribution header;
+  // ALIAS (1 << 35): nodus takes ALIAS_SEND.
+  BOOST_TEST(net::dflags_nodus_default == 0x1000000c07872fbdULL);
 }
 
 BOOST_AUTO_TEST_CASE(otp25_sends_all_mandatory_flags_but_not_ours) {
@@ -198,7 +199,7 @@ BOOST_AUTO_TEST_CASE(round_trips) {
   {
     bytes w;
     hs::encode(hs::name_message{net::dflags_nodus_default, 42, "a@h"_node}, w);
-    BOOST_TEST(w == from_hex("00124e1000000407872fbd0000002a0003614068"));
+    BOOST_TEST(w == from_hex("00124e1000000c07872fbd0000002a0003614068"));
     auto m = hs::decode_name(body_of(w));
     BOOST_REQUIRE(m);
     BOOST_TEST(m->flags == net::dflags_nodus_default);

@@ -275,10 +275,14 @@ class native_distribution final : public distribution {
     auto monitor = erlang_frame_bytes(monitor_p_control(pid_, etf::term(*to), ref), nullptr);
     if (!monitor) return monitor.error();
     auto frame = reg_send_frame(*to, request, [&](etf::detail::writer& w) {
-      etf::detail::put_tuple_header(w, 3);  // {'$gen_call', {Pid, Ref}, Request}
+      // {'$gen_call', {Pid, [alias|Ref]}, Request}: the tag of gen.erl since OTP 24, so that the
+      // server replies to the alias (ALIAS_SEND, DFLAG_ALIAS), or to Pid for an older one.
+      etf::detail::put_tuple_header(w, 3);
       etf::detail::put_atom(w, "$gen_call");
       etf::detail::put_tuple_header(w, 2);
       etf::detail::put_pid(w, pid_);
+      etf::detail::put_list_header(w, 1);
+      etf::detail::put_atom(w, "alias");
       etf::detail::put_reference(w, ref);
     });
     if (!frame) return frame.error();
@@ -656,6 +660,10 @@ class native_distribution final : public distribution {
           return;
         }
         break;
+      case erlang_op::alias_send:     // {33, FromPid, Alias}, Message
+      case erlang_op::alias_send_tt:  // {34, FromPid, Alias, Token}, Message
+        on_alias_send(peer, c[2], fr->message);
+        return;
       case erlang_op::monitor_p_exit:  // {21, FromProc, ToPid, Ref, Reason}
         if (c[3].as_reference() != nullptr) {
           on_monitor_exit(peer, *c[3].as_reference(), c[4]);
@@ -806,18 +814,31 @@ class native_distribution final : public distribution {
       on_reg_send(peer, name, message);
       return;
     }
+    if (to == pid_ && on_reply(peer, message)) return;
+    log_.debug("{}: {} to {} dropped (no process of this node takes it)", peer,
+               message.to_string(200), etf::term(to).to_string(100));
+  }
+
+  // on_alias_send(peer, alias, message): a message to a process alias of this node: the reply
+  // {[alias|Ref], Reply} of a BEAM server to one of this node's calls (gen:reply sends to the
+  // alias the call's tag names); anything else has no alias to go to.
+  void on_alias_send(const node_name& peer, const etf::term& alias, const etf::term& message) {
+    const auto* a = alias.as_reference();
+    if (a != nullptr && call_id_of(*a) && on_reply(peer, message)) return;
+    log_.debug("{}: {} to alias {} dropped (no alias of this node takes it)", peer,
+               message.to_string(200), alias.to_string(100));
+  }
+
+  // on_reply(peer, message) -> whether message was {Tag, Reply} for one of this node's calls to a
+  // BEAM server (Tag: the call's reference, [alias|Ref] as this node sends it); the call completes
+  // (a late one is dropped) and its monitor is taken down, as gen.erl does after a reply.
+  bool on_reply(const node_name& peer, const etf::term& message) {
     const auto* t = message.as_tuple();
-    const etf::reference* ref =
-        t != nullptr && t->size() == 2 && to == pid_ ? (*t)[0].as_reference() : nullptr;
+    const etf::reference* ref = t != nullptr && t->size() == 2 ? monitor_of((*t)[0]) : nullptr;
     auto id = ref != nullptr ? call_id_of(*ref) : std::nullopt;
-    if (!id) {
-      log_.debug("{}: {} to {} dropped (no process of this node takes it)", peer,
-                 message.to_string(200), etf::term(to).to_string(100));
-      return;
-    }
+    if (!id) return false;
     auto c = take_pending(*id, &peer);
-    if (!c) return;  // late: the call is over
-    // gen.erl: erlang:demonitor after the reply.
+    if (!c) return true;  // late: the call is over
     if (auto name = etf::atom::make(c->erlang_target)) {
       send_control(peer, demonitor_p_control(pid_, etf::term(*name), *ref));
     }
@@ -830,6 +851,7 @@ class native_distribution final : public distribution {
       p.complete_term(p.op, (*t)[1], io_);
     }
     p.release(p.op);
+    return true;
   }
 
   // on_monitor_exit(peer, ref, reason): a BEAM server this node calls is gone (or never was):

@@ -71,12 +71,13 @@ inline constexpr dist_flags dflags_mandatory_26 = dflag_v4_nc | dflag_unlink_id;
 // them a BEAM node monitors the whole node instead, and a gen_server:call to a name nobody runs
 // waits for its timeout instead of failing with noproc), the distribution header with its atom
 // cache and fragmented messages (dist/erlang_frame.hpp reads them; OTP offers both, and sends
-// big messages in fragments that other messages may interleave with), and the nodus bit. A
-// flag is a promise about what we can decode: add one only together with its support.
+// big messages in fragments that other messages may interleave with), process aliases (ALIAS_SEND:
+// a BEAM server replies to the alias a nodus call's tag names), and the nodus bit. A flag is a
+// promise about what we can decode: add one only together with its support.
 inline constexpr dist_flags dflags_nodus_default =
     dflag_published | dflags_mandatory_25 | dflags_mandatory_26 | dflag_mandatory_25_digest |
     dflag_dist_monitor | dflag_dist_monitor_name | dflag_dist_hdr_atom_cache | dflag_fragments |
-    dflag_nodus;
+    dflag_alias | dflag_nodus;
 
 // expand_mandatory_25(flags) -> flags, plus every OTP 25 mandatory flag if the digest bit is set.
 [[nodiscard]] constexpr dist_flags expand_mandatory_25(dist_flags flags) noexcept {
