@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <future>
 #include <initializer_list>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -895,6 +896,44 @@ BOOST_AUTO_TEST_CASE(a_nodus_call_to_a_beam_server_takes_its_reply_to_the_alias)
   BOOST_TEST((demonitor->op == nodus::dist::erlang_op::demonitor_p));
   BOOST_TEST(((*demonitor->control.as_tuple())[3] == mref));
   BOOST_TEST(from.as_pid() != nullptr);
+}
+
+// As in Erlang, a registered node's incarnation is the creation its port mapper gave (here the
+// one the node serves itself, on a free port): the registration's log line names it, and a
+// server's pid carries it.
+BOOST_AUTO_TEST_CASE(a_registered_node_takes_the_port_mapper_s_creation) {
+  nodus::options o = raw_fixture::options();
+  o.epmd = true;
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+    o.epmd_port = probe.local_endpoint().port();
+  }
+  nodus::node<nodus::no_topology, protocol> node(o);
+  std::mutex m;
+  std::string registered;
+  node.log().set_sink([&](const nodus::log_record& r) {
+    const std::string line = nodus::logger::format_line(r);
+    if (line.find("registered 'n1'") != std::string::npos &&
+        line.find("(creation ") != std::string::npos) {
+      std::lock_guard lock(m);
+      registered = line;
+    }
+  });
+  BOOST_REQUIRE(node.start(nodus::supervisor<nodus::one_for_one, beam_facing>{}));
+  node.run_in_background();
+  const auto me = node.call<beam_facing>(b_whoami{});
+  BOOST_REQUIRE(me.has_value());
+  std::string line;
+  {
+    std::lock_guard lock(m);
+    line = registered;
+  }
+  const auto at = line.find("(creation ");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, "no registration line with its creation");
+  BOOST_TEST(me->pid.creation == std::stoul(line.substr(at + 10)), line);
+  node.stop();
+  (void)node.join();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

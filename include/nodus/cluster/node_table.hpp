@@ -236,6 +236,13 @@ class node_table {
   // port() -> the TCP port we listen on (the ephemeral one when options.port was 0).
   [[nodiscard]] std::uint16_t port() const noexcept { return s_->port; }
 
+  // set_creation(c): the creation the handshakes of connections made from now on announce (the
+  // port mapper's, once registered; nonzero).
+  void set_creation(std::uint32_t c) {
+    std::lock_guard lock(s_->mutex);
+    s_->opts.creation = c;
+  }
+
   // connect(peer, endpoint, done): like Node.connect: done(true) once a connection to peer is up
   // (at once if it already is, or peer is self), done(false) if it cannot be made (refused, wrong
   // cookie, unreachable, net_setuptime). A simultaneous dial from peer settles on one connection.

@@ -72,6 +72,7 @@ class native_distribution final : public distribution {
       o.address = ec ? "0.0.0.0" : std::string(s_.self.host());
     }
     o.port = s_.port;
+    // Until the port mapper gives one (register_name), or for good without one: from the clock.
     o.creation =
         static_cast<std::uint32_t>(std::chrono::system_clock::now().time_since_epoch().count()) |
         1u;
@@ -133,6 +134,14 @@ class native_distribution final : public distribution {
       if (r) {
         std::lock_guard lock(m_);
         epmd_ = agent;
+        // As Erlang does, the node's incarnation is the creation the port mapper gave
+        // (ALIVE2_X_RESP): its pids and references, and the handshakes from now on, carry it.
+        // This runs while the node starts, before any server (start() registers, then starts
+        // the tree), so nothing has handed out a pid yet.
+        if (const std::uint32_t c = agent->creation(); c != 0 && table_) {
+          pid_.creation = c;
+          table_->set_creation(c);
+        }
       } else {
         agent->stop();
       }
