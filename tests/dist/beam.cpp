@@ -546,6 +546,11 @@ BOOST_AUTO_TEST_CASE(a_call_to_an_erlang_process_fails_at_its_timeout_and_with_n
   auto r = f.node->call<box>(erl1, b_get{}, 300ms);
   BOOST_REQUIRE(!r.has_value());
   BOOST_TEST((r.error() == nodus::errc::timeout), r.error().message());
+  // Its monitor is taken down after the timeout, as gen.erl does (within the sweep's 500 ms).
+  BOOST_TEST(f.eval("W = fun W(0) -> still_monitored; W(N) -> case process_info(whereis(box), "
+                    "monitored_by) of {monitored_by, []} -> none; _ -> timer:sleep(20), W(N - 1) "
+                    "end end, W(250).") == "{ok,none}",
+             f.erl->transcript());
   // A reply that comes after its call's timeout is dropped: the next call gets its own reply,
   // and the late one's monitor is taken down too.
   BOOST_TEST(f.eval(spawn_slow) == "{ok,true}", f.erl->transcript());

@@ -32,6 +32,7 @@
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "nodus/cluster/events.hpp"
 #include "nodus/cluster/formation.hpp"
@@ -212,6 +213,8 @@ class native_distribution final : public distribution {
     {
       std::lock_guard lock(pending_m_);
       all.swap(pending_);
+      stopping_ = true;
+      if (erlang_sweep_) erlang_sweep_->cancel();
     }
     const error e(errc::shutdown, "the node is shutting down");
     for (auto& [id, p] : all) {
@@ -277,6 +280,7 @@ class native_distribution final : public distribution {
       auto it = pending_.find(id);
       if (it == pending_.end()) return {};  // failed already (nodedown)
       it->second.erlang_target = std::string(name);
+      arm_erlang_sweep_locked();
     }
     const etf::reference ref = call_reference(id);
     // gen.erl do_call: monitor first, then the request, so that a name nobody runs fails the
@@ -563,6 +567,54 @@ class native_distribution final : public distribution {
                                                 std::move(done));
                                   });
         });
+  }
+
+  // arm_erlang_sweep_locked(): while calls to BEAM servers are pending, look every
+  // erlang_sweep_period for those that ended without a reply (their timeout) and take their
+  // monitors down (DEMONITOR_P), as gen.erl does when a call times out; a reply that never comes
+  // would otherwise leave the monitor on the BEAM server until it exits. Under pending_m_.
+  static constexpr std::chrono::milliseconds erlang_sweep_period{500};
+  void arm_erlang_sweep_locked() {
+    if (sweep_armed_ || stopping_) return;
+    sweep_armed_ = true;
+    if (!erlang_sweep_) erlang_sweep_ = std::make_unique<asio::steady_timer>(io_);
+    erlang_sweep_->expires_after(erlang_sweep_period);
+    erlang_sweep_->async_wait([this](std::error_code ec) {
+      if (!ec) sweep_erlang_calls();
+    });
+  }
+  void sweep_erlang_calls() {
+    struct ended {
+      node_name peer;
+      std::string target;
+      std::uint64_t id;
+      pending_reply reply;
+    };
+    std::vector<ended> gone;
+    {
+      std::lock_guard lock(pending_m_);
+      sweep_armed_ = false;
+      bool more = false;
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->second.erlang_target.empty()) {
+          ++it;
+        } else if (it->second.reply.done(it->second.reply.op)) {
+          gone.push_back({it->second.peer, std::move(it->second.erlang_target), it->first,
+                          it->second.reply});
+          it = pending_.erase(it);
+        } else {
+          more = true;
+          ++it;
+        }
+      }
+      if (more) arm_erlang_sweep_locked();
+    }
+    for (auto& g : gone) {
+      if (auto name = etf::atom::make(g.target)) {
+        send_control(g.peer, demonitor_p_control(pid_, etf::term(*name), call_reference(g.id)));
+      }
+      g.reply.release(g.reply.op);
+    }
   }
 
   void sweep_locked() {
@@ -940,6 +992,9 @@ class native_distribution final : public distribution {
   std::mutex pending_m_;
   std::unordered_map<std::uint64_t, pending_call> pending_;
   unsigned adds_since_sweep_ = 0;
+  std::unique_ptr<asio::steady_timer> erlang_sweep_;  // arm_erlang_sweep_locked
+  bool sweep_armed_ = false;
+  bool stopping_ = false;  // shutdown(): no sweep is armed again
 
   std::mutex monitors_m_;
   std::map<beam_monitor_key, beam_monitor> monitors_;
