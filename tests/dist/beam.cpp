@@ -865,6 +865,14 @@ BOOST_AUTO_TEST_CASE(a_nodus_call_to_a_beam_server_takes_its_reply_to_the_alias)
   raw_beam_peer p;
   BOOST_REQUIRE(p.handshake(node.port(), cookie));
   const auto raw = nodus::node_name::parse("raw@127.0.0.1").value();
+  // The peer's side of the handshake ends first: wait (bounded) until the node counts it up.
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  auto listed = [&] {
+    const auto l = node.list();
+    return std::find(l.begin(), l.end(), raw) != l.end();
+  };
+  while (!listed() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  BOOST_REQUIRE(listed());
   auto reply = std::async(std::launch::async, [&] { return node.call<raw_ping>(raw, b_ping{}, 5s); });
   auto f = p.next_frame(5s);
   BOOST_REQUIRE(f.has_value());
