@@ -364,9 +364,10 @@ class native_distribution final : public distribution {
     std::string erlang_target;  // a call to a BEAM server: its registered name (call_erlang)
   };
 
-  // A BEAM process's monitor of a server of this node by its registered name (erlang:monitor
-  // (process, {Name, Node}), which gen_server:call sets too), kept until it fires (the server's
-  // exit, a call that failed), is taken down (DEMONITOR_P) or its node goes.
+  // A BEAM process's monitor of a server of this node, by its registered name (erlang:monitor
+  // (process, {Name, Node}), which gen_server:call sets too) or by its instance's pid, kept (under
+  // the server's name) until it fires (the server's exit, a call that failed), is taken down
+  // (DEMONITOR_P) or its node goes.
   struct beam_monitor_key {
     std::string name;
     node_name peer;
@@ -378,7 +379,7 @@ class native_distribution final : public distribution {
   struct beam_monitor {
     etf::pid watcher;
     etf::reference ref;
-    etf::term target;  // as the monitor named it: the name's atom
+    etf::term target;  // as the monitor named it: the name's atom, or the instance's pid
   };
   static beam_monitor_key key_of(std::string_view name, const node_name& peer,
                                  const etf::reference& ref) {
