@@ -873,7 +873,8 @@ BOOST_AUTO_TEST_CASE(a_nodus_call_to_a_beam_server_takes_its_reply_to_the_alias)
   };
   while (!listed() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
   BOOST_REQUIRE(listed());
-  auto reply = std::async(std::launch::async, [&] { return node.call<raw_ping>(raw, b_ping{}, 5s); });
+  auto reply =
+      std::async(std::launch::async, [&] { return node.call<raw_ping>(raw, b_ping{}, 5s); });
   auto f = p.next_frame(5s);
   BOOST_REQUIRE(f.has_value());
   auto monitor = nodus::dist::parse_erlang_frame(*f);

@@ -38,8 +38,8 @@ bytes term_bytes(const etf::term& t) { return etf::encode(t, etf::encode_options
 const etf::pid sender{etf::atom("raw@127.0.0.1"), 85, 0, 2};
 // {6, Sender, '', Name}: REG_SEND, whose Message follows.
 etf::term reg_send(std::string_view name) {
-  return etf::term::tuple({etf::term(6), etf::term(sender), etf::term(etf::atom()),
-                           etf::term(etf::atom(name))});
+  return etf::term::tuple(
+      {etf::term(6), etf::term(sender), etf::term(etf::atom()), etf::term(etf::atom(name))});
 }
 
 std::string message_of(const nodus::result<std::optional<dist::erlang_frame>>& r) {
@@ -118,8 +118,8 @@ BOOST_AUTO_TEST_CASE(the_fragmented_example_of_erl_ext_dist_reassembles) {
   // {6, <0.85.0> (PID_EXT, node ref 0), ref 1, ref 2 (reg)}
   put(start, {104, 4, 97, 6, 103, 82, 0, 0, 0, 0, 85, 0, 0, 0, 0, 2, 82, 1, 82, 2});
   // {ref 3 (call), <0.245.2>, {ref 4 (set_get_state), <<0:1024>>}}: 100 of the binary's bytes
-  put(start, {104, 3, 82, 3, 103, 82, 0, 0, 0, 0, 245, 0, 0, 0, 2, 2, 104, 2, 82, 4, 109, 0, 0, 0,
-              128});
+  put(start,
+      {104, 3, 82, 3, 103, 82, 0, 0, 0, 0, 245, 0, 0, 0, 2, 2, 104, 2, 82, 4, 109, 0, 0, 0, 128});
   start.insert(start.end(), 100, std::byte{0});
   bytes rest;
   put(rest, {131, 70});

@@ -150,10 +150,10 @@ class erlang_reader {
 
   // What this connection's frames made use of, for tests and statistics.
   struct counters {
-    std::uint64_t frames = 0;             // frames read, fragments included
-    std::uint64_t atom_cache_sets = 0;    // new atom cache entries
-    std::uint64_t atom_cache_hits = 0;    // references to an entry set before
-    std::uint64_t fragmented = 0;         // messages that came in more than one fragment
+    std::uint64_t frames = 0;           // frames read, fragments included
+    std::uint64_t atom_cache_sets = 0;  // new atom cache entries
+    std::uint64_t atom_cache_hits = 0;  // references to an entry set before
+    std::uint64_t fragmented = 0;       // messages that came in more than one fragment
   };
   [[nodiscard]] const counters& stats() const noexcept { return stats_; }
 

@@ -113,7 +113,9 @@ NODUS_DECL result<erlang_frame> erlang_reader::parse_body(std::span<const std::b
 // 1) and its text, UTF-8 (DFLAG_UTF8_ATOMS is mandatory).
 NODUS_DECL result<void> erlang_reader::read_header(std::span<const std::byte> f, std::size_t& at,
                                                    std::vector<etf::atom>& refs) {
-  auto bad = [&](std::string what) { return detail::erlang_frame_error(f.size(), std::move(what)); };
+  auto bad = [&](std::string what) {
+    return detail::erlang_frame_error(f.size(), std::move(what));
+  };
   refs.clear();
   if (at >= f.size()) return bad("distribution header without NumberOfAtomCacheRefs");
   const std::size_t n = std::to_integer<std::size_t>(f[at++]);
@@ -155,8 +157,7 @@ NODUS_DECL result<void> erlang_reader::read_header(std::span<const std::byte> f,
     if (f.size() - at < len) {
       return bad(format("atom cache entry {} of {} bytes, but {} are left", i, len, f.size() - at));
     }
-    auto a = etf::atom::make(
-        std::string_view(reinterpret_cast<const char*>(f.data() + at), len));
+    auto a = etf::atom::make(std::string_view(reinterpret_cast<const char*>(f.data() + at), len));
     if (!a) return bad(format("atom cache entry {}: {}", i, a.error().reason()));
     at += len;
     cache_[entry] = *a;
@@ -168,7 +169,9 @@ NODUS_DECL result<void> erlang_reader::read_header(std::span<const std::byte> f,
 }
 
 NODUS_DECL result<std::optional<erlang_frame>> erlang_reader::read(std::span<const std::byte> f) {
-  auto bad = [&](std::string what) { return detail::erlang_frame_error(f.size(), std::move(what)); };
+  auto bad = [&](std::string what) {
+    return detail::erlang_frame_error(f.size(), std::move(what));
+  };
   using out_type = std::optional<erlang_frame>;
   ++stats_.frames;
   if (f.empty()) return bad("empty");
