@@ -189,6 +189,18 @@ struct beam_fixture {
     return r.value_or("");
   }
 
+  // pong_again() -> whether beam_facing answers ping again after a crash: the supervisor may
+  // need a moment, so erl polls (bounded: 50 calls).
+  bool pong_again() {
+    for (int i = 0; i < 50; ++i) {
+      if (eval("catch gen_server:call({beam_facing, 'n1@127.0.0.1'}, ping, 5000).") ==
+          "{ok,{ok,'n1@127.0.0.1',pong}}") {
+        return true;
+      }
+    }
+    return false;
+  }
+
   std::optional<erl_test::child_process> erl;
   std::optional<nodus::node<nodus::no_topology, protocol>> node;
 };
@@ -380,13 +392,8 @@ BOOST_AUTO_TEST_CASE(a_call_the_server_cannot_take_fails_the_caller_and_the_serv
   // A handler that throws: the caller fails with the crash, the supervisor restarts the server.
   r = f.eval("catch gen_server:call(" + to + ", crash, 5000).");
   BOOST_TEST(r.find("{'EXIT',{{server_crashed,") != std::string::npos, r);
-  // The restarted instance answers (the supervisor may need a moment: poll, bounded).
-  std::string again;
-  for (int i = 0; i < 50; ++i) {
-    again = f.eval("catch gen_server:call(" + to + ", ping, 5000).");
-    if (again == "{ok,{ok,'n1@127.0.0.1',pong}}") break;
-  }
-  BOOST_TEST(again == "{ok,{ok,'n1@127.0.0.1',pong}}", f.erl->transcript());
+  // The restarted instance answers.
+  BOOST_TEST(f.pong_again(), f.erl->transcript());
 }
 
 // erlang:monitor(process, {Name, Node}) on a running nodus server is kept until the server ends:
@@ -406,22 +413,12 @@ BOOST_AUTO_TEST_CASE(erlang_monitors_of_a_nodus_server_fire_when_it_exits) {
   BOOST_TEST(r.find("{ok,{quiet,{{beam_facing,'n1@127.0.0.1'},{server_crashed,<<") == 0, r);
   // A monitor taken down before the next crash: no 'DOWN' for it (erlang:demonitor's flush would
   // hide one; here the mailbox is looked at instead).
-  for (int i = 0; i < 50; ++i) {
-    if (f.eval("catch gen_server:call(" + to + ", ping, 5000).") ==
-        "{ok,{ok,'n1@127.0.0.1',pong}}") {
-      break;
-    }
-  }
+  BOOST_REQUIRE_MESSAGE(f.pong_again(), f.erl->transcript());
   r = f.eval("M = erlang:monitor(process, " + to + "), true = erlang:demonitor(M), _ = (catch " +
              "gen_server:call(" + to +
              ", crash, 5000)), receive {'DOWN', M, _, _, _} -> down after 300 -> none end.");
   BOOST_TEST(r == "{ok,none}");
-  for (int i = 0; i < 50; ++i) {
-    if (f.eval("catch gen_server:call(" + to + ", ping, 5000).") ==
-        "{ok,{ok,'n1@127.0.0.1',pong}}") {
-      break;
-    }
-  }
+  BOOST_REQUIRE_MESSAGE(f.pong_again(), f.erl->transcript());
   // A process that monitors the server and then calls it (so the monitor is in place); the node
   // stops: 'DOWN' with shutdown.
   r = f.eval("P = self(), register(watcher, spawn(fun() -> M = erlang:monitor(process, " + to +

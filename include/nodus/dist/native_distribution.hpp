@@ -243,11 +243,16 @@ class native_distribution final : public distribution {
   }
 
   void add_pending(std::uint64_t id, const node_name& peer, pending_reply p) override {
+    std::vector<ended_call> ended;
     {
       std::lock_guard lock(pending_m_);
       pending_.emplace(id, pending_call{p, peer, {}});
-      if (++adds_since_sweep_ >= 1024) sweep_locked();
+      if (++adds_since_sweep_ >= 1024) {
+        adds_since_sweep_ = 0;
+        (void)take_ended_locked(ended);
+      }
     }
+    finish_ended(ended);
     if (!is_connected(peer)) {
       fail_pending(id, error(errc::nodedown, format("{} is not connected", peer)));
     }
@@ -570,10 +575,48 @@ class native_distribution final : public distribution {
         });
   }
 
+  // A pending call that ended without its reply (its timeout), taken out of pending_.
+  struct ended_call {
+    node_name peer;
+    std::string erlang_target;  // a call to a BEAM server: its registered name
+    std::uint64_t id = 0;
+    pending_reply reply;
+  };
+
+  // take_ended_locked(out) -> whether calls to BEAM servers are still waiting; the calls that
+  // ended (their timeout) are moved from pending_ to out. Under pending_m_.
+  bool take_ended_locked(std::vector<ended_call>& out) {
+    bool waiting = false;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      pending_call& c = it->second;
+      if (c.reply.done(c.reply.op)) {
+        out.push_back({c.peer, std::move(c.erlang_target), it->first, c.reply});
+        it = pending_.erase(it);
+      } else {
+        waiting = waiting || !c.erlang_target.empty();
+        ++it;
+      }
+    }
+    return waiting;
+  }
+
+  // finish_ended(calls): outside pending_m_: each call to a BEAM server has its monitor taken
+  // down (DEMONITOR_P), as gen.erl does when a call times out (a reply that never comes would
+  // otherwise leave it on the server until the server exits); each call is released.
+  void finish_ended(std::vector<ended_call>& calls) {
+    for (auto& c : calls) {
+      if (!c.erlang_target.empty()) {
+        if (auto name = etf::atom::make(c.erlang_target)) {
+          send_control(c.peer, demonitor_p_control(pid_, etf::term(*name), call_reference(c.id)));
+        }
+      }
+      c.reply.release(c.reply.op);
+    }
+  }
+
   // arm_erlang_sweep_locked(): while calls to BEAM servers are pending, look every
-  // erlang_sweep_period for those that ended without a reply (their timeout) and take their
-  // monitors down (DEMONITOR_P), as gen.erl does when a call times out; a reply that never comes
-  // would otherwise leave the monitor on the BEAM server until it exits. Under pending_m_.
+  // erlang_sweep_period for those that ended without a reply (see finish_ended); calls to nodus
+  // peers are swept every 1024 adds (add_pending). Under pending_m_.
   static constexpr std::chrono::milliseconds erlang_sweep_period{500};
   void arm_erlang_sweep_locked() {
     if (sweep_armed_ || stopping_) return;
@@ -585,49 +628,13 @@ class native_distribution final : public distribution {
     });
   }
   void sweep_erlang_calls() {
-    struct ended {
-      node_name peer;
-      std::string target;
-      std::uint64_t id;
-      pending_reply reply;
-    };
-    std::vector<ended> gone;
+    std::vector<ended_call> ended;
     {
       std::lock_guard lock(pending_m_);
       sweep_armed_ = false;
-      bool more = false;
-      for (auto it = pending_.begin(); it != pending_.end();) {
-        if (it->second.erlang_target.empty()) {
-          ++it;
-        } else if (it->second.reply.done(it->second.reply.op)) {
-          gone.push_back({it->second.peer, std::move(it->second.erlang_target), it->first,
-                          it->second.reply});
-          it = pending_.erase(it);
-        } else {
-          more = true;
-          ++it;
-        }
-      }
-      if (more) arm_erlang_sweep_locked();
+      if (take_ended_locked(ended)) arm_erlang_sweep_locked();
     }
-    for (auto& g : gone) {
-      if (auto name = etf::atom::make(g.target)) {
-        send_control(g.peer, demonitor_p_control(pid_, etf::term(*name), call_reference(g.id)));
-      }
-      g.reply.release(g.reply.op);
-    }
-  }
-
-  void sweep_locked() {
-    adds_since_sweep_ = 0;
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.reply.done(it->second.reply.op)) {
-        it->second.reply.release(it->second.reply.op);
-        it = pending_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    finish_ended(ended);
   }
 
   void on_frame(const node_name& peer, std::span<const std::byte> f,
