@@ -22,8 +22,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -124,11 +124,10 @@ constexpr const char* spawn_box =
     "B(Acc); M -> B([M | Acc]) end end, B([]) end)).";
 
 // The server Erlang calls: counts casts (by N) and notes (1000 each).
-struct beam_facing
-    : nodus::server<beam_facing, nodus::call<b_ping, b_pong>, nodus::call<b_get, b_count>,
-                    nodus::call<b_crash, b_count>, nodus::call<b_echo, b_echo>,
-                    nodus::call<b_whoami, b_me>, nodus::cast<b_add>, nodus::cast<b_tell>,
-                    nodus::info<b_note>> {
+struct beam_facing : nodus::server<beam_facing, nodus::call<b_ping, b_pong>,
+                                   nodus::call<b_get, b_count>, nodus::call<b_crash, b_count>,
+                                   nodus::call<b_echo, b_echo>, nodus::call<b_whoami, b_me>,
+                                   nodus::cast<b_add>, nodus::cast<b_tell>, nodus::info<b_note>> {
   static constexpr nodus::fixed_string name = "beam_facing";
   int count = 0;
   b_pong handle_call(const b_ping&) { return {self_node(), {}}; }

@@ -21,11 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/buffer.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/write.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -290,8 +290,8 @@ BOOST_AUTO_TEST_CASE(we_dial_erl_with_the_right_cookie) {
     if (fr.empty()) continue;
     if ((a.flags() & net::dflag_dist_hdr_atom_cache) != 0) {
       BOOST_TEST(std::to_integer<int>(fr[0]) == 131);
-      BOOST_TEST((fr.size() >= 2 && (std::to_integer<int>(fr[1]) == 68 ||
-                                     std::to_integer<int>(fr[1]) == 69)));
+      BOOST_TEST((fr.size() >= 2 &&
+                  (std::to_integer<int>(fr[1]) == 68 || std::to_integer<int>(fr[1]) == 69)));
     } else {
       BOOST_TEST(std::to_integer<int>(fr[0]) == 112);
     }

@@ -374,7 +374,7 @@ class node_table {
   // shared by the state and every link, so that the fast path reaches them without locking the
   // state (a weak_ptr lock per frame): a hook a link points to lives as long as the link.
   struct hook_store {
-    std::shared_ptr<frame_handler> current;  // under the state's mutex
+    std::shared_ptr<frame_handler> current;        // under the state's mutex
     std::shared_ptr<erlang_frame_handler> erlang;  // BEAM peers' frames; under the state's mutex
     std::vector<std::shared_ptr<const void>> retired;  // under the state's mutex
     std::atomic<bool> closing{false};

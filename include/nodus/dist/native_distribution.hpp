@@ -676,8 +676,7 @@ class native_distribution final : public distribution {
   // on_erlang_frame(peer, f): one frame of a BEAM peer (dist/erlang_frame.hpp): a message for a
   // server, a monitor, a link; what nodus has no part in is ignored (debug), what is malformed
   // closes the link.
-  void on_erlang_frame(const node_name& peer, std::span<const std::byte> f,
-                       net::connection& conn) {
+  void on_erlang_frame(const node_name& peer, std::span<const std::byte> f, net::connection& conn) {
     auto& session = conn.session();
     if (!session) {
       erlang_limits limits;

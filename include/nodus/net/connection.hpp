@@ -842,7 +842,7 @@ class connection : public std::enable_shared_from_this<connection> {
   bool writing_ = false;
 
   bool up_ = false;
-  bool native_ = false;  // frames padded to frame_alignment (both sides are nodus nodes)
+  bool native_ = false;   // frames padded to frame_alignment (both sides are nodus nodes)
   dist_flags flags_ = 0;  // set once, before mode_ says up
   std::shared_ptr<void> session_;
   bool down_ = false;

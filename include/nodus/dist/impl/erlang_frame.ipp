@@ -141,9 +141,10 @@ NODUS_DECL result<void> erlang_reader::read_header(std::span<const std::byte> f,
     const std::size_t entry = (flag & 7u) * 256 + std::to_integer<std::size_t>(f[at++]);
     if ((flag & 8u) == 0) {
       if (!cached_[entry]) {
-        return bad(format("atom cache reference {} names entry {} (segment {}), which was never "
-                          "set",
-                          i, entry, flag & 7u));
+        return bad(
+            format("atom cache reference {} names entry {} (segment {}), which was never "
+                   "set",
+                   i, entry, flag & 7u));
       }
       refs.push_back(cache_[entry]);
       ++stats_.atom_cache_hits;
@@ -181,9 +182,10 @@ NODUS_DECL result<std::optional<erlang_frame>> erlang_reader::read(std::span<con
     return out_type(std::move(fr).value());
   }
   if (f[0] != std::byte{etf::tag::version} || f.size() < 2) {
-    return bad(format("starts with {}, neither a pass-through frame (112) nor a distribution "
-                      "header (131)",
-                      std::to_integer<unsigned>(f[0])));
+    return bad(
+        format("starts with {}, neither a pass-through frame (112) nor a distribution "
+               "header (131)",
+               std::to_integer<unsigned>(f[0])));
   }
   const std::byte kind = f[1];
   std::size_t at = 2;
@@ -214,8 +216,8 @@ NODUS_DECL result<std::optional<erlang_frame>> erlang_reader::read(std::span<con
       return out_type(std::move(fr).value());
     }
     if (sequences_.size() >= limits_.max_sequences) {
-      return bad(format("more than {} fragmented messages in progress at once",
-                        limits_.max_sequences));
+      return bad(
+          format("more than {} fragmented messages in progress at once", limits_.max_sequences));
     }
     const std::size_t rest = f.size() - at;
     if (rest > limits_.max_message_size - buffered_) {
@@ -234,13 +236,13 @@ NODUS_DECL result<std::optional<erlang_frame>> erlang_reader::read(std::span<con
     return bad(format("fragment {} of sequence {}, which never started", frag, seq));
   }
   if (frag != it->second.next) {
-    return bad(format("fragment {} of sequence {} where {} was expected", frag, seq,
-                      it->second.next));
+    return bad(
+        format("fragment {} of sequence {} where {} was expected", frag, seq, it->second.next));
   }
   const std::size_t rest = f.size() - at;
   if (rest > limits_.max_message_size - buffered_) {
-    return bad(format("sequence {}: a message past the bound of {} bytes", seq,
-                      limits_.max_message_size));
+    return bad(
+        format("sequence {}: a message past the bound of {} bytes", seq, limits_.max_message_size));
   }
   it->second.bytes.insert(it->second.bytes.end(), f.begin() + static_cast<std::ptrdiff_t>(at),
                           f.end());
