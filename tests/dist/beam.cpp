@@ -268,8 +268,15 @@ struct raw_beam_peer {
     asio::write(s, std::array{asio::buffer(len), asio::buffer(body)});
   }
 
-  // next_frame(t) -> the next frame that is not a tick, or nothing (closed, or the deadline).
+  // next_frame(t) -> the next frame that is not a tick nor for global_name_server (the node's
+  // global session, which this peer does not run), or nothing (closed, or the deadline).
   std::optional<std::vector<std::byte>> next_frame(std::chrono::milliseconds t) {
+    constexpr std::string_view global = "global_name_server";
+    auto for_global = [&](const std::vector<std::byte>& f) {
+      return std::search(f.begin(), f.end(), global.begin(), global.end(), [](std::byte x, char c) {
+               return x == static_cast<std::byte>(c);
+             }) != f.end();
+    };
     const auto deadline = std::chrono::steady_clock::now() + t;
     for (;;) {
       while (buf.size() >= 4) {
@@ -280,7 +287,7 @@ struct raw_beam_peer {
         if (buf.size() < 4 + n) break;
         std::vector<std::byte> f(buf.begin() + 4, buf.begin() + 4 + static_cast<std::ptrdiff_t>(n));
         buf.erase(buf.begin(), buf.begin() + 4 + static_cast<std::ptrdiff_t>(n));
-        if (n != 0) return f;
+        if (n != 0 && !for_global(f)) return f;
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -454,11 +461,11 @@ BOOST_AUTO_TEST_CASE(erlang_reaches_and_monitors_a_nodus_server_through_its_pid)
              f.erl->transcript());
 }
 
-// Erlang's global on the BEAM side with a nodus node connected: names register, resolve and go,
-// and a global lock is taken (each bounded: a hang is a failure). global:sync() is left out: it
-// waits for every visible node to finish global's own handshake, which nodus does not speak yet
-// (README, "Not yet").
-BOOST_AUTO_TEST_CASE(erlang_s_global_names_and_locks_work_beside_a_nodus_node) {
+// Erlang's global on the BEAM side with a nodus node connected: the nodus node takes part in
+// global's connect session, so global:sync() returns and both sides count each other as synced;
+// names register, resolve and go, and global locks, which lock every connected node, are held on
+// the nodus node too (each bounded: a hang is a failure).
+BOOST_AUTO_TEST_CASE(erlang_s_global_syncs_with_a_nodus_node_and_locks_on_it) {
   if (!erl_test::erl_installed()) return;
   beam_fixture f;
   auto bounded = [&](const std::string& e) {
@@ -466,6 +473,11 @@ BOOST_AUTO_TEST_CASE(erlang_s_global_names_and_locks_work_beside_a_nodus_node) {
                   "} end), receive {r, R} -> R after 5000 -> hang end.");
   };
   BOOST_TEST(f.eval("net_adm:ping('n1@127.0.0.1').") == "{ok,pong}");
+  BOOST_TEST(bounded("global:sync()") == "{ok,ok}", f.erl->transcript());
+  BOOST_TEST(bounded("lists:member('n1@127.0.0.1', gen_server:call(global_name_server, "
+                     "get_synced))") == "{ok,true}");
+  BOOST_TEST(bounded("gen_server:call({global_name_server, 'n1@127.0.0.1'}, get_synced)") ==
+             "{ok,['erl1@127.0.0.1']}");
   BOOST_TEST(bounded("begin P = spawn(fun() -> receive stop -> ok end end), yes = "
                      "global:register_name(g_box, P), P =:= global:whereis_name(g_box) end") ==
              "{ok,true}");
@@ -475,6 +487,121 @@ BOOST_AUTO_TEST_CASE(erlang_s_global_names_and_locks_work_beside_a_nodus_node) {
   BOOST_TEST(bounded("begin global:send(g_box, stop), W = fun W() -> case "
                      "global:whereis_name(g_box) of undefined -> gone; _ -> timer:sleep(5), W() "
                      "end end, W() end") == "{ok,gone}");
+  // A lock held on the nodus node: another requester is refused there, the holder's release
+  // lets it in; a holder that dies without releasing loses it (the nodus node monitors it).
+  const std::string n1 = "['n1@127.0.0.1']";
+  BOOST_TEST(f.eval("S = self(), register(lk_holder, spawn(fun() -> S ! {held, global:set_lock("
+                    "{res, holder}, " +
+                    n1 +
+                    ", 0)}, receive release -> global:del_lock({res, "
+                    "holder}, " +
+                    n1 +
+                    "), receive die -> ok end end end)), receive {held, L} -> "
+                    "L after 5000 -> hang end.") == "{ok,true}");
+  BOOST_TEST(bounded("global:set_lock({res, other}, " + n1 + ", 0)") == "{ok,false}");
+  BOOST_TEST(bounded("global:set_lock({res, holder}, " + n1 + ", 0)") == "{ok,true}");
+  BOOST_TEST(
+      bounded("begin lk_holder ! release, W = fun W(0) -> false; W(N) -> case global:set_lock("
+              "{res, other}, " +
+              n1 + ", 0) of true -> global:del_lock({res, other}, " + n1 +
+              "), true; false -> timer:sleep(10), W(N - 1) end end, W(200) end") == "{ok,true}");
+  BOOST_TEST(f.eval("S = self(), register(lk_dier, spawn(fun() -> S ! {held, global:set_lock("
+                    "{res2, dier}, " +
+                    n1 +
+                    ", 0)}, receive die -> ok end end)), receive {held, L} "
+                    "-> L after 5000 -> hang end.") == "{ok,true}");
+  BOOST_TEST(bounded("global:set_lock({res2, other}, " + n1 + ", 0)") == "{ok,false}");
+  BOOST_TEST(
+      bounded(
+          "begin exit(whereis(lk_dier), kill), W = fun W(0) -> false; W(N) -> case global:set_lock("
+          "{res2, other}, " +
+          n1 +
+          ", 0) of true -> true; false -> timer:sleep(10), "
+          "W(N - 1) end end, W(200) end") == "{ok,true}");
+}
+
+// Two erl nodes and a nodus node on three loopback addresses, each listening on the same port P
+// (erl's -erl_epmd_port P: every node is at P, no port mapper). e1 and e2 form a partition; n1
+// joins it through e1 alone: e1's global tells e2 (new_nodes), e2 connects to n1 and both sync
+// with it. Then n1 drops e1: global takes the partition apart as OTP 25 does
+// (prevent_overlapping_partitions): n1 reports the loss to e2, e1 reports its own, and e2 ends
+// connected to neither side.
+BOOST_AUTO_TEST_CASE(a_nodus_node_joins_a_global_partition_and_keeps_it_from_overlapping) {
+  if (!erl_test::erl_installed()) return;
+  unsigned short port = 0;
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+    port = probe.local_endpoint().port();
+  }
+  const std::string ps = std::to_string(port);
+  std::optional<erl_test::child_process> e1;
+  std::optional<erl_test::child_process> e2;
+  auto start_erl = [&](std::optional<erl_test::child_process>& erl, const std::string& name,
+                       const std::string& ip_tuple) {
+    // clang-format off
+    erl.emplace(std::vector<std::string>{
+        "erl", "-name", name, "-setcookie", cookie, "-noshell",
+        "-start_epmd", "false", "-erl_epmd_port", ps,
+        "-kernel", "inet_dist_use_interface", ip_tuple,
+        "-kernel", "inet_dist_listen_min", ps, "-kernel", "inet_dist_listen_max", ps,
+        "-eval", erl_test::eval_program(60000)});
+    // clang-format on
+    BOOST_REQUIRE_MESSAGE(erl->wait_for("ready " + name).has_value(), "erl did not start:\n"
+                                                                          << erl->transcript());
+  };
+  start_erl(e1, "e1@127.0.0.1", "{127,0,0,1}");
+  start_erl(e2, "e2@127.0.0.2", "{127,0,0,2}");
+  auto eval = [](std::optional<erl_test::child_process>& erl, const std::string& e) {
+    return erl_test::eval(*erl,
+                          "Self = self(), spawn(fun() -> Self ! {r, catch " + e +
+                              "} end), receive {r, R} -> R after 8000 -> hang end.",
+                          15s)
+        .value_or("no result");
+  };
+  // until(erl, e): e, polled every 20 ms until it is true (at most 5 s).
+  auto until = [&](std::optional<erl_test::child_process>& erl, const std::string& e) {
+    return eval(erl, "begin W = fun W(0) -> false; W(N) -> case " + e +
+                         " of true -> true; _ -> timer:sleep(20), W(N - 1) end end, W(250) end");
+  };
+  BOOST_REQUIRE_EQUAL(eval(e1, "net_adm:ping('e2@127.0.0.2')"), "{ok,pong}");
+  BOOST_REQUIRE_EQUAL(eval(e1, "global:sync()"), "{ok,ok}");
+
+  nodus::options o;
+  o.name = nodus::node_name::parse("n1@127.0.0.3").value();
+  o.cookie = cookie;
+  o.port = port;
+  o.epmd = false;
+  o.cluster.form = false;
+  nodus::node<nodus::no_topology, protocol> n1(o);
+  BOOST_REQUIRE(n1.start(nodus::supervisor<nodus::one_for_one, beam_facing>{}));
+  n1.run_in_background();
+  BOOST_REQUIRE_MESSAGE(n1.connect("e1@127.0.0.1:" + ps), e1->transcript());
+
+  BOOST_TEST(eval(e1, "global:sync()") == "{ok,ok}", e1->transcript());
+  BOOST_TEST(until(e2, "lists:member('n1@127.0.0.3', nodes())") == "{ok,true}", e2->transcript());
+  BOOST_TEST(eval(e2, "global:sync()") == "{ok,ok}", e2->transcript());
+  BOOST_TEST(eval(e2, "gen_server:call(global_name_server, get_synced)") ==
+             "{ok,['n1@127.0.0.3','e1@127.0.0.1']}");
+  BOOST_TEST(eval(e1,
+                  "lists:sort(gen_server:call({global_name_server, 'n1@127.0.0.3'}, "
+                  "get_synced))") == "{ok,['e1@127.0.0.1','e2@127.0.0.2']}");
+  // A name registered on e1 reaches e2 with the nodus node in the partition.
+  BOOST_TEST(eval(e1,
+                  "begin P = spawn(fun() -> receive stop -> ok end end), "
+                  "global:register_name(g_two, P) end") == "{ok,yes}");
+  BOOST_TEST(eval(e2, "is_pid(global:whereis_name(g_two))") == "{ok,true}");
+
+  const auto e1_name = nodus::node_name::parse("e1@127.0.0.1").value();
+  BOOST_REQUIRE(n1.disconnect(e1_name));
+  BOOST_TEST(until(e2, "nodes() =:= []") == "{ok,true}", e2->transcript());
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (n1.list().size() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_TEST(n1.list().empty());
+  n1.stop();
+  (void)n1.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_nodus_node_calls_casts_and_sends_to_erlang_processes) {
@@ -770,6 +897,64 @@ BOOST_AUTO_TEST_CASE(a_beam_peer_s_atom_cache_fragments_and_pass_through_frames_
 // from a BEAM peer: a call to it is answered, a monitor of it fires with the crash and names the
 // pid; after the restart the old pid takes nothing (a monitor of it fires noproc at once, a call
 // to it is dropped) and the new instance has another pid.
+// What a peer sends global_name_server in a shape global never sends is ignored (or, for a
+// call, answered as global would: set_lock of no lock id is refused); the link stays.
+BOOST_AUTO_TEST_CASE(global_messages_of_the_wrong_shape_change_nothing) {
+  raw_fixture fixture;
+  namespace etf = nodus::etf;
+  const etf::pid raw_pid{etf::atom("raw@127.0.0.1"), 1, 0, 7};
+  auto t = [](std::initializer_list<etf::term> items) { return etf::term::tuple(items); };
+  auto a = [](const char* name) { return etf::term(etf::atom(name)); };
+  auto ref = [](std::uint32_t n) {
+    return etf::reference{etf::atom("raw@127.0.0.1"), 7, 3, {n, 9, 9, 0, 0}};
+  };
+  raw_beam_peer p;
+  BOOST_REQUIRE(p.handshake(fixture.node.port(), cookie));
+  const etf::term to_global = t({etf::term(6), etf::term(raw_pid), a(""), a("global_name_server")});
+  const std::vector<etf::term> junk = {
+      t({a("$gen_cast"), t({a("init_connect"), a("bad"), etf::term(1), etf::term(2)})}),
+      t({a("$gen_cast"), t({a("init_connect"), t({etf::term(8)}), a("x"), etf::term(2)})}),
+      t({a("$gen_cast"), t({a("lock_set"), etf::term(1), a("true"), etf::term::nil(), a("x")})}),
+      t({a("$gen_cast"), t({a("exchange"), etf::term(1), etf::term(2), etf::term(3), a("x")})}),
+      t({a("$gen_cast"), t({a("resolved"), etf::term(1), etf::term(2), etf::term(3), etf::term(4),
+                            etf::term(5), etf::term(6)})}),
+      t({a("$gen_cast"),
+         t({a("new_nodes"), a("x"), etf::term(1), etf::term(2), a("no_list"), etf::term(3)})}),
+      t({a("$gen_cast"),
+         t({a("new_nodes"), a("x"), etf::term(1), etf::term(2),
+            etf::term::list({etf::term(1), etf::term::binary("n"), a("not a node name"),
+                             t({a("raw@127.0.0.1"), a("x")})}),
+            etf::term(3)})}),
+      t({a("$gen_cast"), a("no_tuple")}),
+      t({a("lost_connection"), etf::term(1), etf::term(2), etf::term(3), etf::term(4)}),
+      t({a("lost_connection"), a("a@127.0.0.9"), etf::term(1), a("x"), a("b@127.0.0.9")}),
+      t({a("remove_connection"), etf::term(42)}),
+      t({a("init_connect_ack"), a("x"), etf::term(1), etf::term(2)}),
+      t({a("cancel_connect"), a("x"), etf::term(1)}),
+      etf::term::nil(),
+      t({a("$gen_call"), a("no_from"), a("get_known")}),
+  };
+  for (const auto& m : junk) p.send(to_global, &m);
+  // Calls: set_lock of no lock id is refused; get_protocol_version answers global's version.
+  const etf::term bad_lock =
+      t({a("$gen_call"), t({etf::term(raw_pid), etf::term(ref(1))}), t({a("set_lock"), a("x")})});
+  p.send(to_global, &bad_lock);
+  auto f = p.next_frame(5s);
+  BOOST_REQUIRE_MESSAGE(f.has_value(), "no reply to set_lock");
+  auto fr = nodus::dist::parse_erlang_frame(*f);
+  BOOST_REQUIRE_MESSAGE(fr.has_value(), fr.error().message());
+  BOOST_TEST(fr->message.to_string(200) == t({etf::term(ref(1)), a("false")}).to_string(200));
+  const etf::term version =
+      t({a("$gen_call"), t({etf::term(raw_pid), etf::term(ref(2))}), a("get_protocol_version")});
+  p.send(to_global, &version);
+  f = p.next_frame(5s);
+  BOOST_REQUIRE_MESSAGE(f.has_value(), "no reply to get_protocol_version");
+  fr = nodus::dist::parse_erlang_frame(*f);
+  BOOST_REQUIRE_MESSAGE(fr.has_value(), fr.error().message());
+  BOOST_TEST(fr->message.to_string(200) == t({etf::term(ref(2)), etf::term(8)}).to_string(200));
+  BOOST_TEST(fixture.node.list().size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_server_s_pid_takes_calls_and_monitors_from_a_beam_peer) {
   raw_fixture fixture;
   auto& node = fixture.node;

@@ -45,6 +45,7 @@
 #include "nodus/core/node_name.hpp"
 #include "nodus/dist/distribution.hpp"
 #include "nodus/dist/erlang_frame.hpp"
+#include "nodus/dist/global_member.hpp"
 #include "nodus/dist/native_frame.hpp"
 #include "nodus/epmd/client.hpp"
 #include "nodus/net/connection.hpp"
@@ -57,7 +58,7 @@ static_assert(copied_frame_max == net::connection::small_frame_max,
 class native_distribution final : public distribution {
  public:
   native_distribution(asio::io_context& io, local_end& node, logger& log, settings s)
-      : io_(io), node_(node), log_(log), s_(std::move(s)) {}
+      : io_(io), node_(node), log_(log), s_(std::move(s)), global_(log, global_hooks()) {}
   ~native_distribution() override { shutdown(); }
 
   result<void> listen() override {
@@ -95,8 +96,16 @@ class native_distribution final : public distribution {
                             const std::shared_ptr<const void>& keep) { on_frame(peer, f, keep); });
     table_->on_erlang_frame([this](const node_name& peer, std::span<const std::byte> f,
                                    net::connection& conn) { on_erlang_frame(peer, f, conn); });
-    table_->on_node_up([this](const node_name& peer) { node_.node_up(nodus::node_up{peer}); });
+    global_.start(pid_);
+    table_->on_node_up([this](const node_name& peer) {
+      // global's session with a BEAM peer (a hidden node has no part in global)
+      if (auto tb = table(); tb && !s_.hidden) {
+        if (auto [conn, native] = tb->connection_to(peer); conn && !native) global_.node_up(peer);
+      }
+      node_.node_up(nodus::node_up{peer});
+    });
     table_->on_node_down([this](const node_name& peer, node_down_reason r) {
+      global_.node_down(peer);
       node_.node_down(nodus::node_down{peer, r});
     });
     table_->on_connection_lost(
@@ -142,6 +151,7 @@ class native_distribution final : public distribution {
         if (const std::uint32_t c = agent->creation(); c != 0 && table_) {
           pid_.creation = c;
           table_->set_creation(c);
+          global_.start(pid_);
         }
       } else {
         agent->stop();
@@ -200,6 +210,7 @@ class native_distribution final : public distribution {
   }
 
   void shutdown() override {
+    global_.stop();
     std::shared_ptr<cluster::node_table> t;
     std::shared_ptr<epmd::agent> agent;
     {
@@ -787,6 +798,10 @@ class native_distribution final : public distribution {
       request = &(*t)[1];
     }
     if (request != nullptr) m.message = request;
+    if (name == "global_name_server") {
+      global_.on_message(peer, message);
+      return;
+    }
     if (name == "net_kernel") {
       const auto* q = request != nullptr ? request->as_tuple() : nullptr;
       if (m.what == erlang_inbound::kind::call && q != nullptr && q->size() == 2 &&
@@ -843,7 +858,9 @@ class native_distribution final : public distribution {
     const auto* pid = target.as_pid();
     if (pid != nullptr && *pid == pid_) return;
     const auto* atom = target.as_atom();
-    if (atom != nullptr && atom->str() == "net_kernel") return;
+    if (atom != nullptr && (atom->str() == "net_kernel" || atom->str() == "global_name_server")) {
+      return;
+    }
     // What still runs: the name, or the very instance the pid names.
     auto running = [&]() -> std::string_view {
       if (atom == nullptr) return pid != nullptr ? server_name(*pid) : std::string_view{};
@@ -925,6 +942,7 @@ class native_distribution final : public distribution {
   // on_monitor_exit(peer, ref, reason): a BEAM server this node calls is gone (or never was):
   // the call fails now, as gen_server:call exits with the monitor's reason.
   void on_monitor_exit(const node_name& peer, const etf::reference& ref, const etf::term& reason) {
+    if (global_.on_monitor_exit(peer, ref)) return;  // a holder of a global lock
     auto id = call_id_of(ref);
     if (!id) return;  // a monitor this node did not set: nothing to end
     auto c = take_pending(*id, &peer);
@@ -941,6 +959,28 @@ class native_distribution final : public distribution {
                          format("'{}' on {} exited: {}", target, peer, reason.to_string(200))));
     }
     p.release(p.op);
+  }
+
+  // global_hooks(): what global_member sends through.
+  global_member::hooks global_hooks() {
+    global_member::hooks h;
+    h.send_to_name = [this](const node_name& peer, std::string_view name, const etf::term& m) {
+      auto to = etf::atom::make(name);
+      if (!to) return;
+      auto frame = erlang_frame_bytes(reg_send_control(pid_, *to), &m);
+      if (frame) (void)send_erlang(peer, std::move(frame).value());
+    };
+    h.send_to_pid = [this](const node_name& peer, const etf::pid& to, const etf::term& m) {
+      send_message(peer, to, m);
+    };
+    h.send_control = [this](const node_name& peer, const etf::term& c) { send_control(peer, c); };
+    h.connect = [this](const node_name& peer) { connect(peer.str(), [](bool) {}); };
+    h.disconnect = [this](const node_name& peer) { (void)disconnect(peer); };
+    h.is_native = [this](const node_name& peer) {
+      auto t = table();
+      return t && t->connection_to(peer).second;
+    };
+    return h;
   }
 
   void send_control(const node_name& peer, const etf::term& control) {
@@ -1005,6 +1045,8 @@ class native_distribution final : public distribution {
 
   std::mutex monitors_m_;
   std::map<beam_monitor_key, beam_monitor> monitors_;
+
+  global_member global_;  // this node's part in Erlang's global, toward BEAM peers
 };
 
 namespace detail {

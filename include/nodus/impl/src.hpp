@@ -46,6 +46,7 @@
 
 // The distribution: its factory registers itself with the node core (see dist/distribution.hpp).
 #include "nodus/dist/impl/erlang_frame.ipp"
+#include "nodus/dist/impl/global_member.ipp"
 #include "nodus/dist/native_distribution.hpp"
 
 // Asio's own non-template code, when the program compiles Asio separately too (nodus::compiled and
