@@ -332,6 +332,15 @@ class node {
     return detail::cast_remote<S, nodus::info>(core_.rt(), to, static_cast<M&&>(msg));
   }
 
+  // send(pid, msg): msg, as an Erlang term, to the process pid names, as Erlang's `Pid ! Msg`:
+  // a process of a BEAM node (one that sent its pid, e.g. a subscriber), or a server of this
+  // node (its handle_info). Not confirmed. Errors: nodedown when pid's node is not connected,
+  // protocol_mismatch when it is a nodus node (reach its servers by name).
+  template <class M>
+  result<void> send(const etf::pid& to, const M& msg) {
+    return detail::send_to_pid(core_.rt(), to, msg);
+  }
+
   // cast<S>(msg): queues msg for S's handle_cast; noproc when S is not running.
   template <class S, class M>
   result<void> cast(M&& msg) {

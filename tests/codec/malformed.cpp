@@ -2,12 +2,16 @@
 // padding and bools, and a seeded random-mutation loop. Checked under ASan + UBSan as well.
 #include "common.hpp"
 
+#include <nodus/codec/etf/term.hpp>
+#include <nodus/message/schema.hpp>
+
 #include "../common/alloc_probe.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -339,3 +343,32 @@ BOOST_AUTO_TEST_CASE(random_mutations_never_crash_and_accepted_bytes_are_canonic
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// An atom's text from a peer is checked as Erlang checks one: valid UTF-8, at most 255
+// characters; anything else is refused with the member named.
+namespace {
+struct named_atom {
+  BOOST_HANA_DEFINE_STRUCT(named_atom, (nodus::etf::atom, name));
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(atom_text_that_is_not_an_atom_is_rejected) {
+  for (const std::string& text :
+       {std::string("\xff\xfe"), std::string("a\xc3"), std::string(256, 'x')}) {
+    ct::buffer b(8 + text.size());
+    ct::put_u64(b.writable(), 0, text.size());
+    std::memcpy(b.data() + 8, text.data(), text.size());
+    const std::string reason = rejected<named_atom>(b.span());
+    BOOST_TEST(contains(reason, "member 'name'"), reason);
+    BOOST_TEST(contains(reason, "an atom"), reason);
+  }
+  // 255 characters of two bytes each is still an atom.
+  std::string ok;
+  for (int i = 0; i < 255; ++i) ok += "\xc3\xa9";
+  ct::buffer b(8 + ok.size());
+  ct::put_u64(b.writable(), 0, ok.size());
+  std::memcpy(b.data() + 8, ok.data(), ok.size());
+  auto back = nodus::codec::decode<named_atom>(b.span());
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST(back->name.str() == ok);
+}

@@ -1,6 +1,9 @@
 // Round trips through encode / decode / view, and the pinned wire layout.
 #include "common.hpp"
 
+#include <nodus/codec/etf/term.hpp>
+#include <nodus/message/schema.hpp>
+
 #include <boost/test/unit_test.hpp>
 
 #include <array>
@@ -194,3 +197,32 @@ BOOST_AUTO_TEST_CASE(a_moved_gather_list_keeps_its_pieces_valid) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Erlang atoms and pids in native frames: an atom travels as its text, a pid as its node's text
+// and its three numbers, so a message type can carry a BEAM process's pid between nodus nodes.
+namespace {
+struct with_beam_ids {
+  BOOST_HANA_DEFINE_STRUCT(with_beam_ids, (nodus::etf::pid, who), (nodus::etf::atom, topic),
+                           (std::vector<nodus::etf::atom>, tags), (std::uint32_t, after));
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(atoms_and_pids_round_trip_in_native_frames) {
+  namespace etf = nodus::etf;
+  const with_beam_ids m{{etf::atom("e1@127.0.0.1"), 93, 0, 1733490000},
+                        etf::atom("news"),
+                        {etf::atom(""), etf::atom("Elixir.SimpleCluster.Ping"), etf::atom("été")},
+                        7};
+  const ct::buffer b = ct::encoded(m);
+  auto back = nodus::codec::decode<with_beam_ids>(b.span());
+  BOOST_REQUIRE_MESSAGE(back.has_value(), back.error().message());
+  BOOST_TEST((back->who == m.who));
+  BOOST_TEST((back->topic == m.topic));
+  BOOST_TEST((back->tags == m.tags));
+  BOOST_TEST(back->after == 7u);
+  // A view reads an atom as its text, without a copy.
+  auto v = nodus::codec::make_view<with_beam_ids>(b.span()).value();
+  BOOST_TEST(v.get<"topic">() == "news");
+  // Protocols tell an atom from a string (a peer with std::string there is another protocol).
+  BOOST_TEST(nodus::schema_text<with_beam_ids>().find("atom") != std::string_view::npos);
+}

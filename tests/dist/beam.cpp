@@ -74,8 +74,7 @@ struct b_echo {
   static constexpr nodus::fixed_string etf_tag = "echo";
   BOOST_HANA_DEFINE_STRUCT(b_echo, (std::vector<std::byte>, data));
 };
-// whoami, answered with the instance's pid: for local calls only (a pid cannot travel in native
-// frames, so neither is in the protocol).
+// whoami, answered with the instance's pid (asked by local calls in these tests).
 struct b_whoami {
   static constexpr nodus::fixed_string etf_tag = "whoami";
 };
@@ -89,8 +88,14 @@ struct b_tell {
   BOOST_HANA_DEFINE_STRUCT(b_tell, (nodus::node_name, to));
 };
 using inbox = nodus::remote_server<"inbox", nodus::info<b_me>>;
+// {subscribe, Pid}: a pid in a protocol type (it travels in native frames too); beam_facing
+// answers by sending {note, <<"subscribed">>} to Pid.
+struct b_sub {
+  static constexpr nodus::fixed_string etf_tag = "subscribe";
+  BOOST_HANA_DEFINE_STRUCT(b_sub, (nodus::etf::pid, who));
+};
 using protocol =
-    nodus::protocol<b_ping, b_pong, b_add, b_get, b_count, b_note, b_crash, b_echo, b_tell>;
+    nodus::protocol<b_ping, b_pong, b_add, b_get, b_count, b_note, b_crash, b_echo, b_tell, b_sub>;
 
 // Erlang's own servers, called from nodus. rex (every node runs it, rpc's gen_server) answers
 // {call, M, F, Args, GroupLeader} with apply(M, F, Args).
@@ -124,10 +129,11 @@ constexpr const char* spawn_box =
     "B(Acc); M -> B([M | Acc]) end end, B([]) end)).";
 
 // The server Erlang calls: counts casts (by N) and notes (1000 each).
-struct beam_facing : nodus::server<beam_facing, nodus::call<b_ping, b_pong>,
-                                   nodus::call<b_get, b_count>, nodus::call<b_crash, b_count>,
-                                   nodus::call<b_echo, b_echo>, nodus::call<b_whoami, b_me>,
-                                   nodus::cast<b_add>, nodus::cast<b_tell>, nodus::info<b_note>> {
+struct beam_facing
+    : nodus::server<beam_facing, nodus::call<b_ping, b_pong>, nodus::call<b_get, b_count>,
+                    nodus::call<b_crash, b_count>, nodus::call<b_echo, b_echo>,
+                    nodus::call<b_whoami, b_me>, nodus::cast<b_add>, nodus::cast<b_tell>,
+                    nodus::cast<b_sub>, nodus::info<b_note>> {
   static constexpr nodus::fixed_string name = "beam_facing";
   int count = 0;
   b_pong handle_call(const b_ping&) { return {self_node(), {}}; }
@@ -137,6 +143,7 @@ struct beam_facing : nodus::server<beam_facing, nodus::call<b_ping, b_pong>,
   b_me handle_call(const b_whoami&) { return {self_pid()}; }
   void handle_cast(const b_tell& t) { (void)send<inbox>(t.to, b_me{self_pid()}); }
   void handle_cast(const b_add& a) { count += a.by; }
+  void handle_cast(const b_sub& s) { (void)send(s.who, b_note{"subscribed"}); }
   void handle_info(const b_note& n) { count += n.text == "hello" ? 1000 : -1; }
 };
 
@@ -459,6 +466,28 @@ BOOST_AUTO_TEST_CASE(erlang_reaches_and_monitors_a_nodus_server_through_its_pid)
                     " receive {'DOWN', M, process, P, R} -> {down, element(1, R)} after 5000 -> "
                     "no_down end.") == "{ok,{down,server_crashed}}",
              f.erl->transcript());
+}
+
+// A pid in a protocol type: an Erlang process casts {subscribe, self()} and the server sends to
+// that pid (server::send(pid, msg)); node::send(pid, msg) reaches a server of this node by its
+// pid; a pid of a node that is not connected is nodedown.
+BOOST_AUTO_TEST_CASE(a_server_sends_to_the_pid_an_erlang_process_gave_it) {
+  if (!erl_test::erl_installed()) return;
+  beam_fixture f;
+  const std::string note = f.eval(
+      "gen_server:cast({beam_facing, 'n1@127.0.0.1'}, {subscribe, self()}), "
+      "receive {note, T} -> T =:= <<\"subscribed\">> after 5000 -> none end.");
+  BOOST_TEST(note == "{ok,true}", note << "\n" << f.erl->transcript());
+  const auto me = f.node->call<beam_facing>(b_whoami{});
+  BOOST_REQUIRE(me.has_value());
+  BOOST_REQUIRE(f.node->send(me->pid, b_note{"hello"}).has_value());
+  const auto c = f.node->call<beam_facing>(b_get{});
+  BOOST_REQUIRE(c.has_value());
+  BOOST_TEST(c->n == 1000);
+  const nodus::etf::pid far{nodus::etf::atom("zz@127.0.0.9"), 1, 0, 1};
+  const auto r = f.node->send(far, b_note{"lost"});
+  BOOST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.error() == nodus::errc::nodedown), r.error().message());
 }
 
 // Erlang's global on the BEAM side with a nodus node connected: the nodus node takes part in

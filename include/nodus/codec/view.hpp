@@ -112,7 +112,7 @@ template <class M>
   if constexpr (k == kind::bytes) {
     return m;
   } else if constexpr (k == kind::string) {
-    return std::string_view{m};
+    return wire_text(m);
   } else if constexpr (k == kind::trivial_vector) {
     return {m.data(), m.size()};
   } else if constexpr (k == kind::vector || k == kind::array) {

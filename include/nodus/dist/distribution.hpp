@@ -175,6 +175,12 @@ class distribution {
   // gen_cast (gen_server:cast), as it is otherwise (erlang:send). Errors as call_erlang.
   virtual result<void> send_erlang_to(const node_name& peer, std::string_view name, bool gen_cast,
                                       std::span<const std::byte> message) = 0;
+  // send_erlang_pid(to, message): message (one encoded term without its version byte) to the
+  // process to, as Erlang's `To ! Message`: a process of a BEAM peer (SEND), or a server of this
+  // node by its instance's pid (as an info message; a pid of an instance that ended takes
+  // nothing, as in Erlang). Errors: nodedown when to's node is not connected, protocol_mismatch
+  // when it is a nodus node (reach its servers by name).
+  virtual result<void> send_erlang_pid(const etf::pid& to, std::span<const std::byte> message) = 0;
   // server_exited(name, reason): the server registered as name here ended (errc::ok: it stopped
   // by itself; errc::shutdown: it was stopped; else why it crashed): every monitor a BEAM process
   // holds on it fires (MONITOR_P_EXIT) with the reason as erlang_reason writes it (normal,

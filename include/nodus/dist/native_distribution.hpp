@@ -332,6 +332,25 @@ class native_distribution final : public distribution {
     return send_erlang(peer, std::move(frame).value());
   }
 
+  result<void> send_erlang_pid(const etf::pid& to, std::span<const std::byte> message) override {
+    if (to.node == pid_.node) {
+      // A server of this node: as a message from a BEAM peer to its pid (on_send).
+      auto term = etf::decode(message);  // 131 first or not
+      if (!term) return term.error();
+      if (server_name(to).empty()) return {};  // nothing takes it, as in Erlang
+      on_send(s_.self, to, *term);
+      return {};
+    }
+    auto peer = node_name::parse(to.node.str());
+    if (!peer) return error(errc::nodedown, format("{} is not connected", to.node.str()));
+    auto frame = erlang_frame_bytes(dist::send_control(to), nullptr);
+    if (!frame) return frame.error();
+    etf::detail::writer w(*frame);  // after the header: no version byte
+    w.bytes(message);
+    if (auto ok = w.finish(); !ok) return ok.error();
+    return send_erlang(*peer, std::move(frame).value());
+  }
+
   void server_exited(std::string_view name, const error& why) override {
     std::vector<std::pair<beam_monitor_key, beam_monitor>> fired;
     {

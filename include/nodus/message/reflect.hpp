@@ -4,8 +4,9 @@
 // (BOOST_HANA_DEFINE_STRUCT inside the struct, or BOOST_HANA_ADAPT_STRUCT at global scope) whose
 // members are supported: arithmetic, enum, bool, std::string, std::vector<supported> (not
 // std::vector<bool>), std::array<supported, N>, C arrays of supported, nested reflected structs,
-// and other trivially copyable types. Pointers, std::string_view and std::span are refused
-// wherever nodus can see them: they mean nothing on another node. Members of a reflected struct
+// nodus::etf::atom and nodus::etf::pid (see is_wire_string_v), and other trivially copyable
+// types. Pointers, std::string_view and std::span are refused wherever nodus can see them: they
+// mean nothing on another node. Members of a reflected struct
 // must not be const, and a reflected struct that is not trivially copyable must be default
 // constructible (the decoder builds it, then fills its members). Base classes of a reflected
 // struct are not reflected, and a struct may not contain itself (even through a vector).
@@ -26,6 +27,18 @@
 #include <boost/hana/define_struct.hpp>
 
 namespace nodus {
+
+// A wire string: a class that travels in native frames as a string of its text, as
+// std::string does (nodus::etf::atom is one). It declares
+//   static constexpr bool nodus_wire_string = true;
+//   static constexpr bool wire_text_ok(std::string_view) noexcept;  // checks text from outside
+//   static T from_wire_text(std::string_view);   // text that wire_text_ok accepted
+//   std::string_view wire_text() const noexcept;
+//   static constexpr std::string_view wire_schema;  // its name in protocol fingerprints
+template <class T>
+inline constexpr bool is_wire_string_v = requires {
+  requires T::nodus_wire_string;
+};
 
 // True for a Boost.Hana Struct: a class with BOOST_HANA_DEFINE_STRUCT or BOOST_HANA_ADAPT_STRUCT.
 template <class T>
@@ -138,7 +151,7 @@ constexpr message_status field_status() noexcept {
   } else if constexpr (is_non_owning_view<U>::value) {
     return message_status::member_view;
   } else if constexpr (std::is_arithmetic_v<U> || std::is_enum_v<U> ||
-                       std::is_same_v<U, std::string>) {
+                       std::is_same_v<U, std::string> || is_wire_string_v<U>) {
     return message_status::ok;
   } else if constexpr (is_std_vector<U>::value) {
     if constexpr (std::is_same_v<typename U::value_type, bool>) {

@@ -97,6 +97,8 @@ constexpr void write_schema(Sink& sink) noexcept {
     sink.put(">");
   } else if constexpr (std::is_same_v<U, std::string>) {
     sink.put("string");
+  } else if constexpr (is_wire_string_v<U>) {
+    sink.put(U::wire_schema);
   } else if constexpr (is_std_vector<U>::value) {
     sink.put("vector<");
     write_schema<typename U::value_type>(sink);

@@ -589,6 +589,12 @@ class server : public server_base {
     return detail::cast_remote<Target, nodus::info>(rt(), node, static_cast<M&&>(msg));
   }
 
+  // send(pid, msg): msg, as an Erlang term, to the process pid names (node::send(pid, msg)).
+  template <class M>
+  result<void> send(const etf::pid& to, const M& msg) {
+    return detail::send_to_pid(rt(), to, msg);
+  }
+
   // monitor_nodes(): from now on this instance gets node_up / node_down as info messages
   // (:net_kernel.monitor_nodes(true)); declare nodus::info<nodus::node_up> and/or
   // nodus::info<nodus::node_down>. Call it in init(); a restarted instance calls it again.

@@ -20,6 +20,7 @@ static_assert(std::endian::native == std::endian::little,
               "and trivially copyable values travel as their own bytes (a big-endian port would "
               "have to swap them on the way in and out)");
 
+using nodus::is_wire_string_v;
 using nodus::detail::field_list;
 using nodus::detail::fields_t;
 
@@ -32,7 +33,7 @@ inline constexpr std::size_t length_size = 8;
 // The shape of a type on the wire (DESIGN section 4).
 enum class kind : unsigned char {
   bytes,           // trivially copyable: its own sizeof bytes, aligned to its alignof
-  string,          // std::string: u64 length, then the chars
+  string,          // std::string or a wire string (etf::atom): u64 length, then the chars
   trivial_vector,  // std::vector<E>, E trivially copyable: u64 count, then the elements' bytes
   vector,          // std::vector<E>, E not trivially copyable: u64 count, then each element
   array,           // std::array / C array of elements that are not trivially copyable
@@ -60,7 +61,7 @@ template <class U>
 [[nodiscard]] constexpr kind kind_of() noexcept {
   if constexpr (std::is_trivially_copyable_v<U>) {
     return kind::bytes;
-  } else if constexpr (std::is_same_v<U, std::string>) {
+  } else if constexpr (std::is_same_v<U, std::string> || is_wire_string_v<U>) {
     return kind::string;
   } else if constexpr (nodus::detail::is_std_vector<U>::value) {
     return std::is_trivially_copyable_v<typename U::value_type> ? kind::trivial_vector
@@ -69,6 +70,16 @@ template <class U>
     return kind::array;
   } else {
     return kind::record;
+  }
+}
+
+// wire_text(v) -> the chars of a string-kind value.
+template <class U>
+[[nodiscard]] std::string_view wire_text(const U& v) noexcept {
+  if constexpr (is_wire_string_v<U>) {
+    return v.wire_text();
+  } else {
+    return std::string_view{v};
   }
 }
 

@@ -28,6 +28,7 @@ enum class fault : unsigned char {
   bad_bool,         // value: the byte at `at`, which is neither 0 nor 1
   nonzero_padding,  // value: the padding byte at `at`
   trailing,         // value: the bytes after the end of the message, which ends at `at`
+  bad_text,         // value: the length of the text at `at`, which its type refuses (an atom)
 };
 
 // A position in an encoded message, checking every step. Offsets count from the message's first
@@ -142,6 +143,11 @@ template <class U>
     std::uint64_t n = 0;
     if (!r.read_length(n)) return false;
     if (n > r.remaining()) return r.fail(fault::length_over, r.pos - length_size, n);
+    if constexpr (is_wire_string_v<U>) {
+      const std::string_view text{reinterpret_cast<const char*>(r.data + r.pos),
+                                  static_cast<std::size_t>(n)};
+      if (!U::wire_text_ok(text)) return r.fail(fault::bad_text, r.pos, n);
+    }
     r.pos += static_cast<std::size_t>(n);
     return true;
   } else if constexpr (k == kind::trivial_vector) {
@@ -243,7 +249,11 @@ void read_into(cursor& c, U& out) {
     c.copied += sizeof(U);
   } else if constexpr (k == kind::string) {
     const auto n = static_cast<std::size_t>(c.read_length());
-    out.assign(reinterpret_cast<const char*>(c.data + c.pos), n);
+    if constexpr (is_wire_string_v<U>) {
+      out = U::from_wire_text({reinterpret_cast<const char*>(c.data + c.pos), n});
+    } else {
+      out.assign(reinterpret_cast<const char*>(c.data + c.pos), n);
+    }
     c.pos += n;
     c.copied += n;
   } else if constexpr (k == kind::trivial_vector) {
@@ -295,9 +305,10 @@ void put(const U& v, Sink& s) {
     s.pad(alignof(U));
     s.piece(std::addressof(v), sizeof(U));
   } else if constexpr (k == kind::string) {
+    const std::string_view text = wire_text(v);
     s.pad(length_size);
-    s.length(v.size());
-    s.piece(v.data(), v.size());
+    s.length(text.size());
+    s.piece(text.data(), text.size());
   } else if constexpr (k == kind::trivial_vector) {
     using E = typename U::value_type;
     s.pad(length_size);

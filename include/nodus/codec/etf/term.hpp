@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/hana/adapt_struct.hpp>
+
 #include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
 
@@ -106,6 +108,20 @@ class atom {
   // str() -> the name, UTF-8 (a view into this object).
   [[nodiscard]] std::string_view str() const noexcept { return text_; }
   [[nodiscard]] bool empty() const noexcept { return text_.empty(); }
+
+  // Between nodus nodes (native frames) an atom travels as its text, checked on the way in: a
+  // wire string (nodus/message/reflect.hpp).
+  static constexpr bool nodus_wire_string = true;
+  static constexpr std::string_view wire_schema = "atom";
+  [[nodiscard]] static constexpr bool wire_text_ok(std::string_view utf8) noexcept {
+    return detail::is_atom_text(utf8);
+  }
+  [[nodiscard]] static atom from_wire_text(std::string_view checked) {
+    atom a;
+    a.text_.assign(checked);
+    return a;
+  }
+  [[nodiscard]] std::string_view wire_text() const noexcept { return text_; }
 
   friend bool operator==(const atom& a, const atom& b) noexcept { return a.text_ == b.text_; }
   friend bool operator==(const atom& a, std::string_view b) noexcept { return a.text_ == b; }
@@ -385,6 +401,11 @@ struct std::hash<nodus::etf::atom> {
     return std::hash<std::string_view>{}(a.str());
   }
 };
+
+// A pid is a reflected struct, so that it travels in native frames too (its node atom as text,
+// then its three numbers): a message type may hold one, and a nodus node may pass a BEAM
+// process's pid to another. (A reference may not yet: its word count must be checked first.)
+BOOST_HANA_ADAPT_STRUCT(nodus::etf::pid, node, id, serial, creation);
 
 template <>
 struct std::hash<nodus::etf::term> {

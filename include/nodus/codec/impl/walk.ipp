@@ -64,6 +64,11 @@ NODUS_DECL std::string describe_fault(const reader& r, std::string_view type) {
     case fault::nonzero_padding:
       s += "padding byte at offset " + to_string(r.at) + " holds " + to_string(r.value) + ", not 0";
       break;
+    case fault::bad_text:
+      s += "the " + to_string(r.value) + " bytes of text at offset " + to_string(r.at) +
+           " do not make a valid value of the member's type (an atom: UTF-8, at most 255 "
+           "characters)";
+      break;
     case fault::trailing:
       s += to_string(r.value) + " trailing bytes after the message, which ends at offset " +
            to_string(r.at);

@@ -242,6 +242,19 @@ result<void> send_to_beam(dist::distribution& d, const node_name& peer, std::str
   return d.send_erlang_to(peer, name, gen_cast, bytes);
 }
 
+// send_to_pid(rt, to, msg): msg as a term to the process to (dist::distribution::send_erlang_pid).
+template <class T>
+result<void> send_to_pid(runtime& rt, const etf::pid& to, const T& msg) {
+  static_assert(on_beam_message_v<T>,
+                "nodus: a message sent to a pid must map to an Erlang term "
+                "(nodus/codec/etf/typed.hpp)");
+  auto* d = rt.dist();
+  if (d == nullptr) return error(errc::nodedown, format("{} is not distributed", rt.self()));
+  std::vector<std::byte> bytes;
+  if (auto r = etf::encode(msg, bytes, etf::encode_options{false}); !r) return r.error();
+  return d->send_erlang_pid(to, bytes);
+}
+
 // not_for_peer(peer, name, what) -> the error of a message whose types do not travel to peer's
 // kind of node.
 NODUS_DECL error not_for_peer(const node_name& peer, std::string_view name, bool beam_peer,
