@@ -503,6 +503,12 @@ BOOST_AUTO_TEST_CASE(erlang_s_global_syncs_with_a_nodus_node_and_locks_on_it) {
   };
   BOOST_TEST(f.eval("net_adm:ping('n1@127.0.0.1').") == "{ok,pong}");
   BOOST_TEST(bounded("global:sync()") == "{ok,ok}", f.erl->transcript());
+  // rpc's feature request is answered (no erpc), and an rpc call fails at once (notsup), as to
+  // any node without spawn_request.
+  BOOST_TEST(bounded("begin {rex, 'n1@127.0.0.1'} ! {self(), features_request}, receive "
+                     "{features_reply, N, L} -> {N, L} after 5000 -> none end end") ==
+             "{ok,{'n1@127.0.0.1',[]}}");
+  BOOST_TEST(bounded("element(1, rpc:call('n1@127.0.0.1', erlang, node, []))") == "{ok,badrpc}");
   BOOST_TEST(bounded("lists:member('n1@127.0.0.1', gen_server:call(global_name_server, "
                      "get_synced))") == "{ok,true}");
   BOOST_TEST(bounded("gen_server:call({global_name_server, 'n1@127.0.0.1'}, get_synced)") ==

@@ -821,6 +821,15 @@ class native_distribution final : public distribution {
       global_.on_message(peer, message);
       return;
     }
+    if (name == "rex" && t != nullptr && t->size() == 2 && (*t)[0].as_pid() != nullptr &&
+        (*t)[1].is_atom("features_request")) {
+      // rpc's nodes observer asks each new node (rpc.erl, OTP 23 on): no erpc here (this node
+      // does not offer DFLAG_SPAWN, so an erpc call to it fails at once with notsup).
+      send_message(peer, *(*t)[0].as_pid(),
+                   etf::term::tuple({etf::term(etf::atom("features_reply")), etf::term(pid_.node),
+                                     etf::term::nil()}));
+      return;
+    }
     if (name == "net_kernel") {
       const auto* q = request != nullptr ? request->as_tuple() : nullptr;
       if (m.what == erlang_inbound::kind::call && q != nullptr && q->size() == 2 &&
