@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -138,6 +140,40 @@ BOOST_AUTO_TEST_CASE(our_agent_and_lookups_with_the_real_epmd) {
       [&] { return port_please(io.executor(), real.port, "n1").error() == errc::nodedown; }));
   a2->stop();
   thief->stop();
+}
+
+// A hidden node's registration says so (NodeType 72), as the real epmd's PORT2_RESP shows.
+BOOST_AUTO_TEST_CASE(a_hidden_node_registers_as_hidden) {
+  if (!have_epmd()) return;
+  io_thread io;
+  real_epmd real;
+  epmd::agent_options o;
+  o.name = "h1";
+  o.node_port = 4511;
+  o.epmd_port = real.port;
+  o.serve = false;
+  o.hidden = true;
+  auto hidden = epmd::agent::create(io.executor(), std::move(o));
+  auto normal = make_agent(io.executor(), "v1", 4512, real.port, /*serve=*/false);
+  BOOST_REQUIRE(start(hidden));
+  BOOST_REQUIRE(start(normal));
+  auto type_of = [&](const char* name) -> int {
+    asio::io_context c;
+    asio::ip::tcp::socket s(c);
+    s.connect(loopback(real.port));
+    asio::write(s, asio::buffer(epmd::encode_port_please2_request(name).value()));
+    std::vector<std::uint8_t> answer(512);
+    std::error_code ec;
+    const std::size_t n = asio::read(s, asio::buffer(answer), ec);  // epmd closes after it
+    answer.resize(n);
+    auto r = epmd::decode_port2_response(answer);
+    BOOST_REQUIRE_MESSAGE(r, r.error().message());
+    return r->node.node_type;
+  };
+  BOOST_TEST(type_of("h1") == 72);
+  BOOST_TEST(type_of("v1") == 77);
+  hidden->stop();
+  normal->stop();
 }
 
 BOOST_AUTO_TEST_CASE(agent_re_registers_when_the_real_epmd_is_restarted) {

@@ -52,7 +52,8 @@ template <fixed_string... Names>
 struct hosts {
   static constexpr std::array<std::string_view, sizeof...(Names)> names{Names.view()...};
   // Each name through node_name::from, whose static_asserts say what is wrong with a bad one.
-  static constexpr bool valid = ((node_name::from<Names>(), true) && ... && true);
+  static constexpr bool valid =
+      ((static_cast<void>(node_name::from<Names>()), true) && ... && true);
 };
 
 namespace cluster::detail {

@@ -138,6 +138,7 @@ class native_distribution final : public distribution {
     o.name = std::string(s_.self.alive());
     o.node_port = node_port;
     o.epmd_port = s_.epmd_port;
+    o.hidden = s_.hidden;
     o.log = [this](log_level level, const std::string& line) { log_.log(level, "{}", line); };
     agent = epmd::agent::create(io_.get_executor(), std::move(o));
     agent->start([this, agent, done = std::move(done)](result<void> r) {

@@ -207,8 +207,12 @@ struct agent_options {
   std::uint16_t epmd_port = default_port;
   std::string mapper_address = "127.0.0.1";  // where this host's port mapper is reached
   bool serve = true;                         // serve the port mapper ourselves when none answers
-  std::string serve_address = "::";          // the embedded server's bind address
-  std::chrono::milliseconds timeout{3000};   // bound of one registration attempt
+  // A hidden node registers as NodeType 72, "hidden node" in the protocol's description
+  // (erl_dist_protocol); erl -hidden sends 77 and erl_interface's C nodes 104 ('h'), and no port
+  // mapper or node reads it back, so this is a label for tools that list the registrations.
+  bool hidden = false;
+  std::string serve_address = "::";         // the embedded server's bind address
+  std::chrono::milliseconds timeout{3000};  // bound of one registration attempt
   // May be empty. Called from the agent's strand and from its embedded server's strand, which
   // may run at the same time on a multi-threaded io_context.
   std::function<void(log_level, const std::string&)> log;
@@ -344,6 +348,7 @@ class agent : public std::enable_shared_from_this<agent> {
     node_info node;
     node.port = opts_.node_port;
     node.name = opts_.name;
+    node.node_type = opts_.hidden ? node_type_hidden : node_type_normal;
     out_ = encode_alive2_request(node).value();  // the name was checked in begin()
     asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this(), id](std::error_code write_ec, std::size_t) {

@@ -73,12 +73,18 @@ NODUS_DECL void format_erlang_from(std::string& out, const erlang_caller& c);
 NODUS_DECL void fail_erlang_call(dist::distribution& d, logger& log, const erlang_caller& c,
                                  std::string_view server, const error& e);
 
+// The caller an erlang_reply_op answers: a base, so that it is built before call_op, which
+// keeps the address of its node.
+struct erlang_caller_holder {
+  erlang_caller c_;
+};
+
 // A call op that answers a BEAM caller.
 template <class Reply>
-class erlang_reply_op final : public call_op<Reply> {
+class erlang_reply_op final : private erlang_caller_holder, public call_op<Reply> {
  public:
   erlang_reply_op(dist::distribution& d, logger& log, erlang_caller c, std::string_view target)
-      : call_op<Reply>(0, &c_.node, target), d_(d), log_(log), c_(std::move(c)) {}
+      : erlang_caller_holder{std::move(c)}, call_op<Reply>(0, &c_.node, target), d_(d), log_(log) {}
 
   void format_from(std::string& out) const override { format_erlang_from(out, c_); }
 
@@ -111,7 +117,6 @@ class erlang_reply_op final : public call_op<Reply> {
 
   dist::distribution& d_;
   logger& log_;
-  erlang_caller c_;
 };
 
 // term_delivery<S, Protocol>: the reader of S's messages from BEAM processes.
