@@ -89,6 +89,7 @@ class native_distribution final : public distribution {
     o.protocol_fingerprint = s_.protocol_fingerprint;
     o.log = [this](log_level level, const std::string& line) { log_.log(level, "{}", line); };
     o.membership_changed = [this] { bump_version(); };
+    global_.start(pid_);  // before the table: no peer can reach global_member yet
     auto t = cluster::node_table::listen(asio::any_io_executor(io_.get_executor()), std::move(o));
     if (!t) return t.error();
     table_ = std::make_shared<cluster::node_table>(std::move(t).value());
@@ -96,7 +97,6 @@ class native_distribution final : public distribution {
                             const std::shared_ptr<const void>& keep) { on_frame(peer, f, keep); });
     table_->on_erlang_frame([this](const node_name& peer, std::span<const std::byte> f,
                                    net::connection& conn) { on_erlang_frame(peer, f, conn); });
-    global_.start(pid_);
     table_->on_node_up([this](const node_name& peer) {
       // global's session with a BEAM peer (a hidden node has no part in global)
       if (auto tb = table(); tb && !s_.hidden) {
@@ -143,17 +143,22 @@ class native_distribution final : public distribution {
     agent = epmd::agent::create(io_.get_executor(), std::move(o));
     agent->start([this, agent, done = std::move(done)](result<void> r) {
       if (r) {
-        std::lock_guard lock(m_);
-        epmd_ = agent;
-        // As Erlang does, the node's incarnation is the creation the port mapper gave
-        // (ALIVE2_X_RESP): its pids and references, and the handshakes from now on, carry it.
-        // This runs while the node starts, before any server (start() registers, then starts
-        // the tree), so nothing has handed out a pid yet.
-        if (const std::uint32_t c = agent->creation(); c != 0 && table_) {
-          pid_.creation = c;
-          table_->set_creation(c);
-          global_.start(pid_);
+        bool adopted = false;
+        {
+          std::lock_guard lock(m_);
+          epmd_ = agent;
+          // As Erlang does, the node's incarnation is the creation the port mapper gave
+          // (ALIVE2_X_RESP): its pids and references, and the handshakes from now on, carry it.
+          // This runs while the node starts, before any server (start() registers, then starts
+          // the tree), so nothing has handed out a pid yet.
+          if (const std::uint32_t c = agent->creation(); c != 0 && table_) {
+            pid_.creation = c;
+            table_->set_creation(c);
+            adopted = true;
+          }
         }
+        // Outside m_: global_member takes m_ (through its hooks) under its own lock.
+        if (adopted) global_.start(pid_);
       } else {
         agent->stop();
       }
