@@ -66,7 +66,7 @@ check_meson_lists() {
   # tests/<layer>/*.cpp -> nodus_test_layers['<layer>'] in tests/meson.build.
   for dir in tests/*/; do
     layer=$(basename "$dir")
-    case $layer in compile_fail | headers | consumer) continue ;; esac
+    case $layer in compile_fail | headers | consumer | fuzz) continue ;; esac
     local sources=("$dir"*.cpp)
     ((${#sources[@]} > 0)) || continue
     [[ -f $dir/main.cpp ]] ||
