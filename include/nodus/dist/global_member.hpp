@@ -76,6 +76,10 @@ class global_member {
   // node_up(peer) / node_down(peer): a visible BEAM peer connected / is gone.
   NODUS_DECL void node_up(const node_name& peer);
   NODUS_DECL void node_down(const node_name& peer);
+  // unreachable(peer): dialling peer (hooks::connect) failed: a node global reported that this
+  // node cannot reach leaves its partition (global's extra_nodedown after sync_other), until it
+  // dials this node itself.
+  NODUS_DECL void unreachable(const node_name& peer);
 
   // on_message(peer, message): a message from peer to global_name_server here: a '$gen_call',
   // a '$gen_cast' or a plain message.
@@ -146,10 +150,11 @@ class global_member {
   std::uint32_t next_monitor_ = 1;
   std::int64_t next_op_id_ = 1;
   std::map<node_name, session> sessions_;
-  std::set<node_name> known_;        // BEAM peers of this node's partition (global's known)
-  std::set<node_name> synced_;       // ... that are synced with it
-  std::set<node_name> connected_;    // visible BEAM peers connected now
-  std::set<node_name> owe_in_sync_;  // told in_sync when they come up (sync_other)
+  std::set<node_name> known_;         // BEAM peers of this node's partition (global's known)
+  std::set<node_name> synced_;        // ... that are synced with it
+  std::set<node_name> connected_;     // visible BEAM peers connected now
+  std::set<node_name> owe_in_sync_;   // told in_sync when they come up (sync_other)
+  std::set<node_name> late_in_sync_;  // ... dialled in vain: told if they dial this node
   std::unordered_map<etf::term, lock_entry> locks_;  // ResourceId -> its lock
   // lost_connection seen: {NodeA, NodeB} -> {XCreationA, OpIdA}
   std::map<std::pair<std::string, std::string>, std::pair<etf::term, std::int64_t>> lost_seen_;

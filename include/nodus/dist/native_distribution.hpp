@@ -1008,7 +1008,11 @@ class native_distribution final : public distribution {
       send_message(peer, to, m);
     };
     h.send_control = [this](const node_name& peer, const etf::term& c) { send_control(peer, c); };
-    h.connect = [this](const node_name& peer) { connect(peer.str(), [](bool) {}); };
+    h.connect = [this](const node_name& peer) {
+      connect(peer.str(), [this, peer](bool ok) {
+        if (!ok) global_.unreachable(peer);
+      });
+    };
     h.disconnect = [this](const node_name& peer) { (void)disconnect(peer); };
     h.is_native = [this](const node_name& peer) {
       auto t = table();

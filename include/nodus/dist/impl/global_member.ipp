@@ -122,7 +122,10 @@ NODUS_DECL void global_member::node_up(const node_name& peer) {
     std::lock_guard lock(m_);
     if (!running_) return;
     connected_.insert(peer);
-    if (owe_in_sync_.erase(peer) != 0) sync_other_locked(out, peer);
+    if (owe_in_sync_.erase(peer) + late_in_sync_.erase(peer) != 0) {
+      known_.insert(peer);  // a node of the partition, as a peer reported it
+      sync_other_locked(out, peer);
+    }
     if (!known_.contains(peer) && !sessions_.contains(peer)) open_session_locked(out, peer);
   }
   flush(out);
@@ -135,6 +138,7 @@ NODUS_DECL void global_member::leave_locked(outbox&, const node_name& peer) {
   known_.erase(peer);
   synced_.erase(peer);
   owe_in_sync_.erase(peer);
+  late_in_sync_.erase(peer);
   for (auto it = locks_.begin(); it != locks_.end();) {
     auto& h = it->second.holders;
     std::erase_if(h, [&](const holder& x) { return x.pid.node == peer.str(); });
@@ -166,6 +170,16 @@ NODUS_DECL void global_member::node_down(const node_name& peer) {
     }
   }
   flush(out);
+}
+
+NODUS_DECL void global_member::unreachable(const node_name& peer) {
+  std::lock_guard lock(m_);
+  if (connected_.contains(peer) || owe_in_sync_.erase(peer) == 0) return;
+  known_.erase(peer);
+  // It may still dial this node (its own sync_other): it then gets its in_sync (node_up).
+  if (late_in_sync_.size() >= max_dialled) late_in_sync_.clear();
+  late_in_sync_.insert(peer);
+  log_.warn("'global' at {} failed to connect to {}", self_.node.str(), peer);
 }
 
 // sync_other: {in_sync, node(), true} to a node global learnt of; dialled first when it is not
