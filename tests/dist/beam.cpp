@@ -149,28 +149,38 @@ struct beam_facing
 
 constexpr const char* cookie = "nodus_beam_cookie";
 
+// free_port() -> a TCP port free on 127.0.0.1 now (the probe closes before its user binds it).
+unsigned short free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return probe.local_endpoint().port();
+}
+
+// start_erl(erl, name, ip_tuple, port): erl as name, listening on ip_tuple ("{127,0,0,1}") at
+// port with no port mapper (it takes every node to be at port), running
+// erl_test::eval_program; waits until it is ready.
+void start_erl(std::optional<erl_test::child_process>& erl, const std::string& name,
+               const std::string& ip_tuple, unsigned short port) {
+  const std::string ps = std::to_string(port);
+  // clang-format off
+  erl.emplace(std::vector<std::string>{
+      "erl", "-name", name, "-setcookie", cookie, "-noshell",
+      "-start_epmd", "false", "-erl_epmd_port", ps,
+      "-kernel", "inet_dist_use_interface", ip_tuple,
+      "-kernel", "inet_dist_listen_min", ps, "-kernel", "inet_dist_listen_max", ps,
+      "-eval", erl_test::eval_program(60000)});
+  // clang-format on
+  BOOST_REQUIRE_MESSAGE(erl->wait_for("ready " + name).has_value(), "erl did not start:\n"
+                                                                        << erl->transcript());
+}
+
 // A nodus node connected to a fresh erl node.
 struct beam_fixture {
   beam_fixture() {
     if (!erl_test::erl_installed()) return;
-    unsigned short port = 0;
-    {
-      asio::io_context io;
-      asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
-      port = probe.local_endpoint().port();
-    }  // closed just before erl binds it
+    const unsigned short port = free_port();
     const std::string ps = std::to_string(port);
-    // clang-format off
-    erl.emplace(std::vector<std::string>{
-        "erl", "-name", "erl1@127.0.0.1", "-setcookie", cookie, "-noshell",
-        "-start_epmd", "false", "-erl_epmd_port", ps,
-        "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
-        "-kernel", "inet_dist_listen_min", ps, "-kernel", "inet_dist_listen_max", ps,
-        "-eval", erl_test::eval_program(60000)});
-    // clang-format on
-    BOOST_REQUIRE_MESSAGE(erl->wait_for("ready erl1@127.0.0.1").has_value(),
-                          "erl did not start:\n"
-                              << erl->transcript());
+    start_erl(erl, "erl1@127.0.0.1", "{127,0,0,1}", port);
     nodus::options o;
     o.name = nodus::node_name::parse("n1@127.0.0.1").value();
     o.cookie = cookie;
@@ -563,30 +573,12 @@ BOOST_AUTO_TEST_CASE(erlang_s_global_syncs_with_a_nodus_node_and_locks_on_it) {
 // connected to neither side.
 BOOST_AUTO_TEST_CASE(a_nodus_node_joins_a_global_partition_and_keeps_it_from_overlapping) {
   if (!erl_test::erl_installed()) return;
-  unsigned short port = 0;
-  {
-    asio::io_context io;
-    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
-    port = probe.local_endpoint().port();
-  }
+  const unsigned short port = free_port();
   const std::string ps = std::to_string(port);
   std::optional<erl_test::child_process> e1;
   std::optional<erl_test::child_process> e2;
-  auto start_erl = [&](std::optional<erl_test::child_process>& erl, const std::string& name,
-                       const std::string& ip_tuple) {
-    // clang-format off
-    erl.emplace(std::vector<std::string>{
-        "erl", "-name", name, "-setcookie", cookie, "-noshell",
-        "-start_epmd", "false", "-erl_epmd_port", ps,
-        "-kernel", "inet_dist_use_interface", ip_tuple,
-        "-kernel", "inet_dist_listen_min", ps, "-kernel", "inet_dist_listen_max", ps,
-        "-eval", erl_test::eval_program(60000)});
-    // clang-format on
-    BOOST_REQUIRE_MESSAGE(erl->wait_for("ready " + name).has_value(), "erl did not start:\n"
-                                                                          << erl->transcript());
-  };
-  start_erl(e1, "e1@127.0.0.1", "{127,0,0,1}");
-  start_erl(e2, "e2@127.0.0.2", "{127,0,0,2}");
+  start_erl(e1, "e1@127.0.0.1", "{127,0,0,1}", port);
+  start_erl(e2, "e2@127.0.0.2", "{127,0,0,2}", port);
   auto eval = [](std::optional<erl_test::child_process>& erl, const std::string& e) {
     return erl_test::eval(*erl,
                           "Self = self(), spawn(fun() -> Self ! {r, catch " + e +
@@ -1134,11 +1126,7 @@ BOOST_AUTO_TEST_CASE(a_nodus_call_to_a_beam_server_takes_its_reply_to_the_alias)
 BOOST_AUTO_TEST_CASE(a_registered_node_takes_the_port_mapper_s_creation) {
   nodus::options o = raw_fixture::options();
   o.epmd = true;
-  {
-    asio::io_context io;
-    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
-    o.epmd_port = probe.local_endpoint().port();
-  }
+  o.epmd_port = free_port();
   nodus::node<nodus::no_topology, protocol> node(o);
   std::mutex m;
   std::string registered;

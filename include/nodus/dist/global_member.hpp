@@ -127,7 +127,7 @@ class global_member {
   void sync_other_locked(outbox& out, const node_name& peer);
   void maybe_resolve_locked(outbox& out, const node_name& peer, session& s);
   void leave_locked(outbox& out, const node_name& peer);
-  void add_known_locked(outbox& out, const etf::term& nodes);
+  void add_known_locked(outbox& out, const etf::term& nodes, bool added_only);
   void handle_call(outbox& out, const node_name& peer, const etf::pid& from, const etf::term& tag,
                    const etf::term& request);
   void handle_cast(outbox& out, const node_name& peer, const etf::term& request);

@@ -349,11 +349,8 @@ class native_distribution final : public distribution {
     }
     auto peer = node_name::parse(to.node.str());
     if (!peer) return error(errc::nodedown, format("{} is not connected", to.node.str()));
-    auto frame = erlang_frame_bytes(dist::send_control(to), nullptr);
+    auto frame = message_frame(dist::send_control(to), message, [](etf::detail::writer&) {});
     if (!frame) return frame.error();
-    etf::detail::writer w(*frame);  // after the header: no version byte
-    w.bytes(message);
-    if (auto ok = w.finish(); !ok) return ok.error();
     return send_erlang(*peer, std::move(frame).value());
   }
 
@@ -499,7 +496,15 @@ class native_distribution final : public distribution {
   result<std::vector<std::byte>> reg_send_frame(const etf::atom& to,
                                                 std::span<const std::byte> body,
                                                 Head&& head) const {
-    auto frame = erlang_frame_bytes(reg_send_control(pid_, to), nullptr);
+    return message_frame(reg_send_control(pid_, to), body, static_cast<Head&&>(head));
+  }
+  // message_frame(control, body, head) -> a frame of control whose message is what head writes,
+  // then body (as reg_send_frame).
+  template <class Head>
+  static result<std::vector<std::byte>> message_frame(const etf::term& control,
+                                                      std::span<const std::byte> body,
+                                                      Head&& head) {
+    auto frame = erlang_frame_bytes(control, nullptr);
     if (!frame) return frame;
     etf::detail::writer w(*frame);  // after the header: no version byte
     head(w);

@@ -87,6 +87,26 @@ struct atom_check {
   return check_atom_text(utf8).problem == atom_problem::none;
 }
 
+// int64_of_magnitude(negative, digits, out) -> whether the bignum of these digits (least
+// significant first, no zero digit last) fits in int64; out is its value then. A term holds
+// such a bignum as an integer (term(big_integer), the decoder).
+[[nodiscard]] constexpr bool int64_of_magnitude(bool negative, std::span<const std::uint8_t> digits,
+                                                std::int64_t& out) noexcept {
+  if (digits.size() > 8) return false;
+  std::uint64_t u = 0;
+  for (std::size_t i = digits.size(); i-- > 0;) u = (u << 8) | digits[i];
+  constexpr std::uint64_t max = 0x7fff'ffff'ffff'ffffu;  // INT64_MAX
+  if (!negative && u <= max) {
+    out = static_cast<std::int64_t>(u);
+    return true;
+  }
+  if (negative && u <= max + 1) {
+    out = u == max + 1 ? -static_cast<std::int64_t>(max) - 1 : -static_cast<std::int64_t>(u);
+    return true;
+  }
+  return false;
+}
+
 struct term_access;
 
 }  // namespace detail

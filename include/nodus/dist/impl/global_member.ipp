@@ -195,17 +195,18 @@ NODUS_DECL void global_member::sync_other_locked(outbox& out, const node_name& p
   }
 }
 
-// add_known_locked(nodes): nodes a peer says are in its partition ([Node] or [{Node, Vsn}]) join
-// this node's; each gets in_sync (resolved/2 and new_nodes/6's sync_others).
-NODUS_DECL void global_member::add_known_locked(outbox& out, const etf::term& nodes) {
+// add_known_locked(nodes, added_only): nodes a peer says are in its partition ([Node] or
+// [{Node, Vsn}]) join this node's; each gets in_sync (resolved/5's sync_others), or only those
+// this node did not know yet (new_nodes/6's).
+NODUS_DECL void global_member::add_known_locked(outbox& out, const etf::term& nodes,
+                                                bool added_only) {
   const auto* items = nodes.as_list();
   if (items == nullptr) return;
   for (const auto& item : *items) {
     const auto* pair = detail::tuple_of(item, 2);
     auto n = detail::node_of(pair != nullptr ? (*pair)[0] : item);
     if (!n || n->str() == self_.node.str() || hooks_.is_native(*n)) continue;
-    known_.insert(*n);
-    sync_other_locked(out, *n);
+    if (known_.insert(*n).second || !added_only) sync_other_locked(out, *n);
   }
 }
 
@@ -302,9 +303,9 @@ NODUS_DECL void global_member::handle_call(outbox& out, const node_name& peer, c
   const auto* q = request.as_tuple();
   const auto* op = q != nullptr && !q->empty() ? (*q)[0].as_atom() : request.as_atom();
   const std::string_view what = op != nullptr ? op->str() : std::string_view{};
-  auto nodes = [](const std::set<node_name>& s, const global_member& g) {
+  auto nodes = [this](const std::set<node_name>& s) {
     std::vector<etf::term> v;
-    for (const auto& n : s) v.push_back(g.node_atom(n));
+    for (const auto& n : s) v.push_back(node_atom(n));
     return etf::term::list(std::move(v));
   };
   if (q != nullptr && q->size() == 2 && what == "set_lock") {
@@ -318,9 +319,9 @@ NODUS_DECL void global_member::handle_call(outbox& out, const node_name& peer, c
   } else if (q != nullptr && q->size() == 2 && what == "unregister") {
     reply = etf::term(etf::atom("ok"));
   } else if (q == nullptr && what == "get_known") {
-    reply = nodes(known_, *this);
+    reply = nodes(known_);
   } else if (q == nullptr && what == "get_synced") {
-    reply = nodes(synced_, *this);
+    reply = nodes(synced_);
   } else if (q == nullptr && what == "get_protocol_version") {
     reply = etf::term(protocol_version);
   } else if (q == nullptr && what == "get_names_ext") {
@@ -400,24 +401,13 @@ NODUS_DECL void global_member::handle_cast(outbox& out, const node_name& peer,
     sessions_.erase(peer);
     known_.insert(peer);
     synced_.insert(peer);
-    add_known_locked(out, (*q)[3]);
+    add_known_locked(out, (*q)[3], false);
     log_.debug("{}: global synced", peer);
     return;
   }
   if (what == "new_nodes" && q->size() == 6) {
     // {new_nodes, Node, Ops, NamesExt, Nodes, ExtraInfo}: nodes that joined the partition.
-    std::set<node_name> before = known_;
-    const auto* items = (*q)[4].as_list();
-    if (items == nullptr) return;
-    for (const auto& item : *items) {
-      const auto* pair = detail::tuple_of(item, 2);
-      auto n = detail::node_of(pair != nullptr ? (*pair)[0] : item);
-      if (!n || n->str() == self_.node.str() || before.contains(*n) || hooks_.is_native(*n)) {
-        continue;
-      }
-      known_.insert(*n);
-      sync_other_locked(out, *n);
-    }
+    add_known_locked(out, (*q)[4], true);
     return;
   }
   if (what == "in_sync" && q->size() == 3) {

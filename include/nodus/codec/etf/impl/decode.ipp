@@ -12,7 +12,6 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -259,28 +258,17 @@ class decoder {
     // "0 if the bignum is positive and 1 if it is negative"; Erlang takes any other value as
     // negative too.
     const bool negative = u8() != 0;
-    const auto digits = take(n);  // least significant first
+    const auto raw = take(n);  // least significant first
+    const auto* first = reinterpret_cast<const std::uint8_t*>(raw.data());
     std::size_t used = n;
-    while (used != 0 && digits[used - 1] == std::byte{0}) --used;
-    if (used <= 8) {
-      // Normalised as term(big_integer) does: an integer when it fits in int64, without
-      // allocating.
-      std::uint64_t u = 0;
-      for (std::size_t i = used; i-- > 0;) u = (u << 8) | std::to_integer<std::uint64_t>(digits[i]);
-      constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-      if (!negative && u <= max) {
-        term_access::set_integer(out, static_cast<std::int64_t>(u));
-        return true;
-      }
-      if (negative && u <= max + 1) {
-        term_access::set_integer(out, u == max + 1 ? std::numeric_limits<std::int64_t>::min()
-                                                   : -static_cast<std::int64_t>(u));
-        return true;
-      }
+    while (used != 0 && first[used - 1] == 0) --used;
+    // Normalised as term(big_integer) does, without allocating when it fits in int64.
+    if (std::int64_t v = 0; detail::int64_of_magnitude(negative, {first, used}, v)) {
+      term_access::set_integer(out, v);
+      return true;
     }
     big_integer b;
     b.negative = negative;
-    const auto* first = reinterpret_cast<const std::uint8_t*>(digits.data());
     b.magnitude.assign(first, first + used);  // one pass, no zero fill
     term_access::set(out, term(std::move(b)));
     return true;

@@ -109,20 +109,7 @@ NODUS_DECL term::term(atom value) noexcept : kind_(kind::atom), atom_(std::move(
 NODUS_DECL term::term(big_integer value) : kind_(kind::integer), int_(0) {
   auto& m = value.magnitude;
   while (!m.empty() && m.back() == 0) m.pop_back();
-  if (m.size() <= 8) {
-    std::uint64_t u = 0;
-    for (std::size_t i = m.size(); i-- > 0;) u = (u << 8) | m[i];
-    constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-    if (!value.negative && u <= max) {
-      int_ = static_cast<std::int64_t>(u);
-      return;
-    }
-    if (value.negative && u <= max + 1) {
-      int_ =
-          u == max + 1 ? std::numeric_limits<std::int64_t>::min() : -static_cast<std::int64_t>(u);
-      return;
-    }
-  }
+  if (detail::int64_of_magnitude(value.negative, m, int_)) return;
   big_ = new big_integer(std::move(value));
   kind_ = kind::big_integer;
 }
