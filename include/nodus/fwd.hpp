@@ -41,6 +41,7 @@ template <int MaxRestarts, long long PeriodMs>
 struct restart_intensity;
 template <class Strategy, class... Children>
 struct supervisor;
+struct wait_if_busy;
 
 // node.hpp
 struct options;

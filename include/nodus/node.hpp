@@ -316,7 +316,9 @@ class node {
   }
 
   // cast<S>(node, msg) / send<S>(node, msg): to S on node (or locally); errc::nodedown when node
-  // is not connected. Like Erlang's, delivery is not confirmed.
+  // is not connected; errc::busy when the queue of frames to node is at its limit
+  // (options::dist_buf_busy_limit: the peer does not read fast enough). Like Erlang's, delivery
+  // is not confirmed; messages that were taken arrive in order unless the node goes down.
   template <class S, class M>
   result<void> cast(const node_name& to, M&& msg) {
     [[maybe_unused]] constexpr bool declared =
@@ -331,14 +333,36 @@ class node {
     if (to == self()) return send<S>(detail::message_value(static_cast<M&&>(msg)));
     return detail::cast_remote<S, nodus::info>(core_.rt(), to, static_cast<M&&>(msg));
   }
+  // cast<S>(node, msg, wait_if_busy{timeout}) / send<S>(node, msg, wait_if_busy{timeout}): the
+  // same, but a busy peer is waited for (up to timeout) rather than refused, as an Erlang
+  // process sending to a busy distribution port is suspended. Not from a thread of this node
+  // (see wait_if_busy).
+  template <class S, class M>
+  result<void> cast(const node_name& to, M&& msg, wait_if_busy busy) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_cast<S, detail::message_type_t<M>>::ok;
+    if (to == self()) return cast<S>(detail::message_value(static_cast<M&&>(msg)));
+    return detail::cast_remote<S, nodus::cast>(core_.rt(), to, static_cast<M&&>(msg), &busy);
+  }
+  template <class S, class M>
+  result<void> send(const node_name& to, M&& msg, wait_if_busy busy) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_info<S, detail::message_type_t<M>>::ok;
+    if (to == self()) return send<S>(detail::message_value(static_cast<M&&>(msg)));
+    return detail::cast_remote<S, nodus::info>(core_.rt(), to, static_cast<M&&>(msg), &busy);
+  }
 
   // send(pid, msg): msg, as an Erlang term, to the process pid names, as Erlang's `Pid ! Msg`:
   // a process of a BEAM node (one that sent its pid, e.g. a subscriber), or a server of this
   // node (its handle_info). Not confirmed. Errors: nodedown when pid's node is not connected,
-  // protocol_mismatch when it is a nodus node (reach its servers by name).
+  // protocol_mismatch when it is a nodus node (reach its servers by name), busy as cast().
   template <class M>
   result<void> send(const etf::pid& to, const M& msg) {
     return detail::send_to_pid(core_.rt(), to, msg);
+  }
+  template <class M>
+  result<void> send(const etf::pid& to, const M& msg, wait_if_busy busy) {
+    return detail::send_to_pid(core_.rt(), to, msg, &busy);
   }
 
   // cast<S>(msg): queues msg for S's handle_cast; noproc when S is not running.

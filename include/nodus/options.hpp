@@ -42,6 +42,11 @@ struct options {
   std::chrono::milliseconds net_ticktime{60000};  // a silent peer is down after this (Erlang 60 s)
   std::chrono::milliseconds net_setuptime{7000};  // bound of a connection's handshake (7 s)
   std::size_t max_frame_size = std::size_t{64} << 20;  // a longer frame: the peer is disconnected
+  // Backpressure (Erlang's dist_buf_busy_limit, 1 MiB by default): once this many bytes wait to
+  // be written to a peer, a cast or send to it fails with errc::busy (or, given wait_if_busy,
+  // waits until the queue drains) and a call fails at once with errc::busy. Replies and the
+  // distribution's own messages are never refused. 0: no limit.
+  std::size_t dist_buf_busy_limit = std::size_t{1} << 20;
   // Nodes start() connects to before starting the servers (kernel's sync_nodes_*), as
   // "name@host:port" (or a name whose port is known); start() fails naming a missing mandatory
   // one after sync_nodes_timeout; optional ones are only waited for.
@@ -66,7 +71,8 @@ struct options {
 
   // from_args(argc, argv): --name NAME@HOST, --cookie C, --threads N, --call-timeout MS,
   // --log-level debug|info|warn|error|off, --busy-poll US, --address IP, --port P, --hidden,
-  // --net-ticktime MS, --net-setuptime MS, --max-frame-size BYTES, --sync-nodes-optional A,B,..,
+  // --net-ticktime MS, --net-setuptime MS, --max-frame-size BYTES, --dist-buf-busy-limit BYTES,
+  // --sync-nodes-optional A,B,..,
   // --sync-nodes-mandatory A,B,.., --sync-nodes-timeout MS, --epmd-port P, --no-epmd, and the
   // cluster settings: --no-cluster, --cluster-hosts [+]A,B,.. (replace, or add with a leading '+'),
   // --cluster-hosts-file PATH, --cluster-dns NAME, --cluster-dns-basename B,

@@ -34,6 +34,7 @@ BOOST_AUTO_TEST_CASE(errc_values_are_stable) {
   BOOST_TEST(static_cast<int>(errc::invalid_node_name) == 11);
   BOOST_TEST(static_cast<int>(errc::bad_cookie) == 12);
   BOOST_TEST(static_cast<int>(errc::not_running) == 18);
+  BOOST_TEST(static_cast<int>(errc::busy) == 20);
 }
 
 BOOST_AUTO_TEST_CASE(category) {

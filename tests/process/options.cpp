@@ -197,6 +197,7 @@ BOOST_AUTO_TEST_CASE(options_from_args_reads_every_value_flag) {
            {"--net-ticktime", "1000"},
            {"--net-setuptime", "2000"},
            {"--max-frame-size", "1024"},
+           {"--dist-buf-busy-limit", "4096"},
            {"--busy-poll", "50"},
            {"--sync-nodes-optional", "a@h:1,,b@h:2"},
            {"--sync-nodes-mandatory", "c@h:3"},
@@ -223,6 +224,7 @@ BOOST_AUTO_TEST_CASE(options_from_args_reads_every_value_flag) {
   BOOST_TEST(o->net_ticktime.count() == 1000);
   BOOST_TEST(o->net_setuptime.count() == 2000);
   BOOST_TEST(o->max_frame_size == 1024u);
+  BOOST_TEST(o->dist_buf_busy_limit == 4096u);
   BOOST_TEST(o->busy_poll.count() == 50);
   BOOST_TEST(o->sync_nodes_optional == (std::vector<std::string>{"a@h:1", "b@h:2"}));
   BOOST_TEST(o->sync_nodes_mandatory == (std::vector<std::string>{"c@h:3"}));

@@ -48,6 +48,7 @@ struct node_table_options {
   std::chrono::milliseconds setup_timeout{7000};  // net_setuptime
   std::chrono::milliseconds ticktime{60000};      // net_ticktime
   std::size_t max_frame_size = std::size_t{64} << 20;
+  std::size_t busy_limit = std::size_t{1} << 20;  // per connection (connection_options)
   bool hidden = false;  // a hidden node: its connections are hidden on both sides, never meshed
   // Compared with a nodus peer's right after the handshake; a different one refuses the peer
   // (two programs built from different nodus::protocol lists would misread each other).
@@ -444,6 +445,7 @@ class node_table {
       o.setup_timeout = opts.setup_timeout;
       o.ticktime = opts.ticktime;
       o.max_frame_size = opts.max_frame_size;
+      o.busy_limit = opts.busy_limit;
       return o;
     }
 

@@ -94,6 +94,12 @@ struct pending_reply {
   bool (*done)(void* op) = nullptr;  // completed already (by its timeout): may be forgotten
 };
 
+// How a frame meets its peer's busy limit (settings::busy_limit, Erlang's dist_buf_busy_limit).
+// checked: a message the program sends; refused with errc::busy while the peer's send queue is
+// at the limit. forced: taken whatever the queue holds: replies, errors and the protocol's own
+// messages (the peer waits for them), and a message whose sender waited (wait_writable).
+enum class admission : std::uint8_t { checked, forced };
+
 // Settings of a node's distribution (from nodus::options).
 struct settings {
   node_name self;
@@ -104,6 +110,7 @@ struct settings {
   std::chrono::milliseconds ticktime{60000};
   std::chrono::milliseconds setup_timeout{7000};
   std::size_t max_frame_size = std::size_t{64} << 20;
+  std::size_t busy_limit = std::size_t{1} << 20;  // per peer; 0: none (see admission)
   std::uint64_t protocol_fingerprint = 0;
   bool use_epmd = true;
   std::uint16_t epmd_port = 4369;
@@ -140,15 +147,23 @@ class distribution {
   virtual void shutdown() = 0;
 
   // ---- the servers' side -----------------------------------------------------------------------
-  // send(peer, parts, owner): one native frame, the concatenation of parts (header first), not
-  // copied; owner keeps the bytes valid until written. Errors: nodedown when peer is not
-  // connected, protocol_mismatch when it is not a nodus node.
+  // send(peer, parts, owner, a): one native frame, the concatenation of parts (header first),
+  // not copied; owner keeps the bytes valid until written. Errors: nodedown when peer is not
+  // connected, protocol_mismatch when it is not a nodus node, busy (admission::checked only)
+  // when the peer's send queue is at its busy limit.
   virtual result<void> send(const node_name& peer,
                             std::span<const std::span<const std::byte>> parts,
-                            std::shared_ptr<const void> owner) = 0;
-  // send_copied(peer, head, body): a frame of at most copied_frame_max bytes, copied.
+                            std::shared_ptr<const void> owner,
+                            admission a = admission::checked) = 0;
+  // send_copied(peer, head, body, a): a frame of at most copied_frame_max bytes, copied.
   virtual result<void> send_copied(const node_name& peer, std::span<const std::byte> head,
-                                   std::span<const std::byte> body) = 0;
+                                   std::span<const std::byte> body,
+                                   admission a = admission::checked) = 0;
+  // wait_writable(peer, deadline): blocks until the send queue of peer is below its busy limit
+  // (at once when it is). Errors: nodedown when peer is not connected or goes down meanwhile;
+  // busy when the queue is still at the limit at deadline. Never on a thread of the node.
+  virtual result<void> wait_writable(const node_name& peer,
+                                     std::chrono::steady_clock::time_point deadline) = 0;
   // add_pending(call id, peer, p): p waits for the reply from peer; fails at once with nodedown
   // when peer is (or goes) down.
   virtual void add_pending(std::uint64_t call_id, const node_name& peer, pending_reply p) = 0;
@@ -157,30 +172,35 @@ class distribution {
 
   // ---- BEAM peers (dist/erlang_frame.hpp) ---------------------------------------------------
 
-  // send_erlang(peer, frame): one frame (dist::erlang_frame_bytes: the distribution header, the
-  // control message, the message) to a BEAM node, rewritten for a peer without the header.
-  // Errors: nodedown when peer is not connected, protocol_mismatch when it is a nodus node.
-  virtual result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame) = 0;
+  // send_erlang(peer, frame, a): one frame (dist::erlang_frame_bytes: the distribution header,
+  // the control message, the message) to a BEAM node, rewritten for a peer without the header.
+  // Errors: nodedown when peer is not connected, protocol_mismatch when it is a nodus node, busy
+  // as send().
+  virtual result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame,
+                                   admission a = admission::checked) = 0;
   // erlang_pid() -> the pid that this node's servers send from, in messages to BEAM nodes.
   [[nodiscard]] virtual etf::pid erlang_pid() const = 0;
   // call_erlang(peer, call id, name, request): gen_server:call's messages to the process
   // registered as name on the BEAM node peer, for the call added by add_pending(call id, peer):
   // a monitor of name (MONITOR_P: a name nobody registered fails the call at once with noproc)
   // and {'$gen_call', {Pid, Ref}, Request}; the reply {Ref, Reply} completes it. request is one
-  // encoded term without its version byte. Errors: nodedown, protocol_mismatch (a nodus peer).
+  // encoded term without its version byte. Errors: nodedown, protocol_mismatch (a nodus peer),
+  // busy (the peer's send queue is at its limit).
   virtual result<void> call_erlang(const node_name& peer, std::uint64_t call_id,
                                    std::string_view name, std::span<const std::byte> request) = 0;
-  // send_erlang_to(peer, name, gen_cast, message): message (one encoded term without its version
-  // byte) to the process registered as name on peer, wrapped as {'$gen_cast', Message} for
-  // gen_cast (gen_server:cast), as it is otherwise (erlang:send). Errors as call_erlang.
+  // send_erlang_to(peer, name, gen_cast, message, a): message (one encoded term without its
+  // version byte) to the process registered as name on peer, wrapped as {'$gen_cast', Message}
+  // for gen_cast (gen_server:cast), as it is otherwise (erlang:send). Errors as call_erlang.
   virtual result<void> send_erlang_to(const node_name& peer, std::string_view name, bool gen_cast,
-                                      std::span<const std::byte> message) = 0;
-  // send_erlang_pid(to, message): message (one encoded term without its version byte) to the
+                                      std::span<const std::byte> message,
+                                      admission a = admission::checked) = 0;
+  // send_erlang_pid(to, message, a): message (one encoded term without its version byte) to the
   // process to, as Erlang's `To ! Message`: a process of a BEAM peer (SEND), or a server of this
   // node by its instance's pid (as an info message; a pid of an instance that ended takes
   // nothing, as in Erlang). Errors: nodedown when to's node is not connected, protocol_mismatch
-  // when it is a nodus node (reach its servers by name).
-  virtual result<void> send_erlang_pid(const etf::pid& to, std::span<const std::byte> message) = 0;
+  // when it is a nodus node (reach its servers by name), busy as send().
+  virtual result<void> send_erlang_pid(const etf::pid& to, std::span<const std::byte> message,
+                                       admission a = admission::checked) = 0;
   // server_exited(name, reason): the server registered as name here ended (errc::ok: it stopped
   // by itself; errc::shutdown: it was stopped; else why it crashed): every monitor a BEAM process
   // holds on it fires (MONITOR_P_EXIT) with the reason as erlang_reason writes it (normal,
@@ -205,7 +225,7 @@ inline void send_reply_error(distribution& d, const node_name& peer, std::uint64
   o->header.reply_error(call_id, static_cast<std::uint64_t>(e.code().value()), o->reason.size());
   const std::span<const std::byte> parts[] = {o->header.view(),
                                               std::as_bytes(std::span(o->reason))};
-  (void)d.send(peer, parts, std::move(o));
+  (void)d.send(peer, parts, std::move(o), admission::forced);
 }
 
 // The factory of the native distribution: set by dist/native_distribution.hpp when a TU of the

@@ -85,6 +85,7 @@ class native_distribution final : public distribution {
     o.setup_timeout = s_.setup_timeout;
     o.ticktime = s_.ticktime;
     o.max_frame_size = s_.max_frame_size;
+    o.busy_limit = s_.busy_limit;
     o.hidden = s_.hidden;
     o.protocol_fingerprint = s_.protocol_fingerprint;
     o.log = [this](log_level level, const std::string& line) { log_.log(level, "{}", line); };
@@ -241,9 +242,10 @@ class native_distribution final : public distribution {
   }
 
   result<void> send(const node_name& peer, std::span<const std::span<const std::byte>> parts,
-                    std::shared_ptr<const void> owner) override {
+                    std::shared_ptr<const void> owner, admission a) override {
     auto conn = native_connection(peer);
     if (!conn) return conn.error();
+    if (a == admission::checked && (*conn)->busy()) return busy_error(peer, **conn);
     std::vector<asio::const_buffer> buffers;
     buffers.reserve(parts.size());
     for (const auto& p : parts) buffers.emplace_back(p.data(), p.size());
@@ -252,11 +254,27 @@ class native_distribution final : public distribution {
   }
 
   result<void> send_copied(const node_name& peer, std::span<const std::byte> head,
-                           std::span<const std::byte> body) override {
+                           std::span<const std::byte> body, admission a) override {
     auto conn = native_connection(peer);
     if (!conn) return conn.error();
+    if (a == admission::checked && (*conn)->busy()) return busy_error(peer, **conn);
     (*conn)->send_small(head, body);
     return {};
+  }
+
+  result<void> wait_writable(const node_name& peer,
+                             std::chrono::steady_clock::time_point deadline) override {
+    auto t = table();
+    auto conn = t ? t->connection_to(peer).first : nullptr;
+    if (!conn) return error(errc::nodedown, format("{} is not connected to {}", s_.self, peer));
+    switch (conn->wait_writable(deadline)) {
+      case net::connection::wait_result::writable: return {};
+      case net::connection::wait_result::down:
+        return error(errc::nodedown,
+                     format("{} went down while {} waited to send to it", peer, s_.self));
+      case net::connection::wait_result::timed_out: break;
+    }
+    return busy_error(peer, *conn);
   }
 
   void add_pending(std::uint64_t id, const node_name& peer, pending_reply p) override {
@@ -283,9 +301,11 @@ class native_distribution final : public distribution {
     p.release(p.op);
   }
 
-  result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame) override {
+  result<void> send_erlang(const node_name& peer, std::vector<std::byte> frame,
+                           admission a) override {
     auto conn = erlang_connection(peer);
     if (!conn) return conn.error();
+    if (a == admission::checked && (*conn)->busy()) return busy_error(peer, **conn);
     return send_frame(**conn, std::move(frame));
   }
 
@@ -297,6 +317,7 @@ class native_distribution final : public distribution {
     if (!to) return to.error();
     auto conn = erlang_connection(peer);
     if (!conn) return conn.error();
+    if ((*conn)->busy()) return busy_error(peer, **conn);  // both frames go, or neither
     {
       std::lock_guard lock(pending_m_);
       auto it = pending_.find(id);
@@ -326,7 +347,7 @@ class native_distribution final : public distribution {
   }
 
   result<void> send_erlang_to(const node_name& peer, std::string_view name, bool gen_cast,
-                              std::span<const std::byte> message) override {
+                              std::span<const std::byte> message, admission a) override {
     auto to = erlang_name(name);
     if (!to) return to.error();
     auto frame = reg_send_frame(*to, message, [gen_cast](etf::detail::writer& w) {
@@ -335,10 +356,11 @@ class native_distribution final : public distribution {
       etf::detail::put_atom(w, "$gen_cast");
     });
     if (!frame) return frame.error();
-    return send_erlang(peer, std::move(frame).value());
+    return send_erlang(peer, std::move(frame).value(), a);
   }
 
-  result<void> send_erlang_pid(const etf::pid& to, std::span<const std::byte> message) override {
+  result<void> send_erlang_pid(const etf::pid& to, std::span<const std::byte> message,
+                               admission a) override {
     if (to.node == pid_.node) {
       // A server of this node: as a message from a BEAM peer to its pid (on_send).
       auto term = etf::decode(message);  // 131 first or not
@@ -351,7 +373,7 @@ class native_distribution final : public distribution {
     if (!peer) return error(errc::nodedown, format("{} is not connected", to.node.str()));
     auto frame = message_frame(dist::send_control(to), message, [](etf::detail::writer&) {});
     if (!frame) return frame.error();
-    return send_erlang(*peer, std::move(frame).value());
+    return send_erlang(*peer, std::move(frame).value(), a);
   }
 
   void server_exited(std::string_view name, const error& why) override {
@@ -450,6 +472,14 @@ class native_distribution final : public distribution {
       return std::nullopt;
     }
     return (std::uint64_t{r.words[2]} << 32) | r.words[1];
+  }
+
+  // busy_error(peer, conn) -> errc::busy, naming peer, what is queued for it and the limit.
+  error busy_error(const node_name& peer, const net::connection& conn) const {
+    return error(errc::busy,
+                 format("{} is busy: {} bytes wait to be written to it, at or over the limit of {} "
+                        "(dist_buf_busy_limit)",
+                        peer, conn.queued_bytes(), conn.busy_limit()));
   }
 
   // erlang_connection(peer) -> the connection to the BEAM node peer. Errors: nodedown when peer
@@ -1007,7 +1037,7 @@ class native_distribution final : public distribution {
       auto to = etf::atom::make(name);
       if (!to) return;
       auto frame = erlang_frame_bytes(reg_send_control(pid_, *to), &m);
-      if (frame) (void)send_erlang(peer, std::move(frame).value());
+      if (frame) (void)send_erlang(peer, std::move(frame).value(), admission::forced);
     };
     h.send_to_pid = [this](const node_name& peer, const etf::pid& to, const etf::term& m) {
       send_message(peer, to, m);
@@ -1028,11 +1058,11 @@ class native_distribution final : public distribution {
 
   void send_control(const node_name& peer, const etf::term& control) {
     auto frame = erlang_frame_bytes(control, nullptr);
-    if (frame) (void)send_erlang(peer, std::move(frame).value());
+    if (frame) (void)send_erlang(peer, std::move(frame).value(), admission::forced);
   }
   void send_message(const node_name& peer, const etf::pid& to, const etf::term& message) {
     auto frame = erlang_frame_bytes(dist::send_control(to), &message);
-    if (frame) (void)send_erlang(peer, std::move(frame).value());
+    if (frame) (void)send_erlang(peer, std::move(frame).value(), admission::forced);
   }
 
   // on_lost(peer, r): any connection (visible or hidden) is gone: outstanding calls to peer fail

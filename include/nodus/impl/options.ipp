@@ -184,6 +184,17 @@ NODUS_DECL std::span<const option_flag> option_table() {
          return {};
        },
        nullptr},
+      {"--dist-buf-busy-limit", "BYTES", nullptr,
+       "bytes queued for a peer before casts to it fail with busy, 0 for no limit "
+       "(default: 1 MiB)",
+       [](options& o, sv v) -> result<void> {
+         auto n = option_number("--dist-buf-busy-limit", v, 0,
+                                std::numeric_limits<unsigned long long>::max(), "0 or more");
+         if (!n) return n.error();
+         o.dist_buf_busy_limit = static_cast<std::size_t>(*n);
+         return {};
+       },
+       nullptr},
       {"--sync-nodes-optional", "A,B,..", nullptr,
        "name@host[:port] nodes start() connects to and waits for, up to "
        "--sync-nodes-timeout (default: none)",

@@ -15,6 +15,7 @@
 #include <asio/write.hpp>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -67,6 +68,9 @@ struct connection_options {
   std::chrono::milliseconds setup_timeout{7000};  // connect + handshake must finish in this
   std::chrono::milliseconds ticktime{60000};      // tick every ticktime/4; silent ticktime: down
   std::size_t max_frame_size = std::size_t{64} << 20;  // a longer frame: frame_too_large, closed
+  // busy() once this many bytes of frames are queued and not yet written (Erlang's
+  // dist_buf_busy_limit, default 1 MiB: erl +zdbbl, in KiB, default 1024); 0: never busy.
+  std::size_t busy_limit = std::size_t{1} << 20;
 };
 
 // What a connection tells its owner. Every callback runs on the connection's strand; each may be
@@ -171,9 +175,12 @@ class connection : public std::enable_shared_from_this<connection> {
   // keep the bytes of parts valid and unchanged until then.
   // Frames sent meanwhile from any thread are written together, in order, in one system call.
   void send(std::vector<asio::const_buffer> parts, std::shared_ptr<const void> owner) {
+    std::size_t n = frame_header_size;
+    for (const auto& p : parts) n += p.size();
+    queued_.fetch_add(n);
     {
       std::lock_guard lock(send_m_);
-      sends_.push_back({std::move(parts), std::move(owner), nullptr});
+      sends_.push_back({std::move(parts), std::move(owner), nullptr, n});
       if (!flush_needs_post()) return;
     }
     asio::post(strand_, [self = shared_from_this()] { self->flush_sends(); });
@@ -209,7 +216,7 @@ class connection : public std::enable_shared_from_this<connection> {
           sends_.back().run->size() + total > sends_.back().run->capacity()) {
         auto run = std::make_shared<std::vector<std::byte>>();
         run->reserve(run_capacity);
-        sends_.push_back({{}, {}, std::move(run)});
+        sends_.push_back({{}, {}, std::move(run), 0});
       }
       auto& run = *sends_.back().run;
       const std::byte header[frame_header_size] = {
@@ -222,6 +229,8 @@ class connection : public std::enable_shared_from_this<connection> {
       if (!head.empty()) std::memcpy(p + frame_header_size, head.data(), head.size());
       if (!body.empty()) std::memcpy(p + frame_header_size + head.size(), body.data(), body.size());
       if (pad != 0) std::memset(p + frame_header_size + n, 0, pad);
+      sends_.back().counted += total;
+      queued_.fetch_add(total);
       if (!flush_needs_post()) return;
     }
     asio::post(strand_, [self = shared_from_this()] { self->flush_sends(); });
@@ -237,6 +246,41 @@ class connection : public std::enable_shared_from_this<connection> {
     });
   }
 
+  // queued_bytes() -> bytes of frames taken by send() / send_small() and not yet written (nor
+  // dropped); from any thread.
+  [[nodiscard]] std::size_t queued_bytes() const noexcept {
+    return queued_.load();  // seq_cst: see release()
+  }
+  // busy() -> queued_bytes() reached the busy limit (connection_options::busy_limit). send()
+  // still takes frames: refusing or waiting is the caller's choice (see wait_writable).
+  [[nodiscard]] bool busy() const noexcept {
+    return opts_.busy_limit != 0 && queued_bytes() >= opts_.busy_limit;
+  }
+  [[nodiscard]] std::size_t busy_limit() const noexcept { return opts_.busy_limit; }
+  // wait_writable(deadline) -> how a wait for busy() to end ended: writable (at once when it is
+  // not busy), down (the connection went down, or was never up) or timed_out. Blocks the calling
+  // thread: never call it on a thread that runs the connection's executor.
+  enum class wait_result : std::uint8_t { writable, down, timed_out };
+  wait_result wait_writable(std::chrono::steady_clock::time_point deadline) {
+    auto state = [this] {
+      if (!is_up()) return wait_result::down;
+      return busy() ? wait_result::timed_out : wait_result::writable;
+    };
+    if (auto s = state(); s != wait_result::timed_out) return s;
+    std::unique_lock lock(wait_m_);
+    waiters_.fetch_add(1);
+    auto s = state();
+    while (s == wait_result::timed_out) {
+      if (wait_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+        s = state();
+        break;
+      }
+      s = state();
+    }
+    waiters_.fetch_sub(1);
+    return s;
+  }
+
   // get_executor() -> the connection's strand: post here to run with its handlers.
   [[nodiscard]] asio::strand<asio::any_io_executor> get_executor() const noexcept {
     return strand_;
@@ -249,6 +293,7 @@ class connection : public std::enable_shared_from_this<connection> {
     bool raw = false;
     std::vector<asio::const_buffer> parts;
     std::shared_ptr<const void> owner;
+    std::size_t counted = 0;  // its bytes in queued_ (send() / send_small() frames)
   };
 
   static handshake::machine make_machine(connection_options& o, handshake::machine::role role,
@@ -579,9 +624,9 @@ class connection : public std::enable_shared_from_this<connection> {
     }
     for (auto& p : flushing_) {
       if (p.run) {
-        add_run(std::move(p.run));
+        add_run(std::move(p.run), p.counted);
       } else {
-        add_frame(std::move(p.parts), std::move(p.owner));
+        add_frame(std::move(p.parts), std::move(p.owner), p.counted);
       }
     }
     flushing_.clear();
@@ -589,21 +634,32 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   // add_run(run): complete frames made by send_small, written as they are.
-  void add_run(std::shared_ptr<std::vector<std::byte>> run) {
-    if (!up_ || down_ || run->empty()) return;
+  void add_run(std::shared_ptr<std::vector<std::byte>> run, std::size_t counted) {
+    if (!up_ || down_ || run->empty()) {
+      release(counted);
+      return;
+    }
     outgoing o;
+    o.counted = counted;
     o.raw = true;
     o.parts.push_back(asio::buffer(*run));
     o.owner = std::move(run);
     queue_.push_back(std::move(o));
   }
 
-  void add_frame(std::vector<asio::const_buffer> parts, std::shared_ptr<const void> owner) {
-    if (!up_ || down_) return;
+  void add_frame(std::vector<asio::const_buffer> parts, std::shared_ptr<const void> owner,
+                 std::size_t counted) {
+    if (!up_ || down_) {
+      release(counted);
+      return;
+    }
     std::size_t n = 0;
     for (const auto& p : parts) n += p.size();
     if (native_) {
-      if (n == 0) return;  // an empty frame would read as a tick
+      if (n == 0) {  // an empty frame would read as a tick
+        release(counted);
+        return;
+      }
       const std::size_t pad =
           (frame_alignment - (frame_header_size + n) % frame_alignment) % frame_alignment;
       if (pad != 0) {
@@ -616,6 +672,7 @@ class connection : public std::enable_shared_from_this<connection> {
                 static_cast<std::byte>((n >> 8) & 0xff), static_cast<std::byte>(n & 0xff)};
     o.parts = std::move(parts);
     o.owner = std::move(owner);
+    o.counted = counted;
     queue_.push_back(std::move(o));
   }
 
@@ -708,24 +765,44 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void write_done(std::error_code ec) {
     writing_ = false;
-    in_flight_.clear();
+    drop(in_flight_);
     sent_ = true;
     if (ec) {
       if (!down_) {
         go_down(nodus::error(errc::nodedown,
                              "connection_closed: write error" + peer_text() + ": " + ec.message()));
       }
-      queue_.clear();
+      drop(queue_);
       return;
     }
     if (down_) {
       // Lingering: a refusal (status not_allowed, nok) went out; now close.
-      queue_.clear();
+      drop(queue_);
       setup_timer_.cancel();
       close_socket();
       return;
     }
     start_write();
+  }
+
+  // drop(frames): forgets frames written or dropped, and their bytes in queued_.
+  void drop(std::vector<outgoing>& frames) {
+    std::size_t n = 0;
+    for (const auto& o : frames) n += o.counted;
+    frames.clear();
+    release(n);
+  }
+  // release(n): n counted bytes left the queue; wakes wait_writable() when that ends busy().
+  void release(std::size_t n) {
+    if (n == 0) return;
+    // seq_cst on both sides: a waiter counts itself then reads queued_, this lowers queued_ then
+    // reads waiters_; one of the two sees the other.
+    queued_.fetch_sub(n);
+    if (waiters_.load() != 0 && !busy()) wake_waiters();
+  }
+  void wake_waiters() {
+    { std::lock_guard lock(wait_m_); }  // a waiter between its check and its wait sees this
+    wait_cv_.notify_all();
   }
 
   // ---- ticks --------------------------------------------------------------------------------
@@ -789,6 +866,7 @@ class connection : public std::enable_shared_from_this<connection> {
     auto on_down = std::move(h_.on_down);
     h_.on_down = nullptr;
     asio::post(strand_, [self = shared_from_this()] { self->h_ = {}; });
+    wake_waiters();  // wait_writable() returns down
     if (on_down) on_down(why);
   }
 
@@ -823,6 +901,7 @@ class connection : public std::enable_shared_from_this<connection> {
     std::vector<asio::const_buffer> parts;
     std::shared_ptr<const void> owner;
     std::shared_ptr<std::vector<std::byte>> run;  // or: frames copied by send_small
+    std::size_t counted = 0;                      // its bytes in queued_
   };
   static constexpr std::size_t run_capacity = 64 * 1024;
   std::atomic<int> mode_{0};  // for send_small: 0 not up or down, 1 up, 2 up with aligned frames
@@ -833,6 +912,13 @@ class connection : public std::enable_shared_from_this<connection> {
   bool flush_deferred_ = false;  // the delivering_scope of this connection will flush
   // The connection whose frames this thread delivers now (see delivering_scope).
   static inline thread_local connection* delivering_ = nullptr;
+
+  // Backpressure: bytes of frames from send() / send_small() not yet written; wait_writable()
+  // sleeps on wait_cv_ while busy().
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<int> waiters_{0};
+  std::mutex wait_m_;
+  std::condition_variable wait_cv_;
 
   std::vector<outgoing> queue_;      // waiting for the next write
   std::vector<outgoing> in_flight_;  // being written

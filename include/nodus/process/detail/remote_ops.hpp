@@ -28,6 +28,20 @@
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/interface.hpp"
 
+namespace nodus {
+
+// wait_if_busy{timeout}: given to a cast or send to another node, waits while the peer's send
+// queue is at its busy limit (options::dist_buf_busy_limit), up to timeout (0: the node's
+// call_timeout), instead of failing at once with errc::busy; errc::busy still when the queue has
+// not drained by then, errc::nodedown when the peer goes down meanwhile. On a thread of the node
+// (a handler) it does not wait, which would stall the node: the message fails with busy as
+// without it.
+struct wait_if_busy {
+  std::chrono::milliseconds timeout{0};
+};
+
+}  // namespace nodus
+
 namespace nodus::detail {
 
 using dist::frame_kind;
@@ -94,20 +108,22 @@ inline constexpr bool copied_message_v = std::is_trivially_copyable_v<M> &&
                                          sizeof(M) + dist::max_header_size
                                              <= dist::copied_frame_max;
 
-// send_copied_message(d, peer, header, msg): the copied-frame path (one copy of the message's
-// bytes into the connection's run, counted).
+// send_copied_message(d, peer, header, msg, a): the copied-frame path (one copy of the
+// message's bytes into the connection's run, counted).
 template <class M>
 result<void> send_copied_message(dist::distribution& d, const node_name& peer,
-                                 const dist::frame_header& h, const M& msg) {
+                                 const dist::frame_header& h, const M& msg,
+                                 dist::admission a = dist::admission::checked) {
   codec::detail::count_copy(sizeof(M));
-  return d.send_copied(peer, h.view(), std::as_bytes(std::span<const M, 1>(&msg, 1)));
+  return d.send_copied(peer, h.view(), std::as_bytes(std::span<const M, 1>(&msg, 1)), a);
 }
 
-// send_encoded(d, peer, set_header, msg): encodes msg and queues one frame whose header
+// send_encoded(d, peer, set_header, msg, a): encodes msg and queues one frame whose header
 // set_header(header, payload length) fills.
 template <class M, class SetHeader>
 result<void> send_encoded(dist::distribution& d, const node_name& peer, SetHeader set_header,
-                          std::shared_ptr<const M> msg) {
+                          std::shared_ptr<const M> msg,
+                          dist::admission a = dist::admission::checked) {
   auto o = std::make_shared<outgoing_message<M>>();
   o->msg = std::move(msg);
   codec::encode(*o->msg, o->body);
@@ -118,13 +134,13 @@ result<void> send_encoded(dist::distribution& d, const node_name& peer, SetHeade
     parts[0] = o->header.view();
     std::size_t n = 1;
     for (const auto& part : o->body.parts) parts[n++] = part;
-    return d.send(peer, std::span(parts, n), std::move(o));
+    return d.send(peer, std::span(parts, n), std::move(o), a);
   }
   std::vector<std::span<const std::byte>> parts;
   parts.reserve(o->body.parts.size() + 1);
   parts.push_back(o->header.view());
   for (const auto& part : o->body.parts) parts.push_back(part);
-  return d.send(peer, parts, std::move(o));
+  return d.send(peer, parts, std::move(o), a);
 }
 
 // to_shared_message(msg) -> the message on the heap, shared by the send: moved, never serialized
@@ -213,12 +229,12 @@ class remote_reply_op final : public call_op<Reply> {
     if constexpr (copied_message_v<Reply>) {
       dist::frame_header h;
       h.reply(this->id(), sizeof(Reply));
-      (void)send_copied_message<Reply>(d_, peer_, h, r.value());
+      (void)send_copied_message<Reply>(d_, peer_, h, r.value(), dist::admission::forced);
     } else {
       const auto id = this->id();
       (void)send_encoded<Reply>(
           d_, peer_, [id](dist::frame_header& h, std::size_t n) { h.reply(id, n); },
-          std::make_shared<const Reply>(std::move(r).value()));
+          std::make_shared<const Reply>(std::move(r).value()), dist::admission::forced);
     }
   }
   dist::distribution& d_;
@@ -232,19 +248,36 @@ inline constexpr bool on_native_v = is_message_v<T>;
 template <class T>
 inline constexpr bool on_beam_message_v = etf::mappable_v<T>;
 
-// send_to_beam(d, peer, name, gen_cast, msg): msg as a term to the process registered as name
-// on the BEAM node peer ({'$gen_cast', Msg} for a cast, Msg for a send).
+// send_to_beam(d, peer, name, gen_cast, msg, a): msg as a term to the process registered as
+// name on the BEAM node peer ({'$gen_cast', Msg} for a cast, Msg for a send).
 template <class T>
 result<void> send_to_beam(dist::distribution& d, const node_name& peer, std::string_view name,
-                          bool gen_cast, const T& msg) {
+                          bool gen_cast, const T& msg, dist::admission a) {
   std::vector<std::byte> bytes;
   if (auto r = etf::encode(msg, bytes, etf::encode_options{false}); !r) return r.error();
-  return d.send_erlang_to(peer, name, gen_cast, bytes);
+  return d.send_erlang_to(peer, name, gen_cast, bytes, a);
 }
 
-// send_to_pid(rt, to, msg): msg as a term to the process to (dist::distribution::send_erlang_pid).
+// wait_until_writable(rt, d, peer, busy) -> how to admit a message to peer once its send queue
+// is below its busy limit: forced after a wait (at once when it is below), checked on a thread
+// of the node (which must not block: the send then fails with busy as without wait_if_busy).
+// Errors: nodedown, busy (still at the limit after busy.timeout).
+inline result<dist::admission> wait_until_writable(runtime& rt, dist::distribution& d,
+                                                   const node_name& peer,
+                                                   const wait_if_busy& busy) {
+  if (rt.in_node_thread()) return dist::admission::checked;
+  const auto timeout = busy.timeout.count() > 0 ? busy.timeout : rt.default_call_timeout();
+  if (auto r = d.wait_writable(peer, std::chrono::steady_clock::now() + timeout); !r) {
+    return r.error();
+  }
+  return dist::admission::forced;
+}
+
+// send_to_pid(rt, to, msg, busy): msg as a term to the process to
+// (dist::distribution::send_erlang_pid); busy as cast_remote's.
 template <class T>
-result<void> send_to_pid(runtime& rt, const etf::pid& to, const T& msg) {
+result<void> send_to_pid(runtime& rt, const etf::pid& to, const T& msg,
+                         const wait_if_busy* busy = nullptr) {
   static_assert(on_beam_message_v<T>,
                 "nodus: a message sent to a pid must map to an Erlang term "
                 "(nodus/codec/etf/typed.hpp)");
@@ -252,7 +285,16 @@ result<void> send_to_pid(runtime& rt, const etf::pid& to, const T& msg) {
   if (d == nullptr) return error(errc::nodedown, format("{} is not distributed", rt.self()));
   std::vector<std::byte> bytes;
   if (auto r = etf::encode(msg, bytes, etf::encode_options{false}); !r) return r.error();
-  return d->send_erlang_pid(to, bytes);
+  dist::admission a = dist::admission::checked;
+  if (busy != nullptr && to.node != d->erlang_pid().node) {
+    auto peer = node_name::parse(to.node.str());
+    if (peer) {
+      auto w = wait_until_writable(rt, *d, *peer, *busy);
+      if (!w) return w.error();
+      a = *w;
+    }
+  }
+  return d->send_erlang_pid(to, bytes, a);
 }
 
 // not_for_peer(peer, name, what) -> the error of a message whose types do not travel to peer's
@@ -339,10 +381,13 @@ void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::mil
   }
 }
 
-// cast_remote<S, Kind>(rt, peer, msg): a cast (Kind = cast) or info (Kind = info) to S on peer.
-// Errors: nodedown when peer is not connected; delivery is not confirmed (as Erlang's cast).
+// cast_remote<S, Kind>(rt, peer, msg, busy): a cast (Kind = cast) or info (Kind = info) to S on
+// peer. Errors: nodedown when peer is not connected; busy when the peer's send queue is at its
+// limit (after waiting up to busy->timeout, given busy); delivery is not confirmed (as
+// Erlang's cast).
 template <class S, template <class> class Kind, class M>
-result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg) {
+result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg,
+                         const wait_if_busy* busy = nullptr) {
   using T = message_type_t<M>;
   constexpr bool native = on_native_v<T>;
   constexpr bool beam = on_beam_message_v<T>;
@@ -353,10 +398,16 @@ result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg) {
   auto* d = rt.dist();
   if (d == nullptr) return error(errc::nodedown, format("{} is not distributed", rt.self()));
   constexpr auto kind = std::is_same_v<Kind<T>, cast<T>> ? frame_kind::cast : frame_kind::info;
+  dist::admission a = dist::admission::checked;
+  if (busy != nullptr) {
+    auto w = wait_until_writable(rt, *d, peer, *busy);
+    if (!w) return w.error();
+    a = *w;
+  }
   // to_beam(value): the peer is a BEAM node (the native send said protocol_mismatch).
   auto to_beam = [&](const T& value) -> result<void> {
     if constexpr (beam) {
-      auto r = send_to_beam(*d, peer, S::name.view(), kind == frame_kind::cast, value);
+      auto r = send_to_beam(*d, peer, S::name.view(), kind == frame_kind::cast, value, a);
       if (!native && !r && r.error() == errc::protocol_mismatch) {
         return not_for_peer(peer, S::name.view(), false, type_name<T>());  // a nodus peer
       }
@@ -374,14 +425,14 @@ result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg) {
   } else if constexpr (copied_message_v<T> && !is_message_pointer_v<M>) {
     dist::frame_header h;
     h.message(kind, S::name.view(), message_id_v<T>, sizeof(T));
-    sent = send_copied_message<T>(*d, peer, h, msg);
+    sent = send_copied_message<T>(*d, peer, h, msg, a);
     if (!sent && sent.error() == errc::protocol_mismatch) return to_beam(msg);
   } else if constexpr (beam) {
     auto shared = to_shared_message(static_cast<M&&>(msg));
-    sent = send_encoded<T>(*d, peer, set_header, shared);  // shared stays for to_beam
+    sent = send_encoded<T>(*d, peer, set_header, shared, a);  // shared stays for to_beam
     if (!sent && sent.error() == errc::protocol_mismatch) return to_beam(*shared);
   } else {
-    sent = send_encoded<T>(*d, peer, set_header, to_shared_message(static_cast<M&&>(msg)));
+    sent = send_encoded<T>(*d, peer, set_header, to_shared_message(static_cast<M&&>(msg)), a);
     if (!sent && sent.error() == errc::protocol_mismatch) {
       return not_for_peer(peer, S::name.view(), true, type_name<T>());
     }

@@ -112,7 +112,7 @@ class erlang_reply_op final : private erlang_caller_holder, public call_op<Reply
       fail_erlang_call(d_, log_, c_, this->target(), frame.error());
       return;
     }
-    (void)d_.send_erlang(c_.node, std::move(frame).value());
+    (void)d_.send_erlang(c_.node, std::move(frame).value(), dist::admission::forced);
   }
 
   dist::distribution& d_;
