@@ -5,8 +5,15 @@
 // dnsmasq. Traffic stays in the test's namespaces (198.18.0.0/15).
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../common/netns.hpp"
@@ -125,6 +132,43 @@ BOOST_AUTO_TEST_CASE(dns_poll_connects_the_answers_and_drops_nodes_gone_from_dns
   BOOST_TEST(n0->request("list") == n1->name());
   BOOST_TEST(n1->request("list") == n0->name());
   BOOST_TEST(n0->count("event down " + n1->name()) == 0);
+}
+
+// A node stops at once while a host name lookup hangs (a DNS server that never answers): the
+// lookup runs on a thread of its own, not on the io_context's resolver thread, which would be
+// joined when the node goes (glibc's timeout here: 30 s).
+BOOST_AUTO_TEST_CASE(a_node_stops_at_once_while_a_dns_lookup_hangs) {
+  if (skip_without_namespaces()) return;
+  nodus::test::lan lan(1, 44);
+  auto& host = lan.host(0);
+  host.set_resolver(lan.address(0), "timeout:30 attempts:1");
+  // The silent DNS server: a UDP socket on port 53 that takes the queries and answers none.
+  int dns = -1;
+  std::thread([&] {
+    host.enter_on_this_thread();
+    dns = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  }).join();
+  BOOST_REQUIRE(dns >= 0);
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } close_dns{dns};
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_port = htons(53);
+  ::inet_pton(AF_INET, lan.address(0).c_str(), &at.sin_addr);
+  BOOST_REQUIRE(::bind(dns, reinterpret_cast<const sockaddr*>(&at), sizeof at) == 0);
+
+  auto n = start_in(host, "n@" + lan.address(0), "epmd", {"--cluster-hosts", "m@hung.test"});
+  BOOST_REQUIRE_MESSAGE(n->ready(), n->transcript());
+  pollfd p{dns, POLLIN, 0};
+  BOOST_REQUIRE_MESSAGE(::poll(&p, 1, 10000) == 1, "no DNS query came" << n->transcript());
+  // The lookup of hung.test is in flight now. quit: node.stop(), node.join(), the node goes.
+  const auto asked = dist_test::clock_type::now();
+  BOOST_REQUIRE(n->send("quit"));
+  BOOST_TEST(n->wait_exit(10s) == 0, n->transcript());
+  BOOST_TEST(dist_test::ms_since(asked) < 3000, n->transcript());
+  BOOST_TEST(n->count("quit ok") == 1, n->transcript());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

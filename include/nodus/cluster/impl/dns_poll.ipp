@@ -3,16 +3,10 @@
 // Included by that header in header-only mode, by nodus/impl/src.hpp otherwise.
 #pragma once
 
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +22,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "nodus/cluster/detail/host_lookup.hpp"
 #include "nodus/cluster/dns_poll.hpp"
 #include "nodus/cluster/strategy.hpp"
 #include "nodus/core/error.hpp"
@@ -115,33 +110,7 @@ class dns_poller : public std::enable_shared_from_this<dns_poller> {
 
   // resolve(query) -> the addresses of query (A and AAAA), or why not. Blocking.
   static result<std::vector<asio::ip::address>> resolve(const std::string& query) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;  // A and AAAA
-    // No AI_ADDRCONFIG on purpose: it would drop the AAAA answers on a host without a global
-    // IPv6 address.
-    hints.ai_socktype = SOCK_STREAM;  // one entry per address
-    addrinfo* list = nullptr;
-    const int rc = ::getaddrinfo(query.c_str(), nullptr, &hints, &list);
-    if (rc != 0) {
-      return error(errc::not_connected, rc == EAI_SYSTEM ? std::string(std::strerror(errno))
-                                                         : std::string(::gai_strerror(rc)));
-    }
-    std::vector<asio::ip::address> out;
-    for (addrinfo* a = list; a != nullptr; a = a->ai_next) {
-      if (a->ai_family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
-        asio::ip::address_v4::bytes_type b;
-        std::memcpy(b.data(), &in->sin_addr, 4);
-        out.emplace_back(asio::ip::address_v4(b));
-      } else if (a->ai_family == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
-        asio::ip::address_v6::bytes_type b;
-        std::memcpy(b.data(), &in6->sin6_addr, 16);
-        out.emplace_back(asio::ip::address_v6(b, in6->sin6_scope_id));
-      }
-    }
-    ::freeaddrinfo(list);
-    return out;
+    return lookup_addresses(query);
   }
 
   void resolved(std::uint64_t id, result<std::vector<asio::ip::address>> answer) {

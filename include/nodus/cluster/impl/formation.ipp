@@ -12,11 +12,13 @@
 #include <utility>
 #include <vector>
 
+#include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "nodus/cluster/detail/host_lookup.hpp"
 #include "nodus/cluster/formation.hpp"
 #include "nodus/cluster/node_table.hpp"
 #include "nodus/core/format.hpp"
@@ -40,14 +42,15 @@ NODUS_DECL void resolve_host(asio::any_io_executor ex, std::string host,
     asio::post(ex, [cb = std::move(cb), a] { cb(a); });
     return;
   }
-  auto r = std::make_shared<asio::ip::tcp::resolver>(ex);
-  r->async_resolve(host, "", [r, host, cb = std::move(cb)](std::error_code e, auto results) {
-    if (e || results.empty()) {
+  // Not Asio's resolver: its thread is joined when the io_context goes, so a lookup that hangs
+  // would hold up the node's stop (see detail/host_lookup.hpp).
+  async_lookup(ex, host, [host, cb = std::move(cb)](result<std::vector<asio::ip::address>> r) {
+    if (!r || r->empty()) {
       cb(error(errc::not_connected, format("cannot resolve host '{}': {}", host,
-                                           e ? e.message() : std::string("no address"))));
+                                           r ? std::string("no address") : r.error().reason())));
       return;
     }
-    cb(results.begin()->endpoint().address());
+    cb(r->front());
   });
 }
 
