@@ -31,6 +31,9 @@ struct handles;
 template <class Reply>
 class caller;
 class timer_ref;
+enum class overflow : unsigned char;
+struct mailbox_limit;
+struct mailbox_counters;
 class server_base;
 template <class Derived, class... Interface>
 class server;

@@ -386,6 +386,12 @@ class node {
     auto* c = core_.rt().whereis(S::name.view());
     return c != nullptr && c->running();
   }
+  // mailbox_stats<S>() -> S's mailbox counters (nodus/process/mailbox.hpp); all zero but the
+  // declared limit when S is not registered here.
+  template <class S>
+  [[nodiscard]] mailbox_counters mailbox_stats() const {
+    return detail::mailbox_stats_of<S>(core_.rt());
+  }
   // registered() -> the names registered on this node, sorted.
   [[nodiscard]] std::vector<std::string> registered() const { return core_.rt().registered(); }
 

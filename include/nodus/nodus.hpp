@@ -21,6 +21,7 @@
 
 #include "nodus/process/caller.hpp"
 #include "nodus/process/interface.hpp"
+#include "nodus/process/mailbox.hpp"
 #include "nodus/process/server.hpp"
 #include "nodus/process/supervisor.hpp"
 

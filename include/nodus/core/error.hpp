@@ -34,6 +34,8 @@ enum class errc : int {
   not_connected = 16,      // no connection to the node and none could be made
   init_failed = 17,        // a server's init threw; reason() says why
   not_running = 18,        // the node is not running (no thread serves it)
+  mailbox_full = 19,       // a bounded mailbox refused or dropped the message; reason() names
+                           // the server and its limit
   busy = 20,               // the peer's send queue is over its busy limit (dist_buf_busy_limit)
 };
 

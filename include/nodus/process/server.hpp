@@ -3,6 +3,8 @@
 // clang-format off
 //   struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>, nodus::info<tick>> {
 //     static constexpr nodus::fixed_string name = "ping";  // registered name, unique per node
+//     static constexpr nodus::mailbox_limit mailbox{1000, nodus::overflow::drop_oldest};
+//                                                            // optional: process/mailbox.hpp
 //     void init() { send_interval(1s, tick{}); }            // optional; may return result<void>
 //     pong handle_call(const ping&, nodus::caller<pong>&);   // or return result<pong>, or void
 //                                                            // and answer later via the caller
@@ -53,6 +55,7 @@
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/detail/unique_function.hpp"
 #include "nodus/process/interface.hpp"
+#include "nodus/process/mailbox.hpp"
 
 namespace nodus {
 
@@ -273,6 +276,7 @@ class letter_queue {
   ~letter_queue() { clear(); }
 
   [[nodiscard]] bool empty() const noexcept { return head_ == tail_; }
+  [[nodiscard]] std::size_t size() const noexcept { return tail_ - head_; }
   // emplace(fn, env): appends env (moved from), handled later by fn.
   template <class Env>
   void emplace(letter_fn fn, Env& env) {
@@ -283,8 +287,13 @@ class letter_queue {
   }
   // take_front(op, arg): removes the first envelope and does op on it (process or fail).
   NODUS_DECL void take_front(letter_op op, void* arg);
-  // append(other): moves every envelope of other to the end of this queue, in order.
-  NODUS_DECL void append(letter_queue& other);
+  // append(other[, n]): moves the first n envelopes of other (all by default) to the end of this
+  // queue, in order.
+  NODUS_DECL void append(letter_queue& other, std::size_t n = static_cast<std::size_t>(-1));
+  // evict_first_except(keep, storage) -> the handler of the first envelope whose handler is not
+  // keep, which leaves the queue (the others keep their order) for storage (room for the largest
+  // envelope, aligned to `align`); nullptr when every envelope is keep's.
+  NODUS_DECL letter_fn evict_first_except(letter_fn keep, void* storage);
   NODUS_DECL void swap(letter_queue& other) noexcept;
   NODUS_DECL void clear() noexcept;
 
@@ -467,7 +476,7 @@ void call_local(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handl
     // Timeouts of a century or more never expire (and would overflow the clock).
     if (timeout < std::chrono::hours(24 * 365 * 100)) rt.timeouts().add(ref.get(), timeout);
     envelope<call<R, P>> env{store<R>(R(static_cast<Req&&>(msg))), std::move(ref)};
-    if (!c->push(env)) env.op->fail(stopped_error<S>(rt));
+    c->push_call(env);
   }
 }
 
@@ -484,8 +493,7 @@ result<void> cast_local(runtime& rt, M&& msg) {
     cell<S>* c = find_cell<S>(rt, why);
     if (c == nullptr) return why;
     envelope<Kind<T>> env{store<T>(T(static_cast<M&&>(msg)))};
-    if (!c->push(env)) return stopped_error<S>(rt);
-    return {};
+    return c->push_message(env);
   }
 }
 
@@ -503,6 +511,12 @@ class server : public server_base {
   // stop(): ends this server normally once the current handler returns (its supervisor then
   // applies its strategy, as for any exit of a permanent child).
   void stop() noexcept { server_base::stop_requested_ = true; }
+
+  // mailbox_stats() -> this server's mailbox counters (nodus/process/mailbox.hpp): what waits now,
+  // the most that ever waited, the declared limit, what the bound dropped or refused.
+  [[nodiscard]] mailbox_counters mailbox_stats() const noexcept {
+    return typed_cell().mailbox_stats();
+  }
 
   // send_after(delay, msg) -> timer_ref: msg arrives as an info message after delay, to this
   // instance only (a restarted server does not get its predecessor's timers).
@@ -658,6 +672,15 @@ struct missing_info_handler {
                 "nodus::detail::missing_info_handler)");
 };
 
+// push_status: what became of an envelope pushed to a server's mailbox.
+enum class push_status : unsigned char {
+  queued,   // it waits for the server
+  stopped,  // no instance runs (the envelope is left intact)
+  dropped,  // a full bounded mailbox discarded it (drop_newest, or drop_oldest with nothing older
+            // to discard); left intact
+  refused,  // a full bounded mailbox refused it (fail_sender); left intact
+};
+
 // cell_common: the part of cell<S> that does not depend on S (the lifecycle state, the mailbox
 // and its drain, stop, the timers, the completions run after a message, crash errors, the end of
 // an instance), compiled once (process/impl/server.ipp).
@@ -668,13 +691,22 @@ class cell_common : public cell_base {
   [[nodiscard]] std::uint64_t generation() const override {
     return generation_.load(std::memory_order_relaxed);
   }
+  // mailbox_stats() -> the mailbox's counters (all zero for an unbounded one). Thread-safe.
+  [[nodiscard]] mailbox_counters mailbox_stats() const noexcept {
+    return {queued_.load(std::memory_order_relaxed), max_queued_.load(std::memory_order_relaxed),
+            bound_.limit, dropped_.load(std::memory_order_relaxed)};
+  }
+  // full_error(evicted) -> errc::mailbox_full naming the server and its limit; evicted: the
+  // message was queued, and dropped by drop_oldest to make room.
+  [[nodiscard]] NODUS_DECL error full_error(bool evicted) const;
 
  protected:
   enum class end { crashed, self_stopped, stopped, init_failed };
 
-  cell_common(runtime& rt, std::string_view name, const std::type_info& type,
-              std::size_t payload) noexcept
-      : cell_base(rt, name, type), incoming_(payload), processing_(payload) {
+  // bound: the mailbox's (limit 0: unbounded).
+  cell_common(runtime& rt, std::string_view name, const std::type_info& type, std::size_t payload,
+              mailbox_limit bound) noexcept
+      : cell_base(rt, name, type), bound_(bound), incoming_(payload), processing_(payload) {
     sink_.io = &rt.io();
   }
   ~cell_common() override = default;
@@ -691,6 +723,50 @@ class cell_common : public cell_base {
     }
     return true;
   }
+  // push_bounded(fn, env, message, spare) -> what became of env in a bounded mailbox; env is left
+  // intact unless queued. message: env is a call, cast or info (a task_envelope always gets in).
+  // spare: room for the largest envelope, aligned to letter_queue::align, where drop_oldest puts
+  // the envelope it discards (failed once m_ is released); only drop_oldest uses it. Thread-safe.
+  template <class Env>
+  [[nodiscard]] push_status push_bounded(letter_fn fn, Env& env, bool message, void* spare) {
+    letter_fn evicted = nullptr;
+    {
+      std::lock_guard lock(m_);
+      if (!alive_) return push_status::stopped;
+      if (message && incoming_.size() >= bound_.limit) {
+        if (bound_.policy == overflow::drop_oldest) {
+          evicted = incoming_.evict_first_except(&cell_common::task_letter, spare);
+        }
+        count_dropped();
+        if (evicted == nullptr) {
+          return bound_.policy == overflow::fail_sender ? push_status::refused
+                                                        : push_status::dropped;
+        }
+      }
+      incoming_.emplace(fn, env);
+      count_queued();
+      if (!scheduled_) {
+        scheduled_ = true;
+        post_drain();
+      }
+    }
+    if (evicted != nullptr) fail_evicted(evicted, spare);
+    return push_status::queued;
+  }
+  // count_queued() / count_dropped(): the counters of a bounded mailbox; under m_ (so plain
+  // relaxed stores: the atomics are for the readers).
+  void count_queued() noexcept {
+    const std::size_t n = incoming_.size();
+    queued_.store(n, std::memory_order_relaxed);
+    if (n > max_queued_.load(std::memory_order_relaxed)) {
+      max_queued_.store(n, std::memory_order_relaxed);
+    }
+  }
+  void count_dropped() noexcept {
+    dropped_.store(dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  // fail_evicted(fn, envelope): fails (a call) and destroys an envelope drop_oldest discarded.
+  NODUS_DECL void fail_evicted(letter_fn fn, void* envelope);
   // task_letter: the handler of a task_envelope (a reply continuation), for every server type.
   NODUS_DECL static void task_letter(letter_op op, void* envelope, void* arg);
 
@@ -726,6 +802,12 @@ class cell_common : public cell_base {
   unique_function crash_reply_;  // the call whose handler crashed, answered after the crash
   server_base* base_ = nullptr;  // the running instance; touched only in the server's context
 
+  const mailbox_limit bound_;  // limit 0: unbounded
+  // The counters of a bounded mailbox: written under m_, read anywhere.
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<std::size_t> max_queued_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+
   mutable std::mutex m_;  // guards the fields below
   bool alive_ = false;
   bool scheduled_ = false;
@@ -751,12 +833,14 @@ class cell final : public cell_common {
                 "nodus: a server type must derive from nodus::server<Derived, Interface...>");
   using payload = mailbox_payload<typename S::nodus_interface>;
   static_assert(payload::aligned, "nodus: a mailbox envelope is aligned to more than 16 bytes");
+  using bound = mailbox_decl<S>;
 
  public:
   using factory = std::function<std::unique_ptr<S>()>;
 
   cell(runtime& rt, factory make)
-      : cell_common(rt, S::name.view(), typeid(S), payload::value), make_(std::move(make)) {
+      : cell_common(rt, S::name.view(), typeid(S), payload::value, bound::value),
+        make_(std::move(make)) {
     check_handlers(static_cast<typename S::nodus_interface*>(nullptr));
   }
   ~cell() override {
@@ -815,20 +899,53 @@ class cell final : public cell_common {
     return {};
   }
 
-  // push(env) -> false (env left intact) when no instance runs. Thread-safe.
+  // push(env) -> what became of env (left intact unless queued). An unbounded mailbox (the
+  // default) only queues it or finds no instance; a bounded one counts and applies its policy.
+  // Thread-safe.
   template <class Env>
-  [[nodiscard]] bool push(Env& env) {
-    if constexpr (std::is_same_v<Env, task_envelope>) {
-      return push_letter(&cell_common::task_letter, env);
+  [[nodiscard]] push_status push(Env& env) {
+    constexpr bool task = std::is_same_v<Env, task_envelope>;
+    letter_fn fn = nullptr;
+    if constexpr (task) {
+      fn = &cell_common::task_letter;
     } else {
-      return push_letter(&cell::template handle_letter<Env>, env);
+      fn = &cell::template handle_letter<Env>;
     }
+    if constexpr (!bound::declared) {
+      return push_letter(fn, env) ? push_status::queued : push_status::stopped;
+    } else if constexpr (bound::value.policy == overflow::drop_oldest) {
+      alignas(letter_queue::align) std::byte spare[payload::value];
+      return push_bounded(fn, env, !task, spare);
+    } else {
+      return push_bounded(fn, env, !task, nullptr);
+    }
+  }
+  // push_call(env): queues a call; one that does not get in fails at once: noproc when no
+  // instance runs, mailbox_full when a full bounded mailbox keeps it out. Thread-safe.
+  template <class R, class P>
+  void push_call(envelope<call<R, P>>& env) {
+    const push_status s = push(env);
+    if (s == push_status::queued) return;
+    env.op->fail(s == push_status::stopped ? stopped_error<S>(rt()) : full_error(false));
+  }
+  // push_message(env) -> ok when the cast / info is queued, or discarded by a full mailbox's
+  // drop_newest / drop_oldest; noproc when no instance runs; mailbox_full when refused
+  // (fail_sender). Thread-safe.
+  template <class Env>
+  result<void> push_message(Env& env) {
+    switch (push(env)) {
+      case push_status::queued:
+      case push_status::dropped: return {};
+      case push_status::stopped: return stopped_error<S>(rt());
+      case push_status::refused: break;
+    }
+    return full_error(false);
   }
 
   void notify(const node_up& e, std::uint64_t gen) override {
     if constexpr (handles_info_v<S, node_up>) {
       envelope<info<node_up>> env{store<node_up>(node_up(e)), gen};
-      (void)push(env);
+      (void)push(env);  // a full mailbox's policy applies to node_up / node_down too
     }
   }
   void notify(const node_down& e, std::uint64_t gen) override {
@@ -848,12 +965,12 @@ class cell final : public cell_common {
     if (periodic) {
       st->fire = [this, raw, msg = std::move(msg), gen] {
         envelope<info<M>> env{store<M>(M(msg)), gen};
-        raw->delivered = push(env);
+        raw->delivered = push(env) != push_status::stopped;  // a dropped tick: the timer goes on
       };
     } else {
       st->fire = [this, raw, msg = std::move(msg), gen]() mutable {
         envelope<info<M>> env{store<M>(std::move(msg)), gen};
-        raw->delivered = push(env);
+        raw->delivered = push(env) != push_status::stopped;
       };
     }
     timer_state::arm(st, clock::now() + d);
@@ -1025,6 +1142,21 @@ class cell final : public cell_common {
   factory make_;
   std::unique_ptr<S> instance_;  // touched only in the server's context
 };
+
+// mailbox_stats_of<S>(rt) -> the mailbox counters of S on this node; only its declared limit when
+// S is not registered here. Thread-safe.
+template <class S>
+mailbox_counters mailbox_stats_of(const runtime& rt) {
+  mailbox_counters none;
+  none.limit = mailbox_decl<S>::value.limit;
+  if constexpr (std::is_base_of_v<server_base, S>) {  // not a remote_server
+    const cell_base* c = rt.whereis(S::name.view());
+    if (c != nullptr && c->server_type() == typeid(S)) {
+      return static_cast<const cell<S>*>(c)->mailbox_stats();
+    }
+  }
+  return none;
+}
 
 }  // namespace detail
 

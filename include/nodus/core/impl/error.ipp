@@ -30,6 +30,7 @@ NODUS_DECL std::string error_category_impl::message(int value) const {
     case errc::not_connected: return "not connected";
     case errc::init_failed: return "server init failed";
     case errc::not_running: return "node is not running";
+    case errc::mailbox_full: return "mailbox full";
     case errc::busy: return "peer is busy";
   }
   return "unknown nodus error";

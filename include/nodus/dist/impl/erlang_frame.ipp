@@ -333,6 +333,7 @@ NODUS_DECL std::string_view errc_atom(errc code) noexcept {
     case errc::not_connected: return "not_connected";
     case errc::init_failed: return "init_failed";
     case errc::not_running: return "not_running";
+    case errc::mailbox_full: return "mailbox_full";
     case errc::busy: return "busy";
   }
   return "nodus_error";

@@ -206,7 +206,7 @@ struct term_delivery {
     if (d == nullptr) return result<void>(error(errc::nodedown, "not distributed"));
     call_ref<P> ref(new erlang_reply_op<P>(*d, c.rt().log(), caller_of(m), c.name()));
     envelope<call<R, P>> env{store<R>(std::move(request).value()), std::move(ref)};
-    if (!c.push(env)) env.op->fail(stopped_error<S>(c.rt()));
+    c.push_call(env);
     return result<void>{};
   }
   template <class M>
@@ -226,8 +226,7 @@ struct term_delivery {
     auto message = etf::from_term<M>(*m.message);
     if (!message) return std::nullopt;
     envelope<Entry> env{store<M>(std::move(message).value())};
-    if (!c.push(env)) return result<void>(stopped_error<S>(c.rt()));
-    return result<void>{};
+    return c.push_message(env);
   }
 };
 

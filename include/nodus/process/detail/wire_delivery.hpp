@@ -110,7 +110,7 @@ struct wire_delivery {
       return result<void>{};
     }
     envelope<call<R, P>> env{std::move(slot).value(), std::move(ref)};
-    if (!c.push(env)) env.op->fail(stopped_error<S>(c.rt()));
+    c.push_call(env);
     return result<void>{};
   }
   template <class M>
@@ -130,8 +130,7 @@ struct wire_delivery {
     auto slot = receive<Entry, M>(m);
     if (!slot) return result<void>(slot.error());
     envelope<Entry> env{std::move(slot).value()};
-    if (!c.push(env)) return result<void>(stopped_error<S>(c.rt()));
-    return result<void>{};
+    return c.push_message(env);
   }
 };
 

@@ -71,8 +71,8 @@ NODUS_DECL void letter_queue::take_front(letter_op op, void* arg) {
   fn_of(s)(op, s + align, arg);
 }
 
-NODUS_DECL void letter_queue::append(letter_queue& other) {
-  while (!other.empty()) {
+NODUS_DECL void letter_queue::append(letter_queue& other, std::size_t n) {
+  for (; n > 0 && !other.empty(); --n) {
     std::byte* from = other.slot(other.head_);
     std::byte* to = reserve_back();
     const letter_fn fn = fn_of(from);
@@ -81,6 +81,24 @@ NODUS_DECL void letter_queue::append(letter_queue& other) {
     ::new (static_cast<void*>(to)) letter_fn(fn);
     ++tail_;
   }
+}
+
+NODUS_DECL letter_fn letter_queue::evict_first_except(letter_fn keep, void* storage) {
+  std::size_t i = head_;
+  while (i < tail_ && fn_of(slot(i)) == keep) ++i;
+  if (i == tail_) return nullptr;
+  const letter_fn fn = fn_of(slot(i));
+  fn(letter_op::relocate, slot(i) + align, storage);
+  // Close the gap: the envelopes before it (keep's) move one slot towards the back.
+  for (std::size_t j = i; j > head_; --j) {
+    std::byte* from = slot(j - 1);
+    std::byte* to = slot(j);
+    const letter_fn f = fn_of(from);
+    f(letter_op::relocate, from + align, to + align);
+    ::new (static_cast<void*>(to)) letter_fn(f);
+  }
+  if (++head_ == tail_) head_ = tail_ = 0;
+  return fn;
 }
 
 NODUS_DECL void letter_queue::swap(letter_queue& other) noexcept {
@@ -149,7 +167,14 @@ NODUS_DECL void cell_common::drain() {
         scheduled_ = false;
         return;
       }
-      processing_.swap(incoming_);
+      if (bound_.limit == 0) {
+        processing_.swap(incoming_);
+      } else {
+        // A bounded mailbox hands its letters over one at a time: those waiting stay in
+        // incoming_, where the count sees them and drop_oldest reaches them.
+        processing_.append(incoming_, 1);
+        queued_.store(incoming_.size(), std::memory_order_relaxed);
+      }
     }
     letter_run run{this, std::nullopt};
     {
@@ -200,6 +225,7 @@ NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
     stop_requested_.store(false, std::memory_order_relaxed);
     // What is left to handle, in order: the rest of the drain's batch, then what came since.
     processing_.append(incoming_);
+    queued_.store(0, std::memory_order_relaxed);  // failed below
     done = std::move(stop_done_);
   }
   if (crash_reply_) std::exchange(crash_reply_, {})();
@@ -226,6 +252,26 @@ NODUS_DECL void cell_common::stop(error reason, unique_function done) {
     scheduled_ = true;
     post_drain();
   }
+}
+
+NODUS_DECL error cell_common::full_error(bool evicted) const {
+  const std::string_view policy = bound_.policy == overflow::drop_newest   ? "drop_newest"
+                                  : bound_.policy == overflow::drop_oldest ? "drop_oldest"
+                                                                           : "fail_sender";
+  if (evicted) {
+    return error(errc::mailbox_full,
+                 format("'{}' on {} dropped it, the oldest of the {} messages its mailbox holds "
+                        "at most, to make room (overflow::{})",
+                        name(), rt().self(), bound_.limit, policy));
+  }
+  return error(errc::mailbox_full,
+               format("'{}' on {} already holds {} messages, its mailbox's limit (overflow::{})",
+                      name(), rt().self(), bound_.limit, policy));
+}
+
+NODUS_DECL void cell_common::fail_evicted(letter_fn fn, void* envelope) {
+  const error e = full_error(true);
+  fn(letter_op::fail, envelope, const_cast<error*>(&e));
 }
 
 NODUS_DECL bool cell_common::running() const {
