@@ -10,9 +10,11 @@ packages=(
   libasio-dev                   # standalone Asio (headers only)
   libboost1.81-dev              # Boost.Hana and friends (headers)
   libboost-test1.81-dev         # Boost.Test (shared library) for the tests
-  libssl-dev                    # OpenSSL libcrypto (cookie digests)
+  libssl-dev                    # OpenSSL: libcrypto (cookie digests), libssl (TLS distribution)
   zlib1g-dev                    # zlib: compressed terms of the Erlang external term format
   erlang-base                   # erl + epmd: interop tests against real Erlang nodes (else skipped)
+  erlang-ssl                    # erl -proto_dist inet_tls: the TLS distribution interop test
+  openssl                       # the openssl tool: the TLS tests make their certificates with it
   elixir                        # the walkthrough's Elixir side beside simple_cluster (else skipped)
   iproute2                      # ip: network namespaces for the multi-host tests (gossip, DNS)
   dnsmasq-base                  # a real DNS server for the DNS polling tests

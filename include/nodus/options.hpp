@@ -19,6 +19,7 @@
 #include "nodus/core/error.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/net/tls_options.hpp"
 
 namespace nodus {
 
@@ -47,6 +48,8 @@ struct options {
   // waits until the queue drains) and a call fails at once with errc::busy. Replies and the
   // distribution's own messages are never refused. 0: no limit.
   std::size_t dist_buf_busy_limit = std::size_t{1} << 20;
+  // TLS distribution (erl -proto_dist inet_tls): on when tls.certfile is set; see tls_options.
+  tls_options tls;
   // Nodes start() connects to before starting the servers (kernel's sync_nodes_*), as
   // "name@host:port" (or a name whose port is known); start() fails naming a missing mandatory
   // one after sync_nodes_timeout; optional ones are only waited for.
@@ -72,6 +75,7 @@ struct options {
   // from_args(argc, argv): --name NAME@HOST, --cookie C, --threads N, --call-timeout MS,
   // --log-level debug|info|warn|error|off, --busy-poll US, --address IP, --port P, --hidden,
   // --net-ticktime MS, --net-setuptime MS, --max-frame-size BYTES, --dist-buf-busy-limit BYTES,
+  // --tls-cert PEM, --tls-key PEM, --tls-ca PEM, --tls-no-verify-host,
   // --sync-nodes-optional A,B,..,
   // --sync-nodes-mandatory A,B,.., --sync-nodes-timeout MS, --epmd-port P, --no-epmd, and the
   // cluster settings: --no-cluster, --cluster-hosts [+]A,B,.. (replace, or add with a leading '+'),

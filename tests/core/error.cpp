@@ -36,20 +36,21 @@ BOOST_AUTO_TEST_CASE(errc_values_are_stable) {
   BOOST_TEST(static_cast<int>(errc::not_running) == 18);
   BOOST_TEST(static_cast<int>(errc::mailbox_full) == 19);
   BOOST_TEST(static_cast<int>(errc::busy) == 20);
+  BOOST_TEST(static_cast<int>(errc::tls_failed) == 21);
 }
 
 BOOST_AUTO_TEST_CASE(category) {
   const std::error_category& cat = nodus::error_category();
   BOOST_TEST(std::string(cat.name()) == "nodus");
   BOOST_TEST((&cat == &nodus::error_category()));
-  for (int v = 0; v <= 19; ++v) {
+  for (int v = 0; v <= 21; ++v) {
     BOOST_TEST_CONTEXT("value " << v) {
       const std::string m = cat.message(v);
       BOOST_TEST(!m.empty());
       BOOST_TEST(m != "unknown nodus error");
     }
   }
-  BOOST_TEST(cat.message(20) == "unknown nodus error");
+  BOOST_TEST(cat.message(22) == "unknown nodus error");
   BOOST_TEST(cat.message(-1) == "unknown nodus error");
   BOOST_TEST(cat.message(1) == "call timed out");
 }

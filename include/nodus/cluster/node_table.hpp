@@ -49,6 +49,7 @@ struct node_table_options {
   std::chrono::milliseconds ticktime{60000};      // net_ticktime
   std::size_t max_frame_size = std::size_t{64} << 20;
   std::size_t busy_limit = std::size_t{1} << 20;  // per connection (connection_options)
+  std::shared_ptr<net::tls_context> tls;          // TLS on every connection; nullptr: plain TCP
   bool hidden = false;  // a hidden node: its connections are hidden on both sides, never meshed
   // Compared with a nodus peer's right after the handshake; a different one refuses the peer
   // (two programs built from different nodus::protocol lists would misread each other).
@@ -446,6 +447,7 @@ class node_table {
       o.ticktime = opts.ticktime;
       o.max_frame_size = opts.max_frame_size;
       o.busy_limit = opts.busy_limit;
+      o.tls = opts.tls;
       return o;
     }
 
@@ -861,7 +863,10 @@ class node_table {
         // A dial abandoned in a simultaneous connect closes before it names itself.
         const bool routine = e.code() == errc::not_connected || peer.empty() ||
                              e.reason().find("simultaneous connect:") != std::string::npos;
-        if (peer.empty()) {
+        if (peer.empty() && e.code() == errc::tls_failed) {
+          // A peer refused before it could name itself: its certificate, or no TLS at all.
+          log(log_level::warn, format("connection refused: {}", e.message()));
+        } else if (peer.empty()) {
           log(log_level::debug, format("an unnamed connection failed: {}", e.message()));
         } else {
           log(routine ? log_level::debug : log_level::error,

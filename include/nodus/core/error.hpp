@@ -37,6 +37,8 @@ enum class errc : int {
   mailbox_full = 19,       // a bounded mailbox refused or dropped the message; reason() names
                            // the server and its limit
   busy = 20,               // the peer's send queue is over its busy limit (dist_buf_busy_limit)
+  tls_failed = 21,         // TLS could not be set up: files that do not load, a peer's
+                           // certificate refused (or ours), a peer that does not speak TLS
 };
 
 // The category of nodus::errc; name() is "nodus".

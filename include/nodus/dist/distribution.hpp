@@ -24,6 +24,7 @@
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
 #include "nodus/dist/native_frame.hpp"
+#include "nodus/net/tls_options.hpp"
 
 namespace asio {
 class io_context;
@@ -111,6 +112,7 @@ struct settings {
   std::chrono::milliseconds setup_timeout{7000};
   std::size_t max_frame_size = std::size_t{64} << 20;
   std::size_t busy_limit = std::size_t{1} << 20;  // per peer; 0: none (see admission)
+  tls_options tls;                                // TLS distribution when tls.enabled()
   std::uint64_t protocol_fingerprint = 0;
   bool use_epmd = true;
   std::uint16_t epmd_port = 4369;

@@ -86,6 +86,11 @@ class native_distribution final : public distribution {
     o.ticktime = s_.ticktime;
     o.max_frame_size = s_.max_frame_size;
     o.busy_limit = s_.busy_limit;
+    if (s_.tls.enabled()) {
+      auto tls = net::make_tls_context(s_.tls);
+      if (!tls) return tls.error();
+      o.tls = std::move(tls).value();
+    }
     o.hidden = s_.hidden;
     o.protocol_fingerprint = s_.protocol_fingerprint;
     o.log = [this](log_level level, const std::string& line) { log_.log(level, "{}", line); };

@@ -49,6 +49,7 @@ NODUS_DECL node_core::node_core(options opts, std::uint64_t protocol_fingerprint
   s.setup_timeout = opts_.net_setuptime;
   s.max_frame_size = opts_.max_frame_size;
   s.busy_limit = opts_.dist_buf_busy_limit;
+  s.tls = opts_.tls;
   s.protocol_fingerprint = protocol_fingerprint;
   s.use_epmd = opts_.epmd;
   s.epmd_port = opts_.epmd_port;

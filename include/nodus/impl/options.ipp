@@ -184,6 +184,34 @@ NODUS_DECL std::span<const option_flag> option_table() {
          return {};
        },
        nullptr},
+      {"--tls-cert", "PEM", nullptr,
+       "TLS distribution (as erl -proto_dist inet_tls) with this certificate chain (default: "
+       "none, plain TCP)",
+       [](options& o, sv v) -> result<void> {
+         o.tls.certfile = std::string(v);
+         return {};
+       },
+       nullptr},
+      {"--tls-key", "PEM", nullptr, "the private key of --tls-cert (default: in that file)",
+       [](options& o, sv v) -> result<void> {
+         o.tls.keyfile = std::string(v);
+         return {};
+       },
+       nullptr},
+      {"--tls-ca", "PEM", nullptr,
+       "the authorities that must sign a peer's certificate (default: the system's)",
+       [](options& o, sv v) -> result<void> {
+         o.tls.cafile = std::string(v);
+         return {};
+       },
+       nullptr},
+      {"--tls-no-verify-host", "", nullptr,
+       "with TLS, accept a dialled node's certificate that does not name its host",
+       [](options& o, sv) -> result<void> {
+         o.tls.verify_host = false;
+         return {};
+       },
+       nullptr},
       {"--dist-buf-busy-limit", "BYTES", nullptr,
        "bytes queued for a peer before casts to it fail with busy, 0 for no limit "
        "(default: 1 MiB)",

@@ -44,6 +44,10 @@
 #include "nodus/cluster/impl/gossip.ipp"
 #include "nodus/cluster/impl/topology.ipp"
 
+// TLS distribution (Asio's SSL stream over OpenSSL): its maker registers itself (net/tls.hpp).
+#include "nodus/net/tls.hpp"
+#include "nodus/net/impl/tls.ipp"
+
 // The distribution: its factory registers itself with the node core (see dist/distribution.hpp).
 #include "nodus/dist/impl/erlang_frame.ipp"
 #include "nodus/dist/impl/global_member.ipp"
@@ -54,4 +58,5 @@
 // when another TU of the program includes <asio/impl/src.hpp>.
 #if defined(ASIO_SEPARATE_COMPILATION) && !defined(NODUS_NO_ASIO_SRC)
 #include <asio/impl/src.hpp>
+#include <asio/ssl/impl/src.hpp>
 #endif

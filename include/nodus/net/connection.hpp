@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -45,6 +46,7 @@
 #include "nodus/net/dist_flags.hpp"
 #include "nodus/net/down_reason.hpp"
 #include "nodus/net/handshake.hpp"
+#include "nodus/net/tls_session.hpp"
 
 namespace nodus::net {
 
@@ -71,6 +73,9 @@ struct connection_options {
   // busy() once this many bytes of frames are queued and not yet written (Erlang's
   // dist_buf_busy_limit, default 1 MiB: erl +zdbbl, in KiB, default 1024); 0: never busy.
   std::size_t busy_limit = std::size_t{1} << 20;
+  // TLS from the first byte (inet_tls_dist): the handshake, then the frames, inside a session of
+  // this context; nullptr: plain TCP.
+  std::shared_ptr<tls_context> tls;
 };
 
 // What a connection tells its owner. Every callback runs on the connection's strand; each may be
@@ -157,7 +162,8 @@ class connection : public std::enable_shared_from_this<connection> {
         machine_(make_machine(opts_, role, peer)),
         pool_(std::make_shared<detail::rx_pool>(block_capacity(opts_.max_frame_size))),
         block_(pool_->take()),
-        keep_(block_) {}
+        keep_(block_),
+        initiator_(role == handshake::machine::role::initiator) {}
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -333,10 +339,13 @@ class connection : public std::enable_shared_from_this<connection> {
         return;
       }
       self->go_down(nodus::error(
-          errc::timeout, "net_setuptime: connection setup" + self->peer_text() +
-                             " not finished within " +
-                             std::to_string(self->opts_.setup_timeout.count()) + " ms (state " +
-                             std::string(handshake::to_string(self->machine_.current())) + ")"));
+          errc::timeout,
+          "net_setuptime: connection setup" + self->peer_text() + " not finished within " +
+              std::to_string(self->opts_.setup_timeout.count()) + " ms (" +
+              (self->tls_ && !self->tls_ready_
+                   ? std::string("in the TLS handshake: does the peer speak TLS?")
+                   : "state " + std::string(handshake::to_string(self->machine_.current()))) +
+              ")"));
     }));
   }
 
@@ -353,21 +362,47 @@ class connection : public std::enable_shared_from_this<connection> {
                                                       ": " + ec.message()));
             return;
           }
-          self->start_handshake_io();
+          self->start_io();
         }));
   }
 
   void start_handshake() {
     arm_setup_timer();
-    start_handshake_io();
+    start_io();
+  }
+
+  // start_io(): the socket is connected: TLS's handshake first when asked for (bounded by the
+  // setup timer too), then the distribution handshake.
+  void start_io() {
+    std::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    if (!opts_.tls) {
+#ifdef NODUS_NET_SENDMSG
+      socket_.native_non_blocking(true, ignored);  // write_now() calls sendmsg itself
+#endif
+      start_handshake_io();
+      return;
+    }
+    tls_ = opts_.tls->wrap(socket_, initiator_, initiator_ ? machine_.peer().host() : "");
+    tls_->async_handshake(on_strand([self = shared_from_this()](std::error_code ec) {
+      if (self->down_) return;
+      if (ec) {
+        std::error_code ignored;
+        const auto from = self->socket_.remote_endpoint(ignored);
+        self->go_down(nodus::error(errc::tls_failed,
+                                   "TLS handshake with " +
+                                       (self->initiator_ ? std::string(self->machine_.peer().str())
+                                                         : from.address().to_string() + ":" +
+                                                               std::to_string(from.port())) +
+                                       " failed: " + self->tls_->describe(ec)));
+        return;
+      }
+      self->tls_ready_ = true;
+      self->start_handshake_io();
+    }));
   }
 
   void start_handshake_io() {
-    std::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
-#ifdef NODUS_NET_SENDMSG
-    socket_.native_non_blocking(true, ignored);  // write_now() calls sendmsg itself
-#endif
     flush_handshake_output();
     read_more();
   }
@@ -375,6 +410,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void flush_handshake_output() {
     if (!machine_.has_output()) return;
     auto bytes = std::make_shared<std::vector<std::byte>>(machine_.take_output());
+    if (tls_) *bytes = widen_prefixes(*bytes);
     outgoing o;
     o.raw = true;
     o.parts.push_back(asio::buffer(*bytes));
@@ -383,10 +419,42 @@ class connection : public std::enable_shared_from_this<connection> {
     start_write();
   }
 
+  // Over TLS the handshake's messages carry 4-byte lengths, not 2: inet_tls_dist opens its
+  // sockets with {packet, 4} and keeps it through the handshake (OTP 25, ssl-10.8.7,
+  // inet_tls_dist.erl: listen and do_setup_connect). widen_prefixes(out) -> the machine's
+  // 2-byte-framed messages with 4-byte lengths; split_tls_frame(bytes) the first such message.
+  static std::vector<std::byte> widen_prefixes(const std::vector<std::byte>& out) {
+    std::vector<std::byte> wide;
+    wide.reserve(out.size() + 8);
+    for (std::size_t i = 0; i + handshake::length_prefix_size <= out.size();) {
+      const std::size_t n = (std::size_t{std::to_integer<std::uint8_t>(out[i])} << 8) |
+                            std::to_integer<std::uint8_t>(out[i + 1]);
+      const std::byte len[frame_header_size] = {std::byte{0}, std::byte{0}, out[i], out[i + 1]};
+      wide.insert(wide.end(), len, len + frame_header_size);
+      const auto* body = out.data() + i + handshake::length_prefix_size;
+      wide.insert(wide.end(), body, body + n);
+      i += handshake::length_prefix_size + n;
+    }
+    return wide;
+  }
+  static std::optional<handshake::frame> split_tls_frame(std::span<const std::byte> bytes) {
+    if (bytes.size() < frame_header_size) return std::nullopt;
+    const std::size_t n = frame_length(bytes);
+    if (bytes.size() - frame_header_size < n) return std::nullopt;
+    return handshake::frame{bytes.subspan(frame_header_size, n), frame_header_size + n};
+  }
+
   // Handles whatever complete handshake messages sit in the read buffer.
   void process_handshake() {
     while (!down_ && !machine_.finished()) {
-      auto f = handshake::split_frame(buffered());
+      if (tls_ && buffered().size() >= frame_header_size &&
+          frame_length(buffered()) > handshake::max_body_size) {
+        go_down(nodus::error(errc::malformed_frame, "handshake" + peer_text() + ": a message of " +
+                                                        std::to_string(frame_length(buffered())) +
+                                                        " bytes (at most 65535)"));
+        return;
+      }
+      auto f = tls_ ? split_tls_frame(buffered()) : handshake::split_frame(buffered());
       if (!f) break;
       const std::size_t used = f->size;
       auto r = machine_.feed(f->body);
@@ -572,28 +640,33 @@ class connection : public std::enable_shared_from_this<connection> {
     }
     if (want > block_->capacity() - rend_) want = block_->capacity() - rend_;
     reading_ = true;
-    socket_.async_read_some(
-        asio::buffer(block_->data() + rend_, want),
-        on_strand([self = shared_from_this()](std::error_code ec, std::size_t n) {
-          self->reading_ = false;
-          if (self->down_) return;
-          if (ec) {
-            self->on_read_error(ec);
-            return;
-          }
-          self->rend_ += n;
-          self->block_->used(self->rend_);
-          self->received_ = true;
-          if (self->up_) {
-            self->process_frames();
-          } else {
-            self->process_handshake();
-          }
-        }));
+    auto into = asio::buffer(block_->data() + rend_, want);
+    auto done = on_strand([self = shared_from_this()](std::error_code ec, std::size_t n) {
+      self->reading_ = false;
+      if (self->down_) return;
+      if (ec) {
+        self->on_read_error(ec);
+        return;
+      }
+      self->rend_ += n;
+      self->block_->used(self->rend_);
+      self->received_ = true;
+      if (self->up_) {
+        self->process_frames();
+      } else {
+        self->process_handshake();
+      }
+    });
+    if (tls_) {
+      tls_->async_read_some(into, std::move(done));
+    } else {
+      socket_.async_read_some(into, std::move(done));
+    }
   }
 
   void on_read_error(const std::error_code& ec) {
-    const bool closed = ec == asio::error::eof || ec == asio::error::connection_reset;
+    const bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
+                        (tls_ && tls_->closed_by_peer(ec));
     if (!up_ && closed && machine_.current() == handshake::machine::state::awaiting_challenge_ack) {
       // dist_util.erl recv_challenge_reply: on a wrong digest the peer closes without a word.
       go_down(nodus::error(errc::bad_cookie,
@@ -702,7 +775,29 @@ class connection : public std::enable_shared_from_this<connection> {
     }
     wpos_ = 0;
     woff_ = 0;
-    write_now();
+    if (tls_) {
+      write_tls();
+    } else {
+      write_now();
+    }
+  }
+
+  // write_tls(): a TLS session takes one buffer per record: the frames are gathered into one
+  // (a copy, counted, next to which the cipher's own pass costs more).
+  void write_tls() {
+    std::size_t total = 0;
+    for (const auto& b : wbufs_) total += b.size();
+    tls_out_.resize(total);
+    std::size_t at = 0;
+    for (const auto& b : wbufs_) {
+      std::memcpy(tls_out_.data() + at, b.data(), b.size());
+      at += b.size();
+    }
+    if (up_) codec::detail::count_copy(total);
+    tls_->async_write(asio::buffer(tls_out_),
+                      on_strand([self = shared_from_this()](std::error_code ec, std::size_t) {
+                        self->write_done(ec);
+                      }));
   }
 
 #ifdef NODUS_NET_SENDMSG
@@ -919,6 +1014,11 @@ class connection : public std::enable_shared_from_this<connection> {
   std::atomic<int> waiters_{0};
   std::mutex wait_m_;
   std::condition_variable wait_cv_;
+
+  bool initiator_;                    // we dialled (the TLS client)
+  std::unique_ptr<tls_session> tls_;  // set once the socket is connected, with opts_.tls
+  bool tls_ready_ = false;            // its handshake is done
+  std::vector<std::byte> tls_out_;    // what write_tls() writes
 
   std::vector<outgoing> queue_;      // waiting for the next write
   std::vector<outgoing> in_flight_;  // being written

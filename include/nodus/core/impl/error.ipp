@@ -32,6 +32,7 @@ NODUS_DECL std::string error_category_impl::message(int value) const {
     case errc::not_running: return "node is not running";
     case errc::mailbox_full: return "mailbox full";
     case errc::busy: return "peer is busy";
+    case errc::tls_failed: return "TLS failed";
   }
   return "unknown nodus error";
 }

@@ -335,6 +335,7 @@ NODUS_DECL std::string_view errc_atom(errc code) noexcept {
     case errc::not_running: return "not_running";
     case errc::mailbox_full: return "mailbox_full";
     case errc::busy: return "busy";
+    case errc::tls_failed: return "tls_failed";
   }
   return "nodus_error";
 }
