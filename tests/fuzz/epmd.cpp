@@ -1,9 +1,9 @@
 // libFuzzer harness: the port mapper protocol's decoders (epmd/protocol.hpp). The first input
 // byte picks what the rest is: 0 a client's requests to the embedded port mapper, a stream of
 // Length:2 | Request as server.hpp reads it (request_length, then the decoder of the request
-// code); 1 an ALIVE2 response, 2 a PORT2_RESP and 3 a NAMES response, each the whole answer a
-// client reads from a port mapper. What decodes encodes to the same bytes (a NAMES answer: to
-// one that decodes to the same nodes).
+// code); 1 an ALIVE2 response (read as client.hpp does: its size from its first byte), 2 a
+// PORT2_RESP and 3 a NAMES response, each the whole answer a client reads from a port mapper. What
+// decodes encodes to the same bytes (a NAMES answer: to one that decodes to the same nodes).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -59,6 +59,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   switch (data[0] & 3) {
     case 0: requests(in); break;
     case 1:
+      // As the client reads it: the first byte tells the size; and the whole input as one answer.
+      if (!in.empty()) {
+        const std::size_t n = epmd::alive2_response_size(in[0]);
+        if (n != 0 && in.size() >= n) {
+          auto r = epmd::decode_alive2_response(in.first(n));
+          if (!r) std::abort();
+          same(epmd::encode_alive2_response(*r), in.first(n));
+        }
+      }
       if (auto r = epmd::decode_alive2_response(in)) same(epmd::encode_alive2_response(*r), in);
       break;
     case 2:
