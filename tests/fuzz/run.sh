@@ -13,6 +13,8 @@
 #   hosts_file      the .hosts.erlang parser (cluster/topology.hpp parse_hosts_erlang)
 #   node_name       node names and name@ip:port targets (core/node_name.hpp, parse_node_address,
 #                   parse_target)
+#   native_frame    a nodus peer's frames: native frame headers (dist/native_frame.hpp) and the
+#                   mesh's control frames, hello and peer list (cluster/node_table.hpp)
 # Seed corpora come from nodus's own encoders (tests/fuzz/seeds.cpp).
 #
 #   tests/fuzz/run.sh [SECONDS]      each harness for SECONDS (default 15): CI's short run
@@ -29,7 +31,7 @@ seconds=${1:-15}
 dir=${NODUS_FUZZ_DIR:-build-fuzz}
 cxx=${NODUS_FUZZ_CXX:-clang++}
 harnesses=(etf_decode erlang_frame global_member native_message handshake epmd gossip hosts_file
-  node_name)
+  node_name native_frame)
 if [[ -n ${ONLY:-} ]]; then IFS=, read -r -a harnesses <<<"$ONLY"; fi
 
 flags=(-std=c++20 -g -O1 -DASIO_STANDALONE -DASIO_NO_DEPRECATED -Iinclude)

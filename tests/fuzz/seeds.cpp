@@ -1,6 +1,6 @@
 // The fuzzers' seed corpora, written by nodus's own encoders: seeds DIR writes DIR/<harness>/N
 // for each harness of tests/fuzz/ (etf_decode, erlang_frame, global_member, native_message,
-// handshake, epmd, gossip, hosts_file, node_name).
+// handshake, epmd, gossip, hosts_file, node_name, native_frame).
 // Built and run by tests/fuzz/run.sh.
 #include <array>
 #include <cstddef>
@@ -15,11 +15,13 @@
 #include <vector>
 
 #include <nodus/cluster/gossip.hpp>
+#include <nodus/cluster/node_table.hpp>
 #include <nodus/codec/codec.hpp>
 #include <nodus/codec/etf/encode.hpp>
 #include <nodus/codec/etf/term.hpp>
 #include <nodus/core/node_name.hpp>
 #include <nodus/dist/erlang_frame.hpp>
+#include <nodus/dist/native_frame.hpp>
 #include <nodus/epmd/protocol.hpp>
 #include <nodus/net/handshake.hpp>
 
@@ -212,6 +214,44 @@ int main(int argc, char** argv) {
     for (const auto& part : out.parts) bytes.insert(bytes.end(), part.begin(), part.end());
     write(root / "native_message", n++, bytes);
   }
+  // Native frames, padded as a nodus connection pads them (4 + body a multiple of 16): a call, a
+  // cast, an info, a reply and a reply_error, with the native message above as payload; then the
+  // mesh's control frames, hello and peer list.
+  n = 0;
+  {
+    nodus::codec::gather_list out;
+    nodus::codec::encode(e, out);
+    std::vector<std::byte> payload;
+    for (const auto& part : out.parts) payload.insert(payload.end(), part.begin(), part.end());
+    const std::string_view reason = "no such server";
+    auto padded = [](std::vector<std::byte> body) {
+      body.resize(body.size() + (16 - (4 + body.size()) % 16) % 16);
+      return body;
+    };
+    auto native = [&](const nodus::dist::frame_header& h, std::span<const std::byte> p) {
+      std::vector<std::byte> body(h.view().begin(), h.view().end());
+      body.insert(body.end(), p.begin(), p.end());
+      write(root / "native_frame", n++, padded(std::move(body)));
+    };
+    using nodus::dist::frame_kind;
+    nodus::dist::frame_header h;
+    h.call("beam_facing", 0x1234567890abcdefu, 7, payload.size());
+    native(h, payload);
+    h.message(frame_kind::cast, std::string(40, 's'), 0x1234567890abcdefu, payload.size());
+    native(h, payload);
+    h.message(frame_kind::info, "box", 42, 0);
+    native(h, {});
+    h.reply(7, payload.size());
+    native(h, payload);
+    h.reply_error(7, 3, reason.size());
+    native(h, text_bytes(reason));
+    write(root / "native_frame", n++, padded(nodus::cluster::detail::encode_hello(0xfeedface)));
+    write(root / "native_frame", n++,
+          padded(nodus::cluster::detail::encode_peer_list(
+              4370, {{nodus::node_name::parse("n2@127.0.0.1").value(), 4371},
+                     {nodus::node_name::parse("n3@host.example.com").value(), 65535}})));
+  }
+
   // Handshakes: both sides of each outcome the owner's decisions lead to.
   n = 0;
   for (const auto reply :
