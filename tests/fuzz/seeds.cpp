@@ -268,6 +268,10 @@ int main(int argc, char** argv) {
       one.assign(1, std::byte{mode.byte()});
       one.insert(one.end(), to_b.begin(), to_b.end());
       write(root / "handshake", n++, one);
+      if (reply == fuzz::hs::status::ok || reply == fuzz::hs::status::alive) {
+        one[0] |= std::byte{0x40};  // the same, the owner deciding late
+        write(root / "handshake", n++, one);
+      }
     }
   }
   {
