@@ -5,6 +5,16 @@
 #   erlang_frame    a BEAM connection's frames: distribution header, atom cache, fragments
 #   global_member   the messages a BEAM peer sends global_name_server (dist/global_member.hpp)
 #   native_message  the native codec's check, decode and views (codec/codec.hpp, view.hpp)
+#   handshake       the distribution handshake's machine, either side, and its decoders
+#                   (net/handshake.hpp)
+#   epmd            the port mapper's requests (as its server reads them) and answers (as its
+#                   client reads them) (epmd/protocol.hpp)
+#   gossip          gossip heartbeats, with and without a secret (cluster/gossip.hpp)
+#   hosts_file      the .hosts.erlang parser (cluster/topology.hpp parse_hosts_erlang)
+#   node_name       node names and name@ip:port targets (core/node_name.hpp, parse_node_address,
+#                   parse_target)
+#   native_frame    a nodus peer's frames: native frame headers (dist/native_frame.hpp) and the
+#                   mesh's control frames, hello and peer list (cluster/node_table.hpp)
 # Seed corpora come from nodus's own encoders (tests/fuzz/seeds.cpp).
 #
 #   tests/fuzz/run.sh [SECONDS]      each harness for SECONDS (default 15): CI's short run
@@ -20,7 +30,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 seconds=${1:-15}
 dir=${NODUS_FUZZ_DIR:-build-fuzz}
 cxx=${NODUS_FUZZ_CXX:-clang++}
-harnesses=(etf_decode erlang_frame global_member native_message)
+harnesses=(etf_decode erlang_frame global_member native_message handshake epmd gossip hosts_file
+  node_name native_frame)
 if [[ -n ${ONLY:-} ]]; then IFS=, read -r -a harnesses <<<"$ONLY"; fi
 
 flags=(-std=c++20 -g -O1 -DASIO_STANDALONE -DASIO_NO_DEPRECATED -Iinclude)

@@ -1,5 +1,6 @@
 // The fuzzers' seed corpora, written by nodus's own encoders: seeds DIR writes DIR/<harness>/N
-// for each harness of tests/fuzz/ (etf_decode, erlang_frame, global_member, native_message).
+// for each harness of tests/fuzz/ (etf_decode, erlang_frame, global_member, native_message,
+// handshake, epmd, gossip, hosts_file, node_name, native_frame).
 // Built and run by tests/fuzz/run.sh.
 #include <array>
 #include <cstddef>
@@ -7,14 +8,24 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include <nodus/cluster/gossip.hpp>
+#include <nodus/cluster/node_table.hpp>
 #include <nodus/codec/codec.hpp>
 #include <nodus/codec/etf/encode.hpp>
 #include <nodus/codec/etf/term.hpp>
+#include <nodus/core/node_name.hpp>
 #include <nodus/dist/erlang_frame.hpp>
+#include <nodus/dist/native_frame.hpp>
+#include <nodus/epmd/protocol.hpp>
+#include <nodus/net/handshake.hpp>
 
+#include "handshake.hpp"
 #include "message.hpp"
 
 namespace fs = std::filesystem;
@@ -44,6 +55,47 @@ void append_framed(std::vector<std::byte>& out, const std::vector<std::byte>& on
   out.push_back(std::byte(one.size() & 0xff));
   out.insert(out.end(), one.begin(), one.end());
 }
+// A selector byte, then bytes.
+std::vector<std::byte> selected(std::uint8_t selector, std::span<const std::uint8_t> rest) {
+  std::vector<std::byte> out{std::byte{selector}};
+  for (const auto b : rest) out.push_back(std::byte{b});
+  return out;
+}
+std::vector<std::byte> text_bytes(std::string_view text) {
+  std::vector<std::byte> out;
+  for (const char c : text) out.push_back(static_cast<std::byte>(c));
+  return out;
+}
+
+// Feeds the framed messages of bytes to h (and records them in received) until it finishes.
+void deliver(fuzz::hs::machine& h, const fuzz::handshake_mode& mode,
+             const std::vector<std::byte>& bytes, std::vector<std::byte>& received) {
+  std::span<const std::byte> stream(bytes);
+  while (!h.finished()) {
+    const auto f = fuzz::hs::split_frame(stream);
+    if (!f) break;
+    received.insert(received.end(), stream.begin(), stream.begin() + f->size);
+    stream = stream.subspan(f->size);
+    if (h.feed(f->body)) fuzz::handshake_owner(h, mode);
+  }
+}
+
+// Runs the harness's initiator and acceptor against each other, the owner deciding as mode
+// says; returns the bytes each received: {initiator's, acceptor's}.
+std::pair<std::vector<std::byte>, std::vector<std::byte>> handshake_pair(
+    fuzz::handshake_mode mode) {
+  mode.acceptor = false;
+  auto a = fuzz::handshake_machine(mode);
+  mode.acceptor = true;
+  auto b = fuzz::handshake_machine(mode);
+  std::vector<std::byte> to_a, to_b;
+  for (int round = 0; round < 8; ++round) {
+    if (!b.finished()) deliver(b, mode, a.take_output(), to_b);
+    if (!a.finished()) deliver(a, mode, b.take_output(), to_a);
+  }
+  return {to_a, to_b};
+}
+
 term tuple(std::vector<term> items) { return term::tuple(std::move(items)); }
 term a(const char* name) { return term(atom(name)); }
 
@@ -162,6 +214,154 @@ int main(int argc, char** argv) {
     for (const auto& part : out.parts) bytes.insert(bytes.end(), part.begin(), part.end());
     write(root / "native_message", n++, bytes);
   }
+  // Native frames, padded as a nodus connection pads them (4 + body a multiple of 16): a call, a
+  // cast, an info, a reply and a reply_error, with the native message above as payload; then the
+  // mesh's control frames, hello and peer list.
+  n = 0;
+  {
+    nodus::codec::gather_list out;
+    nodus::codec::encode(e, out);
+    std::vector<std::byte> payload;
+    for (const auto& part : out.parts) payload.insert(payload.end(), part.begin(), part.end());
+    const std::string_view reason = "no such server";
+    auto padded = [](std::vector<std::byte> body) {
+      body.resize(body.size() + (16 - (4 + body.size()) % 16) % 16);
+      return body;
+    };
+    auto native = [&](const nodus::dist::frame_header& h, std::span<const std::byte> p) {
+      std::vector<std::byte> body(h.view().begin(), h.view().end());
+      body.insert(body.end(), p.begin(), p.end());
+      write(root / "native_frame", n++, padded(std::move(body)));
+    };
+    using nodus::dist::frame_kind;
+    nodus::dist::frame_header h;
+    h.call("beam_facing", 0x1234567890abcdefu, 7, payload.size());
+    native(h, payload);
+    h.message(frame_kind::cast, std::string(40, 's'), 0x1234567890abcdefu, payload.size());
+    native(h, payload);
+    h.message(frame_kind::info, "box", 42, 0);
+    native(h, {});
+    h.reply(7, payload.size());
+    native(h, payload);
+    h.reply_error(7, 3, reason.size());
+    native(h, text_bytes(reason));
+    write(root / "native_frame", n++, padded(nodus::cluster::detail::encode_hello(0xfeedface)));
+    write(root / "native_frame", n++,
+          padded(nodus::cluster::detail::encode_peer_list(
+              4370, {{nodus::node_name::parse("n2@127.0.0.1").value(), 4371},
+                     {nodus::node_name::parse("n3@host.example.com").value(), 65535}})));
+  }
+
+  // Handshakes: both sides of each outcome the owner's decisions lead to.
+  n = 0;
+  for (const auto reply :
+       {fuzz::hs::status::ok, fuzz::hs::status::ok_simultaneous, fuzz::hs::status::nok,
+        fuzz::hs::status::not_allowed, fuzz::hs::status::alive}) {
+    for (const bool keep : {true, false}) {
+      if (!keep && reply != fuzz::hs::status::alive) continue;
+      fuzz::handshake_mode mode{false, reply, keep, false};
+      const auto [to_a, to_b] = handshake_pair(mode);
+      std::vector<std::byte> one{std::byte{mode.byte()}};
+      one.insert(one.end(), to_a.begin(), to_a.end());
+      write(root / "handshake", n++, one);
+      mode.acceptor = true;
+      one.assign(1, std::byte{mode.byte()});
+      one.insert(one.end(), to_b.begin(), to_b.end());
+      write(root / "handshake", n++, one);
+      if (reply == fuzz::hs::status::ok || reply == fuzz::hs::status::alive) {
+        one[0] |= std::byte{0x40};  // the same, the owner deciding late
+        write(root / "handshake", n++, one);
+      }
+    }
+  }
+  {
+    // The messages nodus never sends: a named: status, a complement, an old send_name.
+    namespace hs = fuzz::hs;
+    const auto n3 = nodus::node_name::parse("n3@127.0.0.1").value();
+    std::vector<std::byte> named{std::byte{fuzz::handshake_mode{}.byte()}};
+    hs::encode(hs::status_message{hs::status::named, n3, 5}, named);
+    write(root / "handshake", n++, named);
+    std::vector<std::byte> complement{std::byte{fuzz::handshake_mode{true}.byte()}};
+    hs::encode(hs::complement_message{0x4, 3}, complement);
+    write(root / "handshake", n++, complement);
+    // | 'n' | Version:2 | Flags:4 | Name |, version 5.
+    const std::uint8_t old_name[] = {0,   19,  'n', 0,   5,   0,   0,   0x7f, 0xfd, 'n', '3',
+                                     '@', '1', '2', '7', '.', '0', '.', '0',  '.',  '1'};
+    auto old = selected(fuzz::handshake_mode{true}.byte(), old_name);
+    write(root / "handshake", n++, old);
+  }
+
+  // The port mapper: a client's requests (0), then its answers (1 ALIVE2, 2 PORT2, 3 NAMES).
+  namespace epmd = nodus::epmd;
+  const epmd::node_info n1_info{4370, epmd::node_type_normal, epmd::protocol_tcp, 6, 6, "n1", ""};
+  const epmd::node_info hidden{4371,   epmd::node_type_hidden, epmd::protocol_tcp, 6, 5, "été",
+                               "extra"};
+  n = 0;
+  {
+    epmd::bytes all;
+    for (const auto& r :
+         {epmd::encode_alive2_request(n1_info).value(), epmd::encode_alive2_request(hidden).value(),
+          epmd::encode_port_please2_request("n1").value(),
+          epmd::encode_request(epmd::request_code::names),
+          epmd::encode_request(epmd::request_code::dump),
+          epmd::encode_request(epmd::request_code::kill)}) {
+      write(root / "epmd", n++, selected(0, r));
+      all.insert(all.end(), r.begin(), r.end());
+    }
+    write(root / "epmd", n++, selected(0, all));
+    for (const auto& r :
+         {epmd::encode_alive2_response({0, 7, true}), epmd::encode_alive2_response({1, 99, true}),
+          epmd::encode_alive2_response({0, 3, false})}) {
+      write(root / "epmd", n++, selected(1, r));
+    }
+    for (const auto& r : {epmd::encode_port2_response(n1_info), epmd::encode_port2_response(hidden),
+                          epmd::encode_port2_error()}) {
+      write(root / "epmd", n++, selected(2, r));
+    }
+    epmd::bytes names = epmd::encode_names_header(4369);
+    for (const auto& e : {epmd::node_entry{"n1", 4370}, epmd::node_entry{"a b at port", 65535}}) {
+      const auto line = epmd::names_line(e);
+      names.insert(names.end(), line.begin(), line.end());
+    }
+    write(root / "epmd", n++, selected(3, names));
+    write(root / "epmd", n++, selected(3, epmd::encode_names_header(4369)));
+  }
+
+  // Gossip heartbeats: unsigned (0), signed with the harness's secret (1), re-signed (3).
+  namespace gd = nodus::cluster::detail;
+  n = 0;
+  {
+    const gd::gossip_key key = gd::derive_gossip_key("fuzz secret").value();  // as gossip.cpp
+    const std::string long_name = "n" + std::string(200, 'x') + "@host.example.com";
+    for (const auto& hb :
+         {gd::gossip_heartbeat{nodus::node_name::parse("n1@127.0.0.1").value(), 4370, 1, 0},
+          gd::gossip_heartbeat{nodus::node_name::parse(long_name).value(), 65535,
+                               0xfedcba9876543210u, 12345}}) {
+      std::array<unsigned char, gd::gossip_max_size> d{};
+      for (const std::uint8_t mode : {0, 1, 3}) {
+        const std::size_t size = gd::encode_heartbeat(hb, mode != 0 ? &key : nullptr, d);
+        write(root / "gossip", n++, selected(mode, {d.data(), size}));
+      }
+    }
+  }
+
+  // .hosts.erlang files.
+  n = 0;
+  for (const std::string_view text :
+       {"'127.0.0.1'.\n", "% the hosts of the cluster\nbad term.\n'127.0.0.1'.\n",
+        "'host1.example.com'.\n'host2.example.com'.  % a comment\nlocalhost.\n\n'::1'.\n",
+        "'unterminated.\n", "x.y.\n'a''b'.\n"}) {
+    write(root / "hosts_file", n++, text_bytes(text));
+  }
+
+  // Node names and name@ip:port targets.
+  n = 0;
+  for (const std::string_view text :
+       {"n1@127.0.0.1", "n1@127.0.0.1:4370", "n2@::1:4370", "a-b_C9@host.example.com", "n@[::1]:1",
+        "n1@127.0.0.1:0", "n1@127.0.0.1:65536", "@h", "n@", "n1@h:x"}) {
+    write(root / "node_name", n++, text_bytes(text));
+  }
+
   std::cout << "seeds written to " << root.string() << "\n";
   return 0;
 }
