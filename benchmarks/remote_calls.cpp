@@ -2,7 +2,9 @@
 // (32-byte messages, pipelined) and 1 MiB message throughput, for nodus next to a raw Asio TCP
 // baseline with the same I/O model and next to two Erlang nodes (when erl is installed), each
 // unpinned and with both processes pinned to one CPU. Besides: the call round trip of a blocking
-// raw ping-pong (the loopback limit), and nodus again with options.busy_poll on both nodes.
+// raw ping-pong (the loopback limit), nodus again with options.busy_poll on both nodes, and nodus
+// over TLS distribution (options.tls, certificates made with the openssl tool) against nodus over
+// plain TCP.
 //
 //   remote_calls                     full run: 5 repetitions, both placements (~1-2 min)
 //   remote_calls --quick             short run, one repetition (a smoke run, a few seconds;
@@ -119,6 +121,7 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
+#include <nodus/net/tls.hpp>
 #include <nodus/nodus.hpp>
 
 namespace {
@@ -147,6 +150,7 @@ struct settings {
   std::chrono::seconds guard{30};           // bound of one measurement (one pair of processes)
   write_mode write = write_mode::gather;    // raw baseline's write path (a role option)
   std::chrono::microseconds busy_poll{0};   // nodus roles: their options.busy_poll (a role option)
+  std::string tls_dir;  // nodus roles: TLS distribution with the certificates there (a role option)
 };
 
 // The driver's default for --busy-poll: the nodus busy-poll variant runs with this (0: not run).
@@ -1023,7 +1027,8 @@ struct nodus_sink
 
 // nodus_options(name, busy_poll): busy_poll > 0 makes the node's idle thread keep calling
 // io_context::poll() for up to that long before it blocks (the busy-poll variant).
-nodus::options nodus_options(const char* name, std::chrono::microseconds busy_poll) {
+nodus::options nodus_options(const char* name, std::chrono::microseconds busy_poll,
+                             const std::string& tls_dir) {
   nodus::options o;
   o.name = nodus::node_name::parse(name).value();
   o.cookie = "nodus_bench_cookie";
@@ -1031,6 +1036,7 @@ nodus::options nodus_options(const char* name, std::chrono::microseconds busy_po
   o.epmd = false;  // the client is given the server's port
   o.level = nodus::log_level::warn;
   o.busy_poll = busy_poll;
+  if (!tls_dir.empty()) o.tls = {tls_dir + "/node.pem", tls_dir + "/node.key", tls_dir + "/ca.pem"};
   return o;
 }
 
@@ -1038,7 +1044,7 @@ nodus::options nodus_options(const char* name, std::chrono::microseconds busy_po
 // nodus_sink; it stops when the client's node goes down.
 int nodus_server_main(const settings& s) {
   guard_child();
-  nodus_node node{nodus_options("n2@127.0.0.1", s.busy_poll)};
+  nodus_node node{nodus_options("n2@127.0.0.1", s.busy_poll, s.tls_dir)};
   if (auto r = node.start(nodus::supervisor<nodus::one_for_one, nodus_sink>{}); !r) {
     fail("nodus server: start: " + r.error().message());
   }
@@ -1181,7 +1187,7 @@ class nodus_client {
 // three measures on its one thread (run() on this thread), prints "result ..." lines and "end".
 int nodus_client_main(unsigned short port, const settings& s) {
   guard_child();
-  nodus_node node{nodus_options("n1@127.0.0.1", s.busy_poll)};
+  nodus_node node{nodus_options("n1@127.0.0.1", s.busy_poll, s.tls_dir)};
   if (auto r = node.listen(); !r) fail("nodus client: listen: " + r.error().message());
   const std::string target = "n2@127.0.0.1:" + std::to_string(port);
   if (!node.connect(target)) fail("nodus client: cannot connect to " + target);
@@ -1379,8 +1385,32 @@ struct context {
   std::optional<erlang_dir> erl;  // engaged when erl is installed and wanted
   std::string erl_banner[2];      // what the Erlang server node said when ready, by placement
   std::chrono::microseconds busy_poll = default_busy_poll;  // nodus busy-poll variant (0: none)
+  std::string tls_dir;  // the TLS variant's certificates (made by make_certificates); empty: none
   int failures = 0;
 };
+
+// make_certificates() -> a fresh directory with ca.pem and node.pem / node.key (EC P-256, for
+// 127.0.0.1, signed by ca.pem), made by the openssl tool; empty (after saying why) without it.
+std::string make_certificates() {
+  char tmpl[] = "/tmp/nodus-bench-tls-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return {};
+  const std::string d = tmpl;
+  const std::string cmd =
+      "cd '" + d +
+      "' && command -v openssl >/dev/null && "
+      "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key && "
+      "openssl req -x509 -new -key ca.key -out ca.pem -days 2 -subj /CN=bench-ca && "
+      "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out node.key && "
+      "openssl req -new -key node.key -out node.csr -subj /CN=127.0.0.1 && "
+      "printf 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\n' > node.ext && "
+      "openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem "
+      "-days 2 -extfile node.ext >/dev/null 2>&1";
+  if (std::system((cmd + " 2>/dev/null").c_str()) != 0) {
+    std::filesystem::remove_all(d);
+    return {};
+  }
+  return d;
+}
 
 const cpu_set_t* mask_for(const context& c, placement p) {
   return p == placement::pinned ? &c.pinned_mask : nullptr;
@@ -1529,12 +1559,17 @@ figures measure_erlang(context& c, placement p) {
 // measure_nodus(): nodus-server and nodus-client children of this binary (two nodus nodes, one
 // thread each), through measure_roles(). busy_poll > 0: both nodes get it as their
 // options.busy_poll (role option --busy-poll US), the busy-poll variant.
-figures measure_nodus(context& c, placement p, std::chrono::microseconds busy_poll) {
+figures measure_nodus(context& c, placement p, std::chrono::microseconds busy_poll,
+                      const std::string& tls_dir = {}) {
   std::vector<std::string> busy_args;
   std::string what = "nodus";
   if (busy_poll.count() > 0) {
     busy_args = {"--busy-poll", std::to_string(busy_poll.count())};
     what = "nodus busy-poll " + std::to_string(busy_poll.count()) + " us";
+  }
+  if (!tls_dir.empty()) {
+    busy_args.insert(busy_args.end(), {"--tls", tls_dir});
+    what = "nodus over TLS";
   }
   std::vector<std::string> server_args{"--role", "nodus-server"};
   server_args.insert(server_args.end(), busy_args.begin(), busy_args.end());
@@ -1571,15 +1606,16 @@ enum system_id {
   sys_raw_copy,
   sys_raw_block,
   sys_nodus_busy,
+  sys_nodus_tls,
   system_count
 };
-constexpr const char* system_names[system_count] = {"nodus",    "raw",       "erlang",
-                                                    "raw-copy", "raw-block", "nodus-busy"};
+constexpr const char* system_names[system_count] = {
+    "nodus", "raw", "erlang", "raw-copy", "raw-block", "nodus-busy", "nodus-tls"};
 
 // family(s) -> the main-table system that --only names for s.
 system_id family(system_id s) {
   if (s == sys_raw_copy || s == sys_raw_block) return sys_raw;
-  if (s == sys_nodus_busy) return sys_nodus;
+  if (s == sys_nodus_busy || s == sys_nodus_tls) return sys_nodus;
   return s;
 }
 enum measure_id { m_call, m_cast, m_big, measure_count };
@@ -1684,6 +1720,10 @@ int role_main(int argc, char** argv) {
       s.write = m == "gather" ? write_mode::gather : write_mode::copy_small;
       continue;
     }
+    if (a == "--tls") {
+      s.tls_dir = argv[i + 1];
+      continue;
+    }
     const auto v = to_long(argv[i + 1]);
     if (!v) fail("bad value for " + std::string(a));
     if (a == "--port") {
@@ -1761,11 +1801,18 @@ int main(int argc, char** argv) {
   if (reps) c.s.reps = static_cast<int>(*reps);
   auto wanted = [&](system_id s) {
     if (s == sys_nodus_busy && c.busy_poll.count() == 0) return false;
+    if (s == sys_nodus_tls && c.tls_dir.empty()) return false;
     return only.empty() || only == system_names[family(s)];
   };
   const std::string busy_name = "nodus, busy-poll " + std::to_string(c.busy_poll.count()) + " us";
 
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, on_fatal_signal);
+  std::string tls_note;
+  if (only.empty() || only == "nodus") {
+    c.tls_dir = make_certificates();
+    if (c.tls_dir.empty())
+      tls_note = "the openssl tool is missing: no TLS column (Debian: openssl)";
+  }
 
   cpu_set_t mine;
   CPU_ZERO(&mine);
@@ -1807,6 +1854,7 @@ int main(int argc, char** argv) {
       const placement p = placements[pi];
       if (wanted(sys_nodus)) record(sys_nodus, pi, measure_nodus(c, p, 0us));
       if (wanted(sys_nodus_busy)) record(sys_nodus_busy, pi, measure_nodus(c, p, c.busy_poll));
+      if (wanted(sys_nodus_tls)) record(sys_nodus_tls, pi, measure_nodus(c, p, 0us, c.tls_dir));
       if (wanted(sys_raw)) record(sys_raw, pi, measure_raw(c, p, write_mode::gather));
       if (wanted(sys_raw_block)) record(sys_raw_block, pi, measure_raw_block(c, p));
       if (wanted(sys_erlang)) record(sys_erlang, pi, measure_erlang(c, p));
@@ -1963,6 +2011,27 @@ int main(int argc, char** argv) {
     }
     print_table(extra);
   }
+  // nodus over TLS against nodus over plain TCP, for the three measures.
+  if (wanted(sys_nodus_tls)) {
+    std::printf(
+        "\nnodus over TLS (options.tls: TLS 1.3, EC P-256 certificates, both sides verified; "
+        "frames gathered into one buffer per write) vs nodus over plain TCP\n");
+    std::vector<std::vector<std::string>> extra{
+        {"measure", "placement", "nodus", "nodus TLS", "raw", "TLS/nodus", "TLS/raw"}};
+    for (int m = 0; m < measure_count; ++m) {
+      for (std::size_t pi = 0; pi < placements.size(); ++pi) {
+        const auto& n = all[sys_nodus][pi][m];
+        const auto& t = all[sys_nodus_tls][pi][m];
+        const auto& w = all[sys_raw][pi][m];
+        extra.push_back({measure_names[m], to_string(placements[pi]), cell_of(m, n), cell_of(m, t),
+                         cell_of(m, w), ratio(t, n), ratio(t, w)});
+      }
+    }
+    print_table(extra);
+  } else if (!tls_note.empty()) {
+    std::printf("\n%s\n", tls_note.c_str());
+  }
+  if (!c.tls_dir.empty()) std::filesystem::remove_all(c.tls_dir);
   std::printf("\nspread over repetitions (min .. max):\n");
   for (const auto& l : spreads) std::printf("%s\n", l.c_str());
   std::printf(

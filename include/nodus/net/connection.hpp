@@ -387,8 +387,8 @@ class connection : public std::enable_shared_from_this<connection> {
     tls_->async_handshake(on_strand([self = shared_from_this()](std::error_code ec) {
       if (self->down_) return;
       if (ec) {
-        std::error_code ignored;
-        const auto from = self->socket_.remote_endpoint(ignored);
+        std::error_code no_endpoint;
+        const auto from = self->socket_.remote_endpoint(no_endpoint);
         self->go_down(nodus::error(errc::tls_failed,
                                    "TLS handshake with " +
                                        (self->initiator_ ? std::string(self->machine_.peer().str())
