@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <asio/any_io_executor.hpp>
+#include <asio/error.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstddef>
@@ -140,6 +142,15 @@ inline bool decode_hello(std::span<const std::byte> f, std::uint64_t& fingerprin
   fingerprint = 0;
   for (int i = 0; i < 8; ++i) fingerprint |= std::to_integer<std::uint64_t>(f[8 + i]) << (8 * i);
   return true;
+}
+
+// is_fd_exhaustion(ec) -> accept failed for want of descriptors or kernel memory (EMFILE, ENFILE,
+// ENOBUFS, ENOMEM): a state that passes when connections close, not a reason to stop. Compared
+// with asio's own codes, as epmd::is_fd_exhaustion (nodus/epmd/server.hpp) explains.
+[[nodiscard]] inline bool is_fd_exhaustion(const std::error_code& ec) noexcept {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory ||
+         (ec.category() == asio::error::get_system_category() && ec.value() == ENFILE);
 }
 
 // only_padding(f, at) -> the bytes of f from at on are the zero padding of an aligned frame.
@@ -410,11 +421,14 @@ class node_table {
         : ex(e),
           accept_strand(asio::make_strand(e)),
           acceptor(std::make_shared<tcp::acceptor>(accept_strand)),
+          accept_pause(accept_strand),
           opts(std::move(o)) {}
 
     asio::any_io_executor ex;
     asio::strand<asio::any_io_executor> accept_strand;
     std::shared_ptr<tcp::acceptor> acceptor;
+    asio::steady_timer accept_pause;  // on accept_strand: the wait before an accept is retried
+    bool accept_failing = false;      // on accept_strand: out of descriptors, warned once
     node_table_options opts;
     std::uint16_t port = 0;
 
@@ -449,14 +463,39 @@ class node_table {
       return o;
     }
 
+    // accept_next(s): accepts the next connection (on accept_strand, which runs every accept
+    // handler). An accept that fails for want of descriptors (EMFILE, ENFILE) or kernel memory
+    // is retried every 100 ms, with one warning, until it succeeds: retrying at once would spin
+    // on a listener that stays readable; stopping would leave the node deaf for good once the
+    // connections that took the descriptors close. Other errors are retried after 10 ms.
     static void accept_next(const std::shared_ptr<state>& s) {
       std::weak_ptr<state> w = s;
       auto acc = s->acceptor;
       acc->async_accept(s->ex, [w, acc](std::error_code ec, tcp::socket sock) {
         auto st = w.lock();
-        if (!st || !acc->is_open()) return;
-        if (!ec) st->start_accept(st, std::move(sock));
-        asio::post(st->accept_strand, [st] { accept_next(st); });
+        if (!st || !acc->is_open() || ec == asio::error::operation_aborted) return;
+        if (!ec) {
+          if (st->accept_failing) {
+            st->accept_failing = false;
+            st->log(log_level::info, format("{}: accepting connections again", st->opts.self));
+          }
+          st->start_accept(st, std::move(sock));
+          asio::post(st->accept_strand, [st] { accept_next(st); });
+          return;
+        }
+        const bool exhausted = detail::is_fd_exhaustion(ec);
+        if (exhausted && !st->accept_failing) {
+          st->accept_failing = true;
+          st->log(log_level::warn,
+                  format("{}: accepting a connection failed ({}); retrying every 100 ms "
+                         "meanwhile (RLIMIT_NOFILE too low for the connections?)",
+                         st->opts.self, ec.message()));
+        }
+        st->accept_pause.expires_after(std::chrono::milliseconds(exhausted ? 100 : 10));
+        st->accept_pause.async_wait([w, acc](std::error_code wait_ec) {
+          if (wait_ec || !acc->is_open()) return;
+          if (auto again = w.lock()) accept_next(again);
+        });
       });
     }
 
@@ -923,9 +962,10 @@ class node_table {
       if (s_->hooks->erlang) s_->hooks->retired.push_back(std::move(s_->hooks->erlang));
     }
     for (auto& c : all) c->close();
-    asio::post(s_->accept_strand, [acc = s_->acceptor, timers] {
+    asio::post(s_->accept_strand, [s = s_, timers] {
       std::error_code ignored;
-      acc->close(ignored);
+      s->acceptor->close(ignored);
+      s->accept_pause.cancel();  // an accept waiting to be retried (out of descriptors)
       for (const auto& t : timers) t->cancel();
     });
     s_.reset();
