@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -436,9 +437,12 @@ class node_table {
     bool closed = false;
     id_type next_id = 1;
     std::map<id_type, conn_info> conns;
-    std::map<node_name, id_type> up;           // visible peers
-    std::map<node_name, id_type> dialing;      // our pending dial per peer
-    std::map<node_name, id_type> accepting;    // an accepted handshake per peer
+    std::map<node_name, id_type> up;         // visible peers
+    std::map<node_name, id_type> dialing;    // our pending dial per peer
+    std::map<node_name, id_type> accepting;  // an accepted handshake per peer
+    // The peers of connections in their protocol check (conn_info::greeting), so that decide()
+    // finds one without walking every connection (a flood of handshakes made that quadratic).
+    std::multiset<node_name> greeting_peers;
     std::map<node_name, std::uint16_t> ports;  // listening ports we know
     std::map<node_name, waiter_set> waiting;   // connect() completions per peer
     std::vector<std::shared_ptr<node_up_handler>> up_handlers;
@@ -612,11 +616,14 @@ class node_table {
       return s;
     }
 
-    bool greeting_locked(const node_name& peer) const {
-      for (const auto& [cid, info] : conns) {
-        if (info.greeting && info.peer == peer) return true;
-      }
-      return false;
+    bool greeting_locked(const node_name& peer) const { return greeting_peers.count(peer) != 0; }
+
+    // end_greeting_locked(info): info's protocol check is over (passed, failed or gone).
+    void end_greeting_locked(conn_info& info) {
+      if (!info.greeting) return;
+      info.greeting = false;
+      if (auto g = greeting_peers.find(info.peer); g != greeting_peers.end())
+        greeting_peers.erase(g);
     }
 
     // The handshake is done: a nodus peer first proves it speaks our protocol (hello frames both
@@ -635,6 +642,7 @@ class node_table {
         if (!info.native) {
           c = nullptr;
         } else {
+          if (!info.greeting) greeting_peers.insert(peer);
           info.greeting = true;
           c = info.conn;
         }
@@ -654,7 +662,7 @@ class node_table {
         std::lock_guard lock(mutex);
         auto it = conns.find(id);
         if (closed || it == conns.end() || !it->second.greeting) return;
-        it->second.greeting = false;
+        end_greeting_locked(it->second);
         c = it->second.conn;
       }
       if (!detail::decode_hello(f, theirs) || theirs != opts.protocol_fingerprint) {
@@ -852,6 +860,7 @@ class node_table {
         const bool hidden = it->second.hidden;
         const bool came_up = it->second.up || it->second.greeting;
         const bool greeted = it->second.greeting;
+        end_greeting_locked(it->second);
         conns.erase(it);
         if (opts.membership_changed) opts.membership_changed();
         if (auto u = up.find(peer); u != up.end() && u->second == id) {
