@@ -253,7 +253,7 @@ BOOST_AUTO_TEST_CASE(a_flood_of_idle_and_half_handshake_connections_is_shed_afte
   const long long open_ms = ms_since(opening);
   const std::string fds_during = n1.request("fds");
   const bool all_closed =
-      flood.wait_closed(clock_type::now() + std::chrono::milliseconds(setup_ms) + 5s, {&n1, &n2});
+      flood.wait_closed(clock_type::now() + std::chrono::milliseconds(setup_ms) + 8s, {&n1, &n2});
   const auto [shortest, longest] = flood.open_ms_range();
   const auto [half_shortest, half_longest] = flood.open_ms_range(true);
   const std::string during = n2.answer("lat", 10s);
@@ -270,7 +270,7 @@ BOOST_AUTO_TEST_CASE(a_flood_of_idle_and_half_handshake_connections_is_shed_afte
   // Not before net_setuptime; the node's timer starts when it accepts the connection, which may
   // be a while after the connect (the backlog of 4,000), hence the slack of the upper bound.
   BOOST_TEST(shortest >= setup_ms - 100);
-  BOOST_TEST(longest <= setup_ms + 4000);
+  BOOST_TEST(longest <= setup_ms + 7000);
   // A half handshake: from the node's challenge (sent as it accepted) to its close.
   BOOST_TEST(half_shortest >= setup_ms - 500);
   BOOST_TEST(half_longest <= setup_ms + 1000);
