@@ -917,7 +917,12 @@ class node_table {
         }
       }
       if (lost) {
-        log(log_level::debug, format("{} is down: {}", peer, e.message()));
+        // A peer that sent a frame over max_frame_size (or one that cannot be a frame) was
+        // dropped for it: an error worth a line; other ends of a link are routine.
+        const bool refused_frame =
+            e.code() == errc::frame_too_large || e.code() == errc::malformed_frame;
+        log(refused_frame ? log_level::error : log_level::debug,
+            format("{} is down: {}", peer, e.message()));
         for (const auto& h : losts) {
           if (*h) (*h)(peer, reason);
         }
