@@ -335,4 +335,63 @@ BOOST_AUTO_TEST_CASE(a_node_out_of_descriptors_keeps_serving_and_accepts_again) 
   BOOST_TEST(n2.request("call " + n1.name()) == "ok " + n1.name());
 }
 
+// Messages over max_frame_size (64 KiB here), both directions, requests and replies. A node never
+// sends one: the call fails at once with frame_too_large and the link stays up. A node that
+// receives one (from a peer whose own limit is higher) drops that link, logs why as an error, and
+// the peer's call fails with nodedown at once; the link can be made again. Nobody crashes.
+BOOST_AUTO_TEST_CASE(a_message_over_max_frame_size_fails_clearly_in_both_directions) {
+  const std::vector<std::string> small{"--max-frame-size", "65536"};
+  peer a("big_a", small), b("big_b", small), c("big_c");  // c: the default limit, 64 MiB
+  require_started({&a, &b, &c});
+  BOOST_TEST_REQUIRE(a.request("connect " + b.address()) == "true");
+  BOOST_TEST_REQUIRE(c.request("connect " + b.address()) == "true");
+  require_up_events({&a, &b, &c});  // c meets a through b (the mesh)
+  BOOST_TEST_REQUIRE(a.request("big " + b.name() + " 60000").rfind("ok 60000 ", 0) == 0);
+
+  // Out, a request: a -> b, over a's own limit: refused by a before it is queued.
+  const std::string out = a.request("big " + b.name() + " 100000", 15s);
+  BOOST_TEST_MESSAGE("oversized request, sender's limit: " << out);
+  BOOST_TEST(out.rfind("error frame exceeds the maximum frame size", 0) == 0, out);
+  BOOST_TEST(out.find("100") != std::string::npos, out);  // names the size
+  BOOST_TEST(number(" " + out, "ms") < 1000, out);
+  // Out, a reply: c asks b for a reply over b's limit: b does not send it, c's call fails with
+  // b's reason at once.
+  const std::string out_reply = c.request("bigreply " + b.name() + " 100000", 15s);
+  BOOST_TEST_MESSAGE("oversized reply, sender's limit: " << out_reply);
+  BOOST_TEST(out_reply.rfind("error frame exceeds the maximum frame size", 0) == 0, out_reply);
+  BOOST_TEST(number(" " + out_reply, "ms") < 1000, out_reply);
+  // The links are untouched.
+  BOOST_TEST(a.request("call " + b.name()) == "ok " + b.name());
+  BOOST_TEST(c.request("call " + b.name()) == "ok " + b.name());
+  BOOST_TEST(a.count("event down") + b.count("event down") + c.count("event down") == 0);
+
+  // In, a request: c (64 MiB) -> b (64 KiB): b drops the link for it and says why.
+  const std::string in = c.request("big " + b.name() + " 100000", 15s);
+  BOOST_TEST_MESSAGE("oversized request, receiver's limit: " << in);
+  BOOST_TEST(in.rfind("error node is down (nodedown)", 0) == 0, in);
+  BOOST_TEST(number(" " + in, "ms") < 1000, in);
+  const auto why = b.expect_line({"[error]", c.name() + " is down", "the maximum is 65536"});
+  BOOST_TEST(why.has_value(), b.transcript());
+  if (why) BOOST_TEST_MESSAGE("b logged: " << *why);
+  BOOST_TEST(b.expect("event down " + c.name()), b.transcript());
+  BOOST_TEST(c.expect("event down " + b.name()), c.transcript());
+  // The link can be made again, and carries calls.
+  BOOST_TEST(c.request("connect " + b.address()) == "true");
+  BOOST_TEST(c.request("call " + b.name()) == "ok " + b.name());
+
+  // In, a reply: b asks c for a reply over b's limit: c sends it, b drops the link, b's call
+  // fails with nodedown at once.
+  const std::string in_reply = b.request("bigreply " + c.name() + " 100000", 15s);
+  BOOST_TEST_MESSAGE("oversized reply, receiver's limit: " << in_reply);
+  BOOST_TEST(in_reply.rfind("error node is down (nodedown)", 0) == 0, in_reply);
+  BOOST_TEST(number(" " + in_reply, "ms") < 1000, in_reply);
+  BOOST_TEST(b.expect_line({"[error]", c.name() + " is down", "the maximum is 65536"}).has_value(),
+             b.transcript());
+  BOOST_TEST(c.request("connect " + b.address()) == "true");
+  BOOST_TEST(c.request("call " + b.name()) == "ok " + b.name());
+  // a was never disturbed; nobody crashed (each quits cleanly at the end, checked by ~peer).
+  BOOST_TEST(a.request("call " + b.name()) == "ok " + b.name());
+  for (peer* p : {&a, &b, &c}) BOOST_TEST(p->wait_exit(0s) == -1, p->transcript());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -60,10 +60,14 @@ struct blob {  // what `big` sends: as many bytes as asked for (past the maximum
 struct blob_size {  // the answer to a blob: how many bytes came
   std::uint64_t size;
 };
+struct blob_ask {  // what `bigreply` asks for: a blob of this many bytes as the reply
+  std::uint64_t size;
+};
 
-using protocol = nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob, blob_size>;
-using alt_protocol =
-    nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob, blob_size, extra>;
+using protocol =
+    nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob, blob_size, blob_ask>;
+using alt_protocol = nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob,
+                                     blob_size, blob_ask, extra>;
 
 namespace {
 
@@ -93,10 +97,15 @@ struct observer
 // ping_server: answers ping with its node, a blob with its size; keeps hold calls unanswered
 // until it stops.
 struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>, nodus::call<hold, pong>,
-                                   nodus::call<blob, blob_size>> {
+                                   nodus::call<blob, blob_size>, nodus::call<blob_ask, blob>> {
   static constexpr nodus::fixed_string name = "ping";
   pong handle_call(const ping& p) { return {self_node(), p.seq}; }
   blob_size handle_call(const blob& b) { return {b.bytes.size()}; }
+  blob handle_call(const blob_ask& a) {
+    blob b;
+    b.bytes.assign(a.size, std::uint8_t{0xa5});
+    return b;
+  }
   void handle_call(const hold&, nodus::caller<pong>& c) { held.push_back(std::move(c)); }
   std::vector<nodus::caller<pong>> held;
 };
@@ -446,6 +455,26 @@ int run_node(nodus::options opts) {
                               .count();
         say(r ? nodus::format("big ok {} ms={}", r->size, took)
               : nodus::format("big error {} ms={}", r.error().message(), took));
+      }
+    } else if (cmd == "bigreply") {
+      // bigreply NODE BYTES: one call whose reply is a blob of BYTES bytes; `bigreply ok SIZE` or
+      // `bigreply error ...`.
+      char to[256] = {};
+      unsigned long long bytes = 0;
+      auto name = std::sscanf(arg.c_str(), "%255s %llu", to, &bytes) == 2
+                      ? nodus::node_name::parse(to)
+                      : nodus::result<nodus::node_name>(nodus::errc::invalid_node_name);
+      if (!name) {
+        say("bigreply error usage: bigreply NODE BYTES");
+      } else {
+        const auto t = std::chrono::steady_clock::now();
+        auto r = node.template call<ping_server>(*name, blob_ask{bytes},
+                                                 std::chrono::milliseconds(10000));
+        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - t)
+                              .count();
+        say(r ? nodus::format("bigreply ok {} ms={}", r->bytes.size(), took)
+              : nodus::format("bigreply error {} ms={}", r.error().message(), took));
       }
     } else if (cmd == "fds") {
       // fds: `fds open=N soft=S hard=H`: descriptors open and RLIMIT_NOFILE.
