@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <set>
 #include <span>
 #include <string>
@@ -430,6 +431,7 @@ class node_table {
     std::shared_ptr<tcp::acceptor> acceptor;
     asio::steady_timer accept_pause;  // on accept_strand: the wait before an accept is retried
     bool accept_failing = false;      // on accept_strand: out of descriptors, warned once
+    bool accept_oom_warned = false;   // on accept_strand: a connection's buffers failed, warned
     node_table_options opts;
     std::uint16_t port = 0;
 
@@ -503,12 +505,33 @@ class node_table {
       });
     }
 
+    // start_accept(s, sock): on accept_strand. A connection reserves its receive buffer (as
+    // large as max_frame_size) as it is made; when that fails (std::bad_alloc: no address space
+    // left, e.g. under ulimit -v, or the map count limit) the connection is dropped, with one
+    // warning until an accept succeeds again, rather than the exception ending the node's thread.
     void start_accept(const std::shared_ptr<state>& s, tcp::socket sock) {
-      std::lock_guard lock(mutex);
-      if (closed) return;
-      const id_type id = next_id++;
-      conns[id].conn = net::connection::accept(std::move(sock), conn_options(), handlers(s, id));
-      conns[id].link->conn = conns[id].conn.get();
+      bool dropped = false;
+      {
+        std::lock_guard lock(mutex);
+        if (closed) return;
+        const id_type id = next_id++;
+        try {
+          conns[id].conn =
+              net::connection::accept(std::move(sock), conn_options(), handlers(s, id));
+          conns[id].link->conn = conns[id].conn.get();
+        } catch (const std::bad_alloc&) {
+          conns.erase(id);
+          dropped = true;
+        }
+      }
+      if (dropped && !accept_oom_warned) {
+        accept_oom_warned = true;
+        log(log_level::warn, format("{}: no memory for a new connection's buffers; dropping new "
+                                    "connections until there is",
+                                    opts.self));
+      } else if (!dropped) {
+        accept_oom_warned = false;
+      }
     }
 
     static void connect(const std::shared_ptr<state>& s, const node_name& peer,
