@@ -18,7 +18,12 @@
 #include <utility>
 #include <vector>
 
+#include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
 
 #include <nodus/nodus.hpp>
 
@@ -49,8 +54,20 @@ struct sink_report {
   bool ordered;        // every chunk came with the number expected
 };
 
-using protocol = nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report>;
-using alt_protocol = nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, extra>;
+struct blob {  // what `big` sends: as many bytes as asked for (past the maximum frame size)
+  BOOST_HANA_DEFINE_STRUCT(blob, (std::vector<std::uint8_t>, bytes));
+};
+struct blob_size {  // the answer to a blob: how many bytes came
+  std::uint64_t size;
+};
+struct blob_ask {  // what `bigreply` asks for: a blob of this many bytes as the reply
+  std::uint64_t size;
+};
+
+using protocol =
+    nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob, blob_size, blob_ask>;
+using alt_protocol = nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob,
+                                     blob_size, blob_ask, extra>;
 
 namespace {
 
@@ -77,10 +94,18 @@ struct observer
   }
 };
 
-// ping_server: answers ping with its node; keeps hold calls unanswered until it stops.
-struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>, nodus::call<hold, pong>> {
+// ping_server: answers ping with its node, a blob with its size; keeps hold calls unanswered
+// until it stops.
+struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>, nodus::call<hold, pong>,
+                                   nodus::call<blob, blob_size>, nodus::call<blob_ask, blob>> {
   static constexpr nodus::fixed_string name = "ping";
   pong handle_call(const ping& p) { return {self_node(), p.seq}; }
+  blob_size handle_call(const blob& b) { return {b.bytes.size()}; }
+  blob handle_call(const blob_ask& a) {
+    blob b;
+    b.bytes.assign(a.size, std::uint8_t{0xa5});
+    return b;
+  }
   void handle_call(const hold&, nodus::caller<pong>& c) { held.push_back(std::move(c)); }
   std::vector<nodus::caller<pong>> held;
 };
@@ -175,6 +200,122 @@ void flood(Node& node, nodus::node_name to, long ms, bool wait) {
       received));
 }
 
+// storm(node, to, total, inflight, mark): `total` calls of ping to `to`, `inflight` of them in
+// flight at any time (a new one as soon as one ends), each with a 30 s timeout, so that a call
+// that never ends shows as hung rather than as a timeout. Prints `storm mark ISSUED DONE` once
+// `mark` calls ended (the test kills `to` then) and, when every call ended or 15 s after the last
+// was issued, `storm done issued= ok= nodedown= timeout= busy= other= wrong= hung=
+// inflight_at_down= max_ms= down_to_last_ms= ms= first_other=`: the counts by outcome (wrong: a
+// reply that was not this call's), the calls in flight when the first nodedown came, the longest
+// call, and the time from the first nodedown to the end of the last call.
+template <class Node>
+void storm(Node& node, nodus::node_name to, std::uint64_t total, std::uint64_t inflight,
+           std::uint64_t mark) {
+  using clock = std::chrono::steady_clock;
+  struct state {
+    std::mutex m;
+    std::condition_variable cv;
+    std::uint64_t in_flight = 0, done = 0, ok = 0, nodedown = 0, timeout = 0, busy = 0, other = 0,
+                  wrong = 0, inflight_at_down = 0;
+    clock::duration max_call{};
+    std::optional<clock::time_point> first_down;
+    clock::time_point last_end{};
+    std::string first_other = "none";
+  };
+  auto st = std::make_shared<state>();
+  const auto start = clock::now();
+  bool marked = false;
+  for (std::uint64_t i = 0; i < total; ++i) {
+    {
+      std::unique_lock lock(st->m);
+      st->cv.wait(lock, [&] { return st->in_flight < inflight; });
+      ++st->in_flight;
+      if (!marked && st->done >= mark) {
+        marked = true;
+        say(nodus::format("storm mark {} {}", i, st->done));
+      }
+    }
+    const auto seq = static_cast<std::uint32_t>(i + 1);
+    const auto issued = clock::now();
+    node.template async_call<ping_server>(
+        to, ping{seq}, std::chrono::milliseconds(30000),
+        [st, seq, issued, to](nodus::result<pong> r) {
+          const auto now = clock::now();
+          std::lock_guard lock(st->m);
+          if (r) {
+            ++(r->seq == seq && r->node == to ? st->ok : st->wrong);
+          } else if (r.error() == nodus::errc::nodedown) {
+            if (!st->first_down) {
+              st->first_down = now;
+              st->inflight_at_down = st->in_flight;
+            }
+            ++st->nodedown;
+          } else if (r.error() == nodus::errc::timeout) {
+            ++st->timeout;
+          } else if (r.error() == nodus::errc::busy) {
+            ++st->busy;
+          } else {
+            if (st->other++ == 0) st->first_other = r.error().message();
+          }
+          st->max_call = std::max(st->max_call, now - issued);
+          st->last_end = now;
+          --st->in_flight;
+          ++st->done;
+          st->cv.notify_all();
+        });
+  }
+  std::unique_lock lock(st->m);
+  st->cv.wait_for(lock, 15s, [&] { return st->in_flight == 0; });
+  auto ms = [](clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  say(nodus::format(
+      "storm done issued={} ok={} nodedown={} timeout={} busy={} other={} wrong={} hung={} "
+      "inflight_at_down={} max_ms={} down_to_last_ms={} ms={} first_other={}",
+      total, st->ok, st->nodedown, st->timeout, st->busy, st->other, st->wrong, st->in_flight,
+      st->inflight_at_down, ms(st->max_call),
+      st->first_down ? ms(st->last_end - *st->first_down) : -1, ms(clock::now() - start),
+      st->first_other));
+}
+
+// latency(node, to, ms): blocking calls of ping to `to`, one after the other, for ms
+// milliseconds; prints `lat n=N errors=E median_us= p99_us= max_us= first_error=`.
+template <class Node>
+void latency(Node& node, nodus::node_name to, long ms) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + std::chrono::milliseconds(ms);
+  std::vector<long long> us;
+  std::uint64_t errors = 0;
+  std::string first_error = "none";
+  std::uint32_t seq = 0;
+  while (clock::now() < deadline) {
+    const auto t = clock::now();
+    auto r = node.template call<ping_server>(to, ping{++seq}, std::chrono::milliseconds(5000));
+    us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t).count());
+    if (!r || r->seq != seq) {
+      if (errors++ == 0) first_error = r ? "a reply to another call" : r.error().message();
+    }
+  }
+  std::sort(us.begin(), us.end());
+  auto at = [&](double q) {
+    return us.empty() ? -1 : us[std::min(us.size() - 1, static_cast<std::size_t>(q * us.size()))];
+  };
+  say(nodus::format("lat n={} errors={} median_us={} p99_us={} max_us={} first_error={}", us.size(),
+                    errors, at(0.5), at(0.99), us.empty() ? -1 : us.back(), first_error));
+}
+
+// open_fds() -> how many descriptors this process has open (/proc/self/fd).
+long open_fds() {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  long n = 0;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n - 1;  // the directory's own descriptor
+}
+
 std::string join(const std::vector<nodus::node_name>& nodes) {
   std::string out;
   for (const auto& n : nodes) {
@@ -199,6 +340,7 @@ int run_node(nodus::options opts) {
 
   std::uint32_t seq = 0;
   std::thread flooding;
+  std::thread storming;
   std::string line;
   while (std::getline(std::cin, line)) {
     const auto space = line.find(' ');
@@ -267,6 +409,87 @@ int run_node(nodus::options opts) {
         });
         say("flood started");
       }
+    } else if (cmd == "storm") {
+      // storm NODE TOTAL INFLIGHT MARK: in the background; `storm started` now, `storm mark ...`
+      // and `storm done ...` later.
+      char to[256] = {};
+      unsigned long long total = 0, inflight = 0, mark = 0;
+      auto n = std::sscanf(arg.c_str(), "%255s %llu %llu %llu", to, &total, &inflight, &mark);
+      auto name = nodus::node_name::parse(to);
+      if (n != 4 || !name || inflight == 0 || storming.joinable()) {
+        say("storm error usage: storm NODE TOTAL INFLIGHT MARK, one at a time");
+      } else {
+        storming = std::thread(
+            [&node, to = *name, total, inflight, mark] { storm(node, to, total, inflight, mark); });
+        say("storm started");
+      }
+    } else if (cmd == "lat") {
+      // lat NODE MS: blocking calls for MS ms; answers `lat n=...` at the end.
+      char to[256] = {};
+      long ms = 0;
+      auto name = std::sscanf(arg.c_str(), "%255s %ld", to, &ms) == 2
+                      ? nodus::node_name::parse(to)
+                      : nodus::result<nodus::node_name>(nodus::errc::invalid_node_name);
+      if (!name) {
+        say("lat error usage: lat NODE MS");
+      } else {
+        latency(node, *name, ms);
+      }
+    } else if (cmd == "big") {
+      // big NODE BYTES: one call carrying a blob of BYTES bytes; `big ok SIZE` or `big error ...`.
+      char to[256] = {};
+      unsigned long long bytes = 0;
+      auto name = std::sscanf(arg.c_str(), "%255s %llu", to, &bytes) == 2
+                      ? nodus::node_name::parse(to)
+                      : nodus::result<nodus::node_name>(nodus::errc::invalid_node_name);
+      if (!name) {
+        say("big error usage: big NODE BYTES");
+      } else {
+        blob b;
+        b.bytes.assign(bytes, std::uint8_t{0x5a});
+        const auto t = std::chrono::steady_clock::now();
+        auto r =
+            node.template call<ping_server>(*name, std::move(b), std::chrono::milliseconds(10000));
+        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - t)
+                              .count();
+        say(r ? nodus::format("big ok {} ms={}", r->size, took)
+              : nodus::format("big error {} ms={}", r.error().message(), took));
+      }
+    } else if (cmd == "bigreply") {
+      // bigreply NODE BYTES: one call whose reply is a blob of BYTES bytes; `bigreply ok SIZE` or
+      // `bigreply error ...`.
+      char to[256] = {};
+      unsigned long long bytes = 0;
+      auto name = std::sscanf(arg.c_str(), "%255s %llu", to, &bytes) == 2
+                      ? nodus::node_name::parse(to)
+                      : nodus::result<nodus::node_name>(nodus::errc::invalid_node_name);
+      if (!name) {
+        say("bigreply error usage: bigreply NODE BYTES");
+      } else {
+        const auto t = std::chrono::steady_clock::now();
+        auto r = node.template call<ping_server>(*name, blob_ask{bytes},
+                                                 std::chrono::milliseconds(10000));
+        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - t)
+                              .count();
+        say(r ? nodus::format("bigreply ok {} ms={}", r->bytes.size(), took)
+              : nodus::format("bigreply error {} ms={}", r.error().message(), took));
+      }
+    } else if (cmd == "fds") {
+      // fds: `fds open=N soft=S hard=H`: descriptors open and RLIMIT_NOFILE.
+      rlimit l{};
+      ::getrlimit(RLIMIT_NOFILE, &l);
+      say(nodus::format("fds open={} soft={} hard={}", open_fds(),
+                        static_cast<unsigned long long>(l.rlim_cur),
+                        static_cast<unsigned long long>(l.rlim_max)));
+    } else if (cmd == "cpu") {
+      // cpu: `cpu MS`: the CPU time (user + system) this process used so far.
+      rusage u{};
+      ::getrusage(RUSAGE_SELF, &u);
+      const long long us = (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000LL +
+                           u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+      say(nodus::format("cpu {}", us / 1000));
     } else if (cmd == "quit") {
       break;
     } else {
@@ -274,6 +497,7 @@ int run_node(nodus::options opts) {
     }
   }
   if (flooding.joinable()) flooding.join();
+  if (storming.joinable()) storming.join();
   node.stop();
   const auto r = node.join();
   say(r ? std::string("quit ok") : "quit error " + r.error().message());
@@ -295,9 +519,22 @@ int run_peer(int argc, char* argv[]) {
     return 2;
   }
   bool alt = false;
-  for (const auto& a : opts->rest) {
+  for (std::size_t i = 0; i < opts->rest.size(); ++i) {
+    const auto& a = opts->rest[i];
     if (a == "--alt-protocol") {
       alt = true;
+    } else if ((a == "--nofile" || a == "--nofile-soft") && i + 1 < opts->rest.size()) {
+      // --nofile N: RLIMIT_NOFILE soft and hard N (the node cannot raise it); --nofile-soft N:
+      // the soft limit N only (as a shell's default of 1024 under a higher hard limit). Set before
+      // the node starts.
+      rlimit l{};
+      ::getrlimit(RLIMIT_NOFILE, &l);
+      l.rlim_cur = std::stoul(opts->rest[++i]);
+      if (a == "--nofile") l.rlim_max = l.rlim_cur;
+      if (::setrlimit(RLIMIT_NOFILE, &l) != 0) {
+        say("start-failed setrlimit " + a);
+        return 2;
+      }
     } else {
       say("start-failed unknown argument " + a);
       return 2;

@@ -2,7 +2,8 @@
 // bridge (tests/common/netns.hpp), real node processes in them (`ip netns exec`), each host with
 // its own port mapper (the first node on a host serves it, on the default port 4369 of that
 // host). gossip_strategy over UDP multicast with a secret, and dns_poll_strategy against a real
-// dnsmasq. Traffic stays in the test's namespaces (198.18.0.0/15).
+// dnsmasq; a partition (a host's link cut, then healed). Traffic stays in the test's namespaces
+// (198.18.0.0/15).
 #include <boost/test/unit_test.hpp>
 
 #include <arpa/inet.h>
@@ -169,6 +170,54 @@ BOOST_AUTO_TEST_CASE(a_node_stops_at_once_while_a_dns_lookup_hangs) {
   BOOST_TEST(n->wait_exit(10s) == 0, n->transcript());
   BOOST_TEST(dist_test::ms_since(asked) < 3000, n->transcript());
   BOOST_TEST(n->count("quit ok") == 1, n->transcript());
+}
+
+// A partition: two hosts on a LAN (each a namespace joined to the bridge by a veth pair), a node
+// on each, formed by the epmd strategy (polling every 300 ms), tick time 1 s. Host 1's link is
+// cut (its bridge port goes down: packets vanish, no FIN, no RST): each side declares the other
+// down (net_tick_timeout) within the tick time, with slack. The link comes back: the strategy
+// connects them again. Both figures are printed; the second includes what a dial started during
+// the partition waits for (its lost SYN is sent again by TCP after 1 s, then 3 s).
+BOOST_AUTO_TEST_CASE(a_partition_is_seen_on_both_sides_within_the_tick_time_and_heals) {
+  if (skip_without_namespaces()) return;
+  nodus::test::lan lan(2, 45);
+  const std::string a_name = "a@" + lan.address(0);
+  const std::string b_name = "b@" + lan.address(1);
+  const std::vector<std::string> hosts{"--cluster-hosts", a_name + "," + b_name};
+  auto a = start_in(lan.host(0), a_name, "epmd", hosts);
+  auto b = start_in(lan.host(1), b_name, "epmd", hosts);
+  for (peer* p : {a.get(), b.get()}) BOOST_REQUIRE_MESSAGE(p->ready(), p->transcript());
+  expect_ups(*a, {b.get()});
+  expect_ups(*b, {a.get()});
+  BOOST_REQUIRE_EQUAL(a->request("ping"), b_name + ":ok");
+
+  const auto cut = dist_test::clock_type::now();
+  lan.link_down(1);
+  BOOST_TEST(a->expect("event down " + b_name + " net_tick_timeout", 5s), a->transcript());
+  const long long a_down_ms = dist_test::ms_since(cut);
+  BOOST_TEST(b->expect("event down " + a_name + " net_tick_timeout", 5s), b->transcript());
+  const long long b_down_ms = dist_test::ms_since(cut);
+  BOOST_TEST(a->request("list") == "");
+  BOOST_TEST(b->request("list") == "");
+
+  const auto healed = dist_test::clock_type::now();
+  lan.link_up(1);
+  BOOST_TEST(a->expect("event up " + b_name, 10s), a->transcript());
+  const long long a_up_ms = dist_test::ms_since(healed);
+  BOOST_TEST(b->expect("event up " + a_name, 10s), b->transcript());
+  const long long b_up_ms = dist_test::ms_since(healed);
+  BOOST_TEST_MESSAGE("partition: node down after " << a_down_ms << " ms (a) and " << b_down_ms
+                                                   << " ms (b) of the cut; up again after "
+                                                   << a_up_ms << " ms (a) and " << b_up_ms
+                                                   << " ms (b) of the heal");
+  // net_ticktime 1 s: a silent peer is down after 1 to 1.25 s (ticks every 250 ms).
+  BOOST_TEST(a_down_ms < 2000);
+  BOOST_TEST(b_down_ms < 2000);
+  // The polling interval (300 ms) plus a lost SYN's retransmission (1 s) and slack.
+  BOOST_TEST(a_up_ms < 2500);
+  BOOST_TEST(b_up_ms < 2500);
+  BOOST_TEST(a->request("ping") == b_name + ":ok");
+  BOOST_TEST(b->request("ping") == a_name + ":ok");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

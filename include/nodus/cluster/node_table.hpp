@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <asio/any_io_executor.hpp>
+#include <asio/error.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstddef>
@@ -18,6 +20,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -141,6 +145,15 @@ inline bool decode_hello(std::span<const std::byte> f, std::uint64_t& fingerprin
   fingerprint = 0;
   for (int i = 0; i < 8; ++i) fingerprint |= std::to_integer<std::uint64_t>(f[8 + i]) << (8 * i);
   return true;
+}
+
+// is_fd_exhaustion(ec) -> accept failed for want of descriptors or kernel memory (EMFILE, ENFILE,
+// ENOBUFS, ENOMEM): a state that passes when connections close, not a reason to stop. Compared
+// with asio's own codes, as epmd::is_fd_exhaustion (nodus/epmd/server.hpp) explains.
+[[nodiscard]] inline bool is_fd_exhaustion(const std::error_code& ec) noexcept {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory ||
+         (ec.category() == asio::error::get_system_category() && ec.value() == ENFILE);
 }
 
 // only_padding(f, at) -> the bytes of f from at on are the zero padding of an aligned frame.
@@ -411,11 +424,15 @@ class node_table {
         : ex(e),
           accept_strand(asio::make_strand(e)),
           acceptor(std::make_shared<tcp::acceptor>(accept_strand)),
+          accept_pause(accept_strand),
           opts(std::move(o)) {}
 
     asio::any_io_executor ex;
     asio::strand<asio::any_io_executor> accept_strand;
     std::shared_ptr<tcp::acceptor> acceptor;
+    asio::steady_timer accept_pause;  // on accept_strand: the wait before an accept is retried
+    bool accept_failing = false;      // on accept_strand: out of descriptors, warned once
+    bool accept_oom_warned = false;   // on accept_strand: a connection's buffers failed, warned
     node_table_options opts;
     std::uint16_t port = 0;
 
@@ -423,9 +440,12 @@ class node_table {
     bool closed = false;
     id_type next_id = 1;
     std::map<id_type, conn_info> conns;
-    std::map<node_name, id_type> up;           // visible peers
-    std::map<node_name, id_type> dialing;      // our pending dial per peer
-    std::map<node_name, id_type> accepting;    // an accepted handshake per peer
+    std::map<node_name, id_type> up;         // visible peers
+    std::map<node_name, id_type> dialing;    // our pending dial per peer
+    std::map<node_name, id_type> accepting;  // an accepted handshake per peer
+    // The peers of connections in their protocol check (conn_info::greeting), so that decide()
+    // finds one without walking every connection (a flood of handshakes made that quadratic).
+    std::multiset<node_name> greeting_peers;
     std::map<node_name, std::uint16_t> ports;  // listening ports we know
     std::map<node_name, waiter_set> waiting;   // connect() completions per peer
     std::vector<std::shared_ptr<node_up_handler>> up_handlers;
@@ -451,23 +471,69 @@ class node_table {
       return o;
     }
 
+    // accept_next(s): accepts the next connection (on accept_strand, which runs every accept
+    // handler). An accept that fails for want of descriptors (EMFILE, ENFILE) or kernel memory
+    // is retried every 100 ms, with one warning, until it succeeds: retrying at once would spin
+    // on a listener that stays readable; stopping would leave the node deaf for good once the
+    // connections that took the descriptors close. Other errors are retried after 10 ms.
     static void accept_next(const std::shared_ptr<state>& s) {
       std::weak_ptr<state> w = s;
       auto acc = s->acceptor;
       acc->async_accept(s->ex, [w, acc](std::error_code ec, tcp::socket sock) {
         auto st = w.lock();
-        if (!st || !acc->is_open()) return;
-        if (!ec) st->start_accept(st, std::move(sock));
-        asio::post(st->accept_strand, [st] { accept_next(st); });
+        if (!st || !acc->is_open() || ec == asio::error::operation_aborted) return;
+        if (!ec) {
+          if (st->accept_failing) {
+            st->accept_failing = false;
+            st->log(log_level::info, format("{}: accepting connections again", st->opts.self));
+          }
+          st->start_accept(st, std::move(sock));
+          asio::post(st->accept_strand, [st] { accept_next(st); });
+          return;
+        }
+        const bool exhausted = detail::is_fd_exhaustion(ec);
+        if (exhausted && !st->accept_failing) {
+          st->accept_failing = true;
+          st->log(log_level::warn,
+                  format("{}: accepting a connection failed ({}); retrying every 100 ms "
+                         "meanwhile (RLIMIT_NOFILE too low for the connections?)",
+                         st->opts.self, ec.message()));
+        }
+        st->accept_pause.expires_after(std::chrono::milliseconds(exhausted ? 100 : 10));
+        st->accept_pause.async_wait([w, acc](std::error_code wait_ec) {
+          if (wait_ec || !acc->is_open()) return;
+          if (auto again = w.lock()) accept_next(again);
+        });
       });
     }
 
+    // start_accept(s, sock): on accept_strand. A connection reserves its receive buffer (as
+    // large as max_frame_size) as it is made; when that fails (std::bad_alloc: no address space
+    // left, e.g. under ulimit -v, or the map count limit) the connection is dropped, with one
+    // warning until an accept succeeds again, rather than the exception ending the node's thread.
     void start_accept(const std::shared_ptr<state>& s, tcp::socket sock) {
-      std::lock_guard lock(mutex);
-      if (closed) return;
-      const id_type id = next_id++;
-      conns[id].conn = net::connection::accept(std::move(sock), conn_options(), handlers(s, id));
-      conns[id].link->conn = conns[id].conn.get();
+      bool dropped = false;
+      {
+        std::lock_guard lock(mutex);
+        if (closed) return;
+        const id_type id = next_id++;
+        try {
+          conns[id].conn =
+              net::connection::accept(std::move(sock), conn_options(), handlers(s, id));
+          conns[id].link->conn = conns[id].conn.get();
+        } catch (const std::bad_alloc&) {
+          conns.erase(id);
+          dropped = true;
+        }
+      }
+      if (dropped && !accept_oom_warned) {
+        accept_oom_warned = true;
+        log(log_level::warn, format("{}: no memory for a new connection's buffers; dropping new "
+                                    "connections until there is",
+                                    opts.self));
+      } else if (!dropped) {
+        accept_oom_warned = false;
+      }
     }
 
     static void connect(const std::shared_ptr<state>& s, const node_name& peer,
@@ -575,11 +641,14 @@ class node_table {
       return s;
     }
 
-    bool greeting_locked(const node_name& peer) const {
-      for (const auto& [cid, info] : conns) {
-        if (info.greeting && info.peer == peer) return true;
-      }
-      return false;
+    bool greeting_locked(const node_name& peer) const { return greeting_peers.count(peer) != 0; }
+
+    // end_greeting_locked(info): info's protocol check is over (passed, failed or gone).
+    void end_greeting_locked(conn_info& info) {
+      if (!info.greeting) return;
+      info.greeting = false;
+      if (auto g = greeting_peers.find(info.peer); g != greeting_peers.end())
+        greeting_peers.erase(g);
     }
 
     // The handshake is done: a nodus peer first proves it speaks our protocol (hello frames both
@@ -598,6 +667,7 @@ class node_table {
         if (!info.native) {
           c = nullptr;
         } else {
+          if (!info.greeting) greeting_peers.insert(peer);
           info.greeting = true;
           c = info.conn;
         }
@@ -617,7 +687,7 @@ class node_table {
         std::lock_guard lock(mutex);
         auto it = conns.find(id);
         if (closed || it == conns.end() || !it->second.greeting) return;
-        it->second.greeting = false;
+        end_greeting_locked(it->second);
         c = it->second.conn;
       }
       if (!detail::decode_hello(f, theirs) || theirs != opts.protocol_fingerprint) {
@@ -815,6 +885,7 @@ class node_table {
         const bool hidden = it->second.hidden;
         const bool came_up = it->second.up || it->second.greeting;
         const bool greeted = it->second.greeting;
+        end_greeting_locked(it->second);
         conns.erase(it);
         if (opts.membership_changed) opts.membership_changed();
         if (auto u = up.find(peer); u != up.end() && u->second == id) {
@@ -874,7 +945,12 @@ class node_table {
         }
       }
       if (lost) {
-        log(log_level::debug, format("{} is down: {}", peer, e.message()));
+        // A peer that sent a frame over max_frame_size (or one that cannot be a frame) was
+        // dropped for it: an error worth a line; other ends of a link are routine.
+        const bool refused_frame =
+            e.code() == errc::frame_too_large || e.code() == errc::malformed_frame;
+        log(refused_frame ? log_level::error : log_level::debug,
+            format("{} is down: {}", peer, e.message()));
         for (const auto& h : losts) {
           if (*h) (*h)(peer, reason);
         }
@@ -928,9 +1004,10 @@ class node_table {
       if (s_->hooks->erlang) s_->hooks->retired.push_back(std::move(s_->hooks->erlang));
     }
     for (auto& c : all) c->close();
-    asio::post(s_->accept_strand, [acc = s_->acceptor, timers] {
+    asio::post(s_->accept_strand, [s = s_, timers] {
       std::error_code ignored;
-      acc->close(ignored);
+      s->acceptor->close(ignored);
+      s->accept_pause.cancel();  // an accept waiting to be retried (out of descriptors)
       for (const auto& t : timers) t->cancel();
     });
     s_.reset();

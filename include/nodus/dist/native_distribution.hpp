@@ -250,6 +250,9 @@ class native_distribution final : public distribution {
                     std::shared_ptr<const void> owner, admission a) override {
     auto conn = native_connection(peer);
     if (!conn) return conn.error();
+    std::size_t n = 0;
+    for (const auto& p : parts) n += p.size();
+    if (auto e = oversized(peer, n)) return *e;
     if (a == admission::checked && (*conn)->busy()) return busy_error(peer, **conn);
     std::vector<asio::const_buffer> buffers;
     buffers.reserve(parts.size());
@@ -477,6 +480,19 @@ class native_distribution final : public distribution {
       return std::nullopt;
     }
     return (std::uint64_t{r.words[2]} << 32) | r.words[1];
+  }
+
+  // oversized(peer, n) -> errc::frame_too_large when a frame of n bytes, padded as native frames
+  // are, is longer than max_frame_size: the peer would drop the link on it (as this node drops a
+  // peer that sends one), so it is refused here, before it is queued, and the link stays up.
+  [[nodiscard]] std::optional<error> oversized(const node_name& peer, std::size_t n) const {
+    const std::size_t pad =
+        (net::frame_alignment - (net::frame_header_size + n) % net::frame_alignment) %
+        net::frame_alignment;
+    if (n + pad <= s_.max_frame_size) return std::nullopt;
+    return error(errc::frame_too_large,
+                 format("a message of {} bytes to {} is over max_frame_size ({} bytes); not sent",
+                        n, peer, s_.max_frame_size));
   }
 
   // busy_error(peer, conn) -> errc::busy, naming peer, what is queued for it and the limit.

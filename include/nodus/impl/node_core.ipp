@@ -13,6 +13,12 @@
 
 #include <asio/post.hpp>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/resource.h>
+
+#include <climits>  // OPEN_MAX (macOS)
+#endif
+
 #include "nodus/core/format.hpp"
 #include "nodus/detail/node_core.hpp"
 #include "nodus/epmd/protocol.hpp"
@@ -67,10 +73,39 @@ NODUS_DECL node_core::~node_core() {
   }
 }
 
+// raise_descriptor_limit(log): a distributed node holds a descriptor per peer and per connection
+// being set up (a flood of them included), so it raises its soft RLIMIT_NOFILE to the hard limit
+// (the BEAM sizes its port table from that limit; shells and services often start programs at a
+// soft 1024 under a hard limit far higher). Process-wide and idempotent; a failure is logged and
+// the node runs with the limit it has.
+NODUS_DECL void raise_descriptor_limit(logger& log) {
+#if defined(__unix__) || defined(__APPLE__)
+  rlimit l{};
+  if (::getrlimit(RLIMIT_NOFILE, &l) != 0 || l.rlim_cur == RLIM_INFINITY) return;
+  rlim_t target = l.rlim_max;
+#if defined(__APPLE__)
+  if (target == RLIM_INFINITY || target > OPEN_MAX) target = OPEN_MAX;  // macOS refuses more
+#endif
+  if (target == RLIM_INFINITY || target <= l.rlim_cur) return;
+  const rlim_t before = l.rlim_cur;
+  l.rlim_cur = target;
+  if (::setrlimit(RLIMIT_NOFILE, &l) != 0) {
+    log.debug("could not raise the descriptor limit (RLIMIT_NOFILE) from {} to {}",
+              static_cast<unsigned long long>(before), static_cast<unsigned long long>(target));
+    return;
+  }
+  log.debug("raised the descriptor limit (RLIMIT_NOFILE) from {} to {}",
+            static_cast<unsigned long long>(before), static_cast<unsigned long long>(target));
+#else
+  (void)log;
+#endif
+}
+
 NODUS_DECL result<void> node_core::listen() {
   if (no_dist_) return *no_dist_;
   auto* d = dist();
   if (d == nullptr) return {};
+  raise_descriptor_limit(log_);
   if (auto r = d->listen(); !r) return r;
   return register_name();
 }

@@ -226,15 +226,20 @@ class remote_reply_op final : public call_op<Reply> {
       dist::send_reply_error(d_, peer_, this->id(), r.error());
       return;
     }
+    result<void> sent;
     if constexpr (copied_message_v<Reply>) {
       dist::frame_header h;
       h.reply(this->id(), sizeof(Reply));
-      (void)send_copied_message<Reply>(d_, peer_, h, r.value(), dist::admission::forced);
+      sent = send_copied_message<Reply>(d_, peer_, h, r.value(), dist::admission::forced);
     } else {
       const auto id = this->id();
-      (void)send_encoded<Reply>(
+      sent = send_encoded<Reply>(
           d_, peer_, [id](dist::frame_header& h, std::size_t n) { h.reply(id, n); },
           std::make_shared<const Reply>(std::move(r).value()), dist::admission::forced);
+    }
+    // A reply over max_frame_size is not sent: the caller gets that error rather than its timeout.
+    if (!sent && sent.error() == errc::frame_too_large) {
+      dist::send_reply_error(d_, peer_, this->id(), sent.error());
     }
   }
   dist::distribution& d_;
