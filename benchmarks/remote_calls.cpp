@@ -63,7 +63,9 @@
 // nodus (roles nodus-server / nodus-client): two nodes, n2@127.0.0.1 running the server `sink`
 // and n1@127.0.0.1, each run by one thread (options.threads = 1, node.run()). The client's node
 // does what the raw client does with node.async_call<sink>(n2, msg, timeout, callback) (the next
-// call from the previous reply's completion) and node.cast<sink>(n2, msg); a stream is an
+// call from the previous reply's completion) and node.cast<sink>(n2, msg) (a cast refused with
+// busy, the send queue at its 1 MiB limit, waits with node.async_wait_writable and goes on, as
+// an Erlang sender is suspended on a busy distribution port); a stream is an
 // "expect n" call, n casts queued from its completion, then a "sync" call that the server answers
 // once it has counted the n casts (they arrive before it, in order). 32-byte messages are sent by
 // value (copied once into the send), the 1 MiB one as one std::shared_ptr<const> for every cast
@@ -1143,32 +1145,46 @@ class nodus_client {
   // Stream: an "expect n" call, then n casts queued from its completion, then a sync call that
   // the server answers once it has counted the n casts; from the first cast to that answer.
   void run_stream(stream_figure& f) {
-    node_.async_call<nodus_sink>(
-        peer_, nodus_expect{static_cast<std::uint64_t>(f.n)}, timeout_,
-        [this, &f](nodus::result<nodus_count> r) {
-          if (!r) fail("nodus client: expect: " + r.error().message());
-          const auto t0 = bench_clock::now();
-          for (long i = 0; i < f.n; ++i) {
-            nodus::result<void> sent;
-            if (f.big) {
-              sent = node_.cast<nodus_sink>(peer_, big_);  // the same message every time, no copy
-            } else {
-              nodus_small m{};
-              m.seq = static_cast<std::uint64_t>(i);
-              sent = node_.cast<nodus_sink>(peer_, m);
-            }
-            if (!sent) fail("nodus client: cast: " + sent.error().message());
-          }
-          node_.async_call<nodus_sink>(peer_, nodus_sync{static_cast<std::uint64_t>(f.n)}, timeout_,
-                                       [this, &f, t0](nodus::result<nodus_count> done) {
-                                         if (!done)
-                                           fail("nodus client: sync: " + done.error().message());
-                                         if (done->n != static_cast<std::uint64_t>(f.n))
-                                           fail("nodus client: casts lost");
-                                         f.ns = elapsed_ns(t0, bench_clock::now());
-                                         next_stage();
-                                       });
-        });
+    node_.async_call<nodus_sink>(peer_, nodus_expect{static_cast<std::uint64_t>(f.n)}, timeout_,
+                                 [this, &f](nodus::result<nodus_count> r) {
+                                   if (!r) fail("nodus client: expect: " + r.error().message());
+                                   cast_from(f, 0, bench_clock::now());
+                                 });
+  }
+  // cast_from(f, i, t0): casts i.. of the stream, then the sync call. A cast (or call) refused with
+  // errc::busy (the queue to the server holds dist_buf_busy_limit) waits for the queue to drain
+  // (async_wait_writable) and is sent again, as an Erlang sender is suspended on a busy port.
+  void cast_from(stream_figure& f, long i, bench_clock::time_point t0) {
+    for (; i < f.n; ++i) {
+      nodus::result<void> sent;
+      if (f.big) {
+        sent = node_.cast<nodus_sink>(peer_, big_);  // the same message every time, no copy
+      } else {
+        nodus_small m{};
+        m.seq = static_cast<std::uint64_t>(i);
+        sent = node_.cast<nodus_sink>(peer_, m);
+      }
+      if (sent) continue;
+      if (sent.error() != nodus::errc::busy) fail("nodus client: cast: " + sent.error().message());
+      node_.async_wait_writable(peer_, [this, &f, i, t0](nodus::result<void> w) {
+        if (!w) fail("nodus client: waiting for a busy peer: " + w.error().message());
+        cast_from(f, i, t0);
+      });
+      return;
+    }
+    // The sync call once the queue is below the limit (a call to a busy peer fails at once).
+    node_.async_wait_writable(peer_, [this, &f, t0](nodus::result<void> w) {
+      if (!w) fail("nodus client: waiting for a busy peer: " + w.error().message());
+      node_.async_call<nodus_sink>(peer_, nodus_sync{static_cast<std::uint64_t>(f.n)}, timeout_,
+                                   [this, &f, t0](nodus::result<nodus_count> done) {
+                                     if (!done)
+                                       fail("nodus client: sync: " + done.error().message());
+                                     if (done->n != static_cast<std::uint64_t>(f.n))
+                                       fail("nodus client: casts lost");
+                                     f.ns = elapsed_ns(t0, bench_clock::now());
+                                     next_stage();
+                                   });
+    });
   }
 
   nodus_node& node_;

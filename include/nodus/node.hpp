@@ -164,6 +164,24 @@ class node {
         token, std::string(target));
   }
 
+  // async_wait_writable(node, token): completes once the queue of frames to node is below its
+  // busy limit (options::dist_buf_busy_limit), at once when it is: with ok, or nodedown when node
+  // is not connected (or goes down meanwhile). How a handler, which must not block, waits out a
+  // cast's errc::busy before it sends again. Completion signature void(result<void>); the
+  // handler runs on its associated executor, by default a thread of this node.
+  template <class Token>
+  auto async_wait_writable(const node_name& to, Token&& token) {
+    return asio::async_initiate<Token, void(result<void>)>(
+        [this](auto handler, node_name peer) {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          auto ex = asio::get_associated_executor(*h, core_.io().get_executor());
+          core_.when_writable(peer, [h, ex](result<void> r) {
+            asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
+          });
+        },
+        token, to);
+  }
+
   // connect(node) -> bool: blocking async_connect, for main() and tests (false from a thread of
   // this node, where it would deadlock; use async_connect there).
   bool connect(std::string_view target) { return core_.connect(target); }

@@ -133,4 +133,21 @@ BOOST_AUTO_TEST_CASE(a_peer_stopped_past_the_tick_time_is_down_and_the_waiting_s
   BOOST_TEST(b.expect("event down " + a.name()), b.transcript());
 }
 
+// A handler (a thread of the node, which must not block) casting faster than the link drains:
+// each busy is waited out with async_wait_writable, and every chunk arrives, in order.
+BOOST_AUTO_TEST_CASE(a_handler_waits_out_busy_with_async_wait_writable_and_none_is_lost) {
+  peer a("bp_a"), b("bp_b");
+  require_started({&a, &b});
+  BOOST_TEST_REQUIRE(a.request("connect " + b.address()) == "true");
+  require_up_events({&a, &b});
+  // 40 MiB of 1 KiB casts: far past the 1 MiB limit while the node's one thread casts.
+  BOOST_TEST_REQUIRE(a.request("stream " + b.name() + " 40000") == "started");
+  auto done = a.expect_line({"stream done"}, std::chrono::seconds(60));
+  BOOST_TEST_REQUIRE(done.has_value(), a.transcript());
+  BOOST_TEST_MESSAGE(*done);
+  BOOST_TEST(done->find("sent=40000 ") != std::string::npos, *done);
+  BOOST_TEST(done->find("received=40000 next=40000 ordered=1") != std::string::npos, *done);
+  BOOST_TEST(done->find("waits=0 ") == std::string::npos, *done);  // it did meet the limit
+}
+
 BOOST_AUTO_TEST_SUITE_END()

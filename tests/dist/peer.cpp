@@ -139,6 +139,48 @@ std::size_t rss_kib() {
 // the casts refused with busy (a wait that ends with the flood is not counted); then asks the
 // sink what came. Prints `flood-progress T ACKED
 // REFUSED RSS_KIB` every 250 ms and `flood done ...` at the end.
+// stream: `stream NODE COUNT` casts COUNT numbered chunks to the sink of NODE from a thread of
+// the node (which must not block): a cast refused with busy waits with async_wait_writable and
+// is sent again. Prints `stream done sent=N waits=W received=...` (what the sink got, asked after
+// the last cast).
+template <class Node>
+struct streamer : std::enable_shared_from_this<streamer<Node>> {
+  streamer(Node& n, nodus::node_name t, std::uint32_t count) : node(n), to(t), total(count) {}
+  void go() {
+    chunk c{};
+    for (; next < total; ++next) {
+      c.seq = next;
+      auto r = node.template cast<sink>(to, c);
+      if (r) continue;
+      if (r.error() != nodus::errc::busy) return finish("error " + r.error().message());
+      ++waits;
+      node.async_wait_writable(to, [self = this->shared_from_this()](nodus::result<void> w) {
+        if (!w) return self->finish("error waiting: " + w.error().message());
+        self->go();
+      });
+      return;
+    }
+    node.async_wait_writable(to, [self = this->shared_from_this()](nodus::result<void> w) {
+      if (!w) return self->finish("error waiting: " + w.error().message());
+      self->node.template async_call<sink>(
+          self->to, sink_query{}, std::chrono::milliseconds(20000),
+          [self](nodus::result<sink_report> q) {
+            self->finish(
+                q ? nodus::format("{} next={} ordered={}", q->count, q->next, q->ordered ? 1 : 0)
+                  : "error " + q.error().message());
+          });
+    });
+  }
+  void finish(const std::string& received) {
+    say(nodus::format("stream done sent={} waits={} received={}", next, waits, received));
+  }
+  Node& node;
+  nodus::node_name to;
+  std::uint32_t total;
+  std::uint32_t next = 0;
+  std::uint64_t waits = 0;
+};
+
 template <class Node>
 void flood(Node& node, nodus::node_name to, long ms, bool wait) {
   using clock = std::chrono::steady_clock;
@@ -393,6 +435,19 @@ int run_node(nodus::options opts) {
                                 r ? std::string("ok") : "error " + r.error().message()));
             });
         say("hold sent");
+      }
+    } else if (cmd == "stream") {
+      char to[256] = {};
+      unsigned count = 0;
+      auto name = std::sscanf(arg.c_str(), "%255s %u", to, &count) == 2
+                      ? nodus::node_name::parse(to)
+                      : nodus::result<nodus::node_name>(nodus::errc::invalid_node_name);
+      if (!name) {
+        say("stream error usage: stream NODE COUNT");
+      } else {
+        auto s = std::make_shared<streamer<decltype(node)>>(node, *name, count);
+        asio::post(node.io_context(), [s] { s->go(); });
+        say("stream started");
       }
     } else if (cmd == "flood") {
       // flood NODE MS fail|wait: in the background; `flood started` now, `flood done ...` later.

@@ -62,6 +62,9 @@ class node_core {
   NODUS_DECL bool disconnect(const node_name& to);
   [[nodiscard]] NODUS_DECL std::vector<node_name> list(node_kind which) const;
   [[nodiscard]] NODUS_DECL bool is_connected(const node_name& to) const;
+  // when_writable(to, done): done(ok) on a thread of the node once the send queue of `to` is
+  // below its busy limit; done(nodedown) when `to` is not connected (or goes down meanwhile).
+  NODUS_DECL void when_writable(const node_name& to, std::function<void(result<void>)> done);
   [[nodiscard]] NODUS_DECL bool serves_port_mapper() const;
   NODUS_DECL void on_node_up(std::function<void(const node_up&)> cb);
   NODUS_DECL void on_node_down(std::function<void(const node_down&)> cb);

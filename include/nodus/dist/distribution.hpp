@@ -166,6 +166,9 @@ class distribution {
   // busy when the queue is still at the limit at deadline. Never on a thread of the node.
   virtual result<void> wait_writable(const node_name& peer,
                                      std::chrono::steady_clock::time_point deadline) = 0;
+  // when_writable(peer, f): f() on a thread of the node once the send queue of peer is below its
+  // busy limit, or peer is (or goes) down: at once (posted) when it is not busy.
+  virtual void when_writable(const node_name& peer, std::function<void()> f) = 0;
   // add_pending(call id, peer, p): p waits for the reply from peer; fails at once with nodedown
   // when peer is (or goes) down.
   virtual void add_pending(std::uint64_t call_id, const node_name& peer, pending_reply p) = 0;

@@ -270,6 +270,16 @@ class native_distribution final : public distribution {
     return {};
   }
 
+  void when_writable(const node_name& peer, std::function<void()> f) override {
+    auto t = table();
+    auto conn = t ? t->connection_to(peer).first : nullptr;
+    if (!conn) {
+      asio::post(io_, std::move(f));
+      return;
+    }
+    conn->when_writable(std::move(f));
+  }
+
   result<void> wait_writable(const node_name& peer,
                              std::chrono::steady_clock::time_point deadline) override {
     auto t = table();

@@ -141,6 +141,23 @@ NODUS_DECL void node_core::start_connect(std::string_view target, std::function<
   d->connect(target, std::move(done));
 }
 
+NODUS_DECL void node_core::when_writable(const node_name& to,
+                                         std::function<void(result<void>)> done) {
+  auto* d = dist();
+  auto finish = [this, to, done = std::move(done)] {
+    if (is_connected(to)) {
+      done(result<void>{});
+    } else {
+      done(error(errc::nodedown, format("{} is not connected to {}", rt_.self(), to)));
+    }
+  };
+  if (d == nullptr) {
+    asio::post(io_, std::move(finish));
+    return;
+  }
+  d->when_writable(to, std::move(finish));
+}
+
 NODUS_DECL bool node_core::connect(std::string_view target) {
   if (rt_.in_node_thread()) {
     log_.error("connect({}) from a thread of {} would deadlock; use async_connect", target,

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -160,8 +161,7 @@ class connection : public std::enable_shared_from_this<connection> {
         opts_(std::move(opts)),
         h_(std::move(h)),
         machine_(make_machine(opts_, role, peer)),
-        pool_(std::make_shared<detail::rx_pool>(block_capacity(opts_.max_frame_size))),
-        block_(pool_->take()),
+        block_(std::make_shared<detail::rx_block>(handshake_block_capacity)),
         keep_(block_),
         initiator_(role == handshake::machine::role::initiator) {}
 
@@ -285,6 +285,21 @@ class connection : public std::enable_shared_from_this<connection> {
     }
     waiters_.fetch_sub(1);
     return s;
+  }
+
+  // when_writable(f): f() on the connection's strand once busy() ends or the connection goes
+  // down (posted at once when it is not busy): the wait of a sender that must not block.
+  void when_writable(std::function<void()> f) {
+    {
+      std::lock_guard lock(wait_m_);
+      waiters_.fetch_add(1);  // before busy(): see release()
+      if (is_up() && busy()) {
+        writable_.push_back(std::move(f));
+        return;
+      }
+      waiters_.fetch_sub(1);
+    }
+    asio::post(strand_, std::move(f));
   }
 
   // get_executor() -> the connection's strand: post here to run with its handlers.
@@ -478,11 +493,25 @@ class connection : public std::enable_shared_from_this<connection> {
       native_ = (machine_.flags() & dflag_nodus) != 0;
       flags_ = machine_.flags();
       mode_.store(native_ ? 2 : 1, std::memory_order_release);
-      if (rpos_ != 0) {  // frames start at the block's (aligned) front from here on
+      // Frames of up to max_frame_size from here on: a receive block of that size, from the
+      // pool, where frames start at the (aligned) front. Only now: a connection that never
+      // finishes its handshake (a flood of them) holds a small block, not max_frame_size of
+      // address space and a memory mapping each.
+      try {
+        pool_ = std::make_shared<detail::rx_pool>(block_capacity(opts_.max_frame_size));
+        auto frames = pool_->take();
         const std::size_t n = rend_ - rpos_;
-        if (n != 0) std::memmove(block_->data(), block_->data() + rpos_, n);
+        if (n != 0) std::memcpy(frames->data(), block_->data() + rpos_, n);
+        frames->used(n);
+        set_block(std::move(frames));
         rpos_ = 0;
         rend_ = n;
+      } catch (const std::bad_alloc&) {
+        go_down(nodus::error(errc::nodedown,
+                             "connection_closed: no memory for the receive "
+                             "buffer of " +
+                                 std::string(machine_.peer().str())));
+        return;
       }
       setup_timer_.cancel();
       arm_tick_timer();
@@ -896,8 +925,15 @@ class connection : public std::enable_shared_from_this<connection> {
     if (waiters_.load() != 0 && !busy()) wake_waiters();
   }
   void wake_waiters() {
-    { std::lock_guard lock(wait_m_); }  // a waiter between its check and its wait sees this
+    std::vector<std::function<void()>> ready;
+    {
+      // Also: a blocked waiter between its check and its wait sees this.
+      std::lock_guard lock(wait_m_);
+      ready.swap(writable_);
+      waiters_.fetch_sub(static_cast<int>(ready.size()));
+    }
     wait_cv_.notify_all();
+    for (auto& f : ready) asio::post(strand_, std::move(f));
   }
 
   // ---- ticks --------------------------------------------------------------------------------
@@ -966,6 +1002,9 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   static constexpr std::size_t chunk_size = 64 * 1024;
+  // The block of the handshake: its messages have at most 65535 bytes (plus a 4-byte length over
+  // TLS), and the read position goes back to the front past chunk_size.
+  static constexpr std::size_t handshake_block_capacity = 4 * chunk_size;
   node_down_reason down_reason_ = node_down_reason::connection_closed;
 
   asio::strand<asio::any_io_executor> strand_;
@@ -979,7 +1018,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   static constexpr std::array<std::byte, frame_alignment> zeros_{};
 
-  std::shared_ptr<detail::rx_pool> pool_;
+  std::shared_ptr<detail::rx_pool> pool_;    // set when the handshake is done
   std::shared_ptr<detail::rx_block> block_;  // the receive buffer (frames handed out share it)
   std::shared_ptr<const void> keep_;         // block_ again, as keep_frame() hands it out
   void set_block(std::shared_ptr<detail::rx_block> b) {
@@ -1014,6 +1053,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::atomic<int> waiters_{0};
   std::mutex wait_m_;
   std::condition_variable wait_cv_;
+  std::vector<std::function<void()>> writable_;  // when_writable()'s, under wait_m_
 
   bool initiator_;                    // we dialled (the TLS client)
   std::unique_ptr<tls_session> tls_;  // set once the socket is connected, with opts_.tls
