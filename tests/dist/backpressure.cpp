@@ -100,8 +100,10 @@ void stopped_peer_round(const std::string& mode) {
   if (mode == "wait") BOOST_TEST(number(field(*done, "refused")) == 0u, *done);
   // Memory: the peer was stopped for 1.5 s while a 1 KiB cast costs a microsecond; without a
   // bound the queue would hold gigabytes. With it: the busy limit, plus what the run allocates.
+  // (Not under AddressSanitizer, whose quarantine keeps up to 256 MiB of freed memory; the check
+  // on the casts taken while stopped above bounds the queue there too.)
   const auto grew = number(field(*done, "rss_max_kib")) - number(field(*done, "rss_start_kib"));
-  BOOST_TEST(grew < 64u * 1024u, *done);
+  if (!sanitized) BOOST_TEST(grew < 64u * 1024u, *done);
 }
 
 BOOST_AUTO_TEST_CASE(casts_to_a_stopped_peer_are_refused_with_busy_and_none_taken_is_lost) {

@@ -29,6 +29,21 @@
 
 namespace dist_test {
 
+// sanitized: this program runs under AddressSanitizer (CI's sanitizer stage). Its runtime keeps
+// freed memory in a quarantine (RSS figures mean little) and needs descriptors of its own (a
+// pipe per memory-range check: out of descriptors it reports false errors).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+#else
+inline constexpr bool sanitized = false;
+#endif
+
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 

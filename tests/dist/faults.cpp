@@ -294,6 +294,12 @@ BOOST_AUTO_TEST_CASE(a_flood_of_idle_and_half_handshake_connections_is_shed_afte
 // node accepts again at once (the connections waiting in the backlog included) and takes a new
 // peer.
 BOOST_AUTO_TEST_CASE(a_node_out_of_descriptors_keeps_serving_and_accepts_again) {
+  if (sanitized) {
+    BOOST_TEST_MESSAGE(
+        "skipped under AddressSanitizer: out of descriptors, its runtime reports "
+        "false errors (it checks memory through a pipe)");
+    return;
+  }
   if (!raise_own_descriptor_limit(600)) {
     BOOST_TEST_MESSAGE("skipped: the hard RLIMIT_NOFILE is below 600");
     return;
