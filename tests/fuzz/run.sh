@@ -17,7 +17,7 @@
 #                   mesh's control frames, hello and peer list (cluster/node_table.hpp)
 # Seed corpora come from nodus's own encoders (tests/fuzz/seeds.cpp).
 #
-#   tests/fuzz/run.sh [SECONDS]      each harness for SECONDS (default 15): CI's short run
+#   tests/fuzz/run.sh [SECONDS]      each harness for SECONDS (default 15; CI's short run: 10)
 #   RUNS=1000000 tests/fuzz/run.sh   each harness for RUNS executions instead (a long run)
 #   ONLY=etf_decode tests/fuzz/run.sh
 #
