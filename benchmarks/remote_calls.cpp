@@ -2008,42 +2008,36 @@ int main(int argc, char** argv) {
     print_table(limit, 1);
   }
 
-  // nodus with busy polling against nodus blocking at once, for the three measures.
+  // variant_table(sys, column, tag): a nodus variant against nodus and raw, for the three
+  // measures; its column and ratios named column and tag/...
+  auto variant_table = [&](system_id sys, const std::string& column, const std::string& tag) {
+    std::vector<std::vector<std::string>> extra{
+        {"measure", "placement", "nodus", column, "raw", tag + "/nodus", tag + "/raw"}};
+    for (int m = 0; m < measure_count; ++m) {
+      for (std::size_t pi = 0; pi < placements.size(); ++pi) {
+        const auto& n = all[sys_nodus][pi][m];
+        const auto& v = all[sys][pi][m];
+        const auto& w = all[sys_raw][pi][m];
+        extra.push_back({measure_names[m], to_string(placements[pi]), cell_of(m, n), cell_of(m, v),
+                         cell_of(m, w), ratio(v, n), ratio(v, w)});
+      }
+    }
+    print_table(extra);
+  };
+  // nodus with busy polling against nodus blocking at once.
   if (busy) {
     std::printf(
         "\nnodus busy polling: busy = %s (both nodes) vs nodus (options.busy_poll = 0: block at "
         "once)\n",
         busy_name.c_str());
-    std::vector<std::vector<std::string>> extra{
-        {"measure", "placement", "nodus", busy_name, "raw", "busy/nodus", "busy/raw"}};
-    for (int m = 0; m < measure_count; ++m) {
-      for (std::size_t pi = 0; pi < placements.size(); ++pi) {
-        const auto& n = all[sys_nodus][pi][m];
-        const auto& b = all[sys_nodus_busy][pi][m];
-        const auto& w = all[sys_raw][pi][m];
-        extra.push_back({measure_names[m], to_string(placements[pi]), cell_of(m, n), cell_of(m, b),
-                         cell_of(m, w), ratio(b, n), ratio(b, w)});
-      }
-    }
-    print_table(extra);
+    variant_table(sys_nodus_busy, busy_name, "busy");
   }
-  // nodus over TLS against nodus over plain TCP, for the three measures.
+  // nodus over TLS against nodus over plain TCP.
   if (wanted(sys_nodus_tls)) {
     std::printf(
         "\nnodus over TLS (options.tls: TLS 1.3, EC P-256 certificates, both sides verified; "
         "frames gathered into one buffer per write) vs nodus over plain TCP\n");
-    std::vector<std::vector<std::string>> extra{
-        {"measure", "placement", "nodus", "nodus TLS", "raw", "TLS/nodus", "TLS/raw"}};
-    for (int m = 0; m < measure_count; ++m) {
-      for (std::size_t pi = 0; pi < placements.size(); ++pi) {
-        const auto& n = all[sys_nodus][pi][m];
-        const auto& t = all[sys_nodus_tls][pi][m];
-        const auto& w = all[sys_raw][pi][m];
-        extra.push_back({measure_names[m], to_string(placements[pi]), cell_of(m, n), cell_of(m, t),
-                         cell_of(m, w), ratio(t, n), ratio(t, w)});
-      }
-    }
-    print_table(extra);
+    variant_table(sys_nodus_tls, "nodus TLS", "TLS");
   } else if (!tls_note.empty()) {
     std::printf("\n%s\n", tls_note.c_str());
   }

@@ -149,13 +149,6 @@ struct beam_facing
 
 constexpr const char* cookie = "nodus_beam_cookie";
 
-// free_port() -> a TCP port free on 127.0.0.1 now (the probe closes before its user binds it).
-unsigned short free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return probe.local_endpoint().port();
-}
-
 // start_erl(erl, name, ip_tuple, port): erl as name, listening on ip_tuple ("{127,0,0,1}") at
 // port with no port mapper (it takes every node to be at port), running
 // erl_test::eval_program; waits until it is ready.
@@ -178,7 +171,7 @@ void start_erl(std::optional<erl_test::child_process>& erl, const std::string& n
 struct beam_fixture {
   beam_fixture() {
     if (!erl_test::erl_installed()) return;
-    const unsigned short port = free_port();
+    const unsigned short port = erl_test::free_port();
     const std::string ps = std::to_string(port);
     start_erl(erl, "erl1@127.0.0.1", "{127,0,0,1}", port);
     nodus::options o;
@@ -573,7 +566,7 @@ BOOST_AUTO_TEST_CASE(erlang_s_global_syncs_with_a_nodus_node_and_locks_on_it) {
 // connected to neither side.
 BOOST_AUTO_TEST_CASE(a_nodus_node_joins_a_global_partition_and_keeps_it_from_overlapping) {
   if (!erl_test::erl_installed()) return;
-  const unsigned short port = free_port();
+  const unsigned short port = erl_test::free_port();
   const std::string ps = std::to_string(port);
   std::optional<erl_test::child_process> e1;
   std::optional<erl_test::child_process> e2;
@@ -1126,7 +1119,7 @@ BOOST_AUTO_TEST_CASE(a_nodus_call_to_a_beam_server_takes_its_reply_to_the_alias)
 BOOST_AUTO_TEST_CASE(a_registered_node_takes_the_port_mapper_s_creation) {
   nodus::options o = raw_fixture::options();
   o.epmd = true;
-  o.epmd_port = free_port();
+  o.epmd_port = erl_test::free_port();
   nodus::node<nodus::no_topology, protocol> node(o);
   std::mutex m;
   std::string registered;

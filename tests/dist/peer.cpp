@@ -396,6 +396,30 @@ int run_node(nodus::options opts) {
       }
       return *n;
     };
+    // node_and_number(usage) -> NODE and N of an argument "NODE N"; nothing (after saying
+    // `CMD error usage: USAGE`) when it is not one.
+    auto node_and_number =
+        [&](const char* usage) -> std::optional<std::pair<nodus::node_name, unsigned long long>> {
+      char to[256] = {};
+      unsigned long long n = 0;
+      if (std::sscanf(arg.c_str(), "%255s %llu", to, &n) == 2) {
+        if (auto name = nodus::node_name::parse(to)) return std::pair{*name, n};
+      }
+      say(cmd + " error usage: " + usage);
+      return std::nullopt;
+    };
+    // timed_call(to, request, size): one call to the ping server with a 10 s timeout; says
+    // `CMD ok SIZE ms=T` (SIZE: size(reply)) or `CMD error MESSAGE ms=T`.
+    auto timed_call = [&](const nodus::node_name& to, auto request, auto size) {
+      const auto t = std::chrono::steady_clock::now();
+      auto r =
+          node.template call<ping_server>(to, std::move(request), std::chrono::milliseconds(10000));
+      const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - t)
+                            .count();
+      say(r ? nodus::format("{} ok {} ms={}", cmd, size(*r), took)
+            : nodus::format("{} error {} ms={}", cmd, r.error().message(), took));
+    };
     if (cmd == "connect") {
       say(nodus::format("connect {}", node.connect(arg) ? "true" : "false"));
     } else if (cmd == "disconnect") {
@@ -437,15 +461,9 @@ int run_node(nodus::options opts) {
         say("hold sent");
       }
     } else if (cmd == "stream") {
-      char to[256] = {};
-      unsigned count = 0;
-      auto name = std::sscanf(arg.c_str(), "%255s %u", to, &count) == 2
-                      ? nodus::node_name::parse(to)
-                      : nodus::result<nodus::node_name>(nodus::errc::invalid_node_name);
-      if (!name) {
-        say("stream error usage: stream NODE COUNT");
-      } else {
-        auto s = std::make_shared<streamer<decltype(node)>>(node, *name, count);
+      if (auto a = node_and_number("stream NODE COUNT")) {
+        auto s = std::make_shared<streamer<decltype(node)>>(node, a->first,
+                                                            static_cast<std::uint32_t>(a->second));
         asio::post(node.io_context(), [s] { s->go(); });
         say("stream started");
       }
@@ -480,56 +498,22 @@ int run_node(nodus::options opts) {
       }
     } else if (cmd == "lat") {
       // lat NODE MS: blocking calls for MS ms; answers `lat n=...` at the end.
-      char to[256] = {};
-      long ms = 0;
-      auto name = std::sscanf(arg.c_str(), "%255s %ld", to, &ms) == 2
-                      ? nodus::node_name::parse(to)
-                      : nodus::result<nodus::node_name>(nodus::errc::invalid_node_name);
-      if (!name) {
-        say("lat error usage: lat NODE MS");
-      } else {
-        latency(node, *name, ms);
+      if (auto a = node_and_number("lat NODE MS")) {
+        latency(node, a->first, static_cast<long>(a->second));
       }
     } else if (cmd == "big") {
       // big NODE BYTES: one call carrying a blob of BYTES bytes; `big ok SIZE` or `big error ...`.
-      char to[256] = {};
-      unsigned long long bytes = 0;
-      auto name = std::sscanf(arg.c_str(), "%255s %llu", to, &bytes) == 2
-                      ? nodus::node_name::parse(to)
-                      : nodus::result<nodus::node_name>(nodus::errc::invalid_node_name);
-      if (!name) {
-        say("big error usage: big NODE BYTES");
-      } else {
+      if (auto a = node_and_number("big NODE BYTES")) {
         blob b;
-        b.bytes.assign(bytes, std::uint8_t{0x5a});
-        const auto t = std::chrono::steady_clock::now();
-        auto r =
-            node.template call<ping_server>(*name, std::move(b), std::chrono::milliseconds(10000));
-        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - t)
-                              .count();
-        say(r ? nodus::format("big ok {} ms={}", r->size, took)
-              : nodus::format("big error {} ms={}", r.error().message(), took));
+        b.bytes.assign(a->second, std::uint8_t{0x5a});
+        timed_call(a->first, std::move(b), [](const auto& reply) { return reply.size; });
       }
     } else if (cmd == "bigreply") {
       // bigreply NODE BYTES: one call whose reply is a blob of BYTES bytes; `bigreply ok SIZE` or
       // `bigreply error ...`.
-      char to[256] = {};
-      unsigned long long bytes = 0;
-      auto name = std::sscanf(arg.c_str(), "%255s %llu", to, &bytes) == 2
-                      ? nodus::node_name::parse(to)
-                      : nodus::result<nodus::node_name>(nodus::errc::invalid_node_name);
-      if (!name) {
-        say("bigreply error usage: bigreply NODE BYTES");
-      } else {
-        const auto t = std::chrono::steady_clock::now();
-        auto r = node.template call<ping_server>(*name, blob_ask{bytes},
-                                                 std::chrono::milliseconds(10000));
-        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - t)
-                              .count();
-        say(r ? nodus::format("bigreply ok {} ms={}", r->bytes.size(), took)
-              : nodus::format("bigreply error {} ms={}", r.error().message(), took));
+      if (auto a = node_and_number("bigreply NODE BYTES")) {
+        timed_call(a->first, blob_ask{a->second},
+                   [](const auto& reply) { return reply.bytes.size(); });
       }
     } else if (cmd == "fds") {
       // fds: `fds open=N soft=S hard=H`: descriptors open and RLIMIT_NOFILE.

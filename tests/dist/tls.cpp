@@ -17,9 +17,6 @@
 #include <string>
 #include <vector>
 
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-
 #include <nodus/net/tls.hpp>
 #include <nodus/nodus.hpp>
 
@@ -209,13 +206,7 @@ BOOST_AUTO_TEST_CASE(an_erlang_node_with_inet_tls_dist_calls_and_is_called) {
     std::ofstream(opts) << "[{server, [" << mine << ", {fail_if_no_peer_cert, true}]},\n"
                         << " {client, [" << mine << "]}].\n";
   }
-  unsigned short port = 0;
-  {
-    asio::io_context io;
-    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
-    port = probe.local_endpoint().port();
-  }
-  const std::string ps = std::to_string(port);
+  const std::string ps = std::to_string(erl_test::free_port());
   // clang-format off
   erl_test::child_process erl(std::vector<std::string>{
       "erl", "-name", "etls@127.0.0.1", "-setcookie", cookie, "-noshell",

@@ -2,14 +2,18 @@
 // shared by the tests that talk to one (erl_interop.cpp, connection.cpp, tests/etf/interop.cpp).
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -27,6 +31,22 @@ using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 inline constexpr auto step_timeout = std::chrono::seconds(10);  // bound of every single wait
+
+// free_port() -> a TCP port free on 127.0.0.1 now (the probe closes before its user binds it),
+// e.g. for an erl node's -erl_epmd_port and inet_dist_listen_min/max.
+inline unsigned short free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw std::system_error(err, std::generic_category(), "free_port");
+  return ntohs(a.sin_port);
+}
 
 // erl_installed() -> an executable `erl` is on PATH.
 inline bool erl_installed() {
