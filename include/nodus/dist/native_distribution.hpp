@@ -271,8 +271,7 @@ class native_distribution final : public distribution {
   }
 
   void when_writable(const node_name& peer, std::function<void()> f) override {
-    auto t = table();
-    auto conn = t ? t->connection_to(peer).first : nullptr;
+    auto conn = connection_of(peer).first;
     if (!conn) {
       asio::post(io_, std::move(f));
       return;
@@ -282,9 +281,8 @@ class native_distribution final : public distribution {
 
   result<void> wait_writable(const node_name& peer,
                              std::chrono::steady_clock::time_point deadline) override {
-    auto t = table();
-    auto conn = t ? t->connection_to(peer).first : nullptr;
-    if (!conn) return error(errc::nodedown, format("{} is not connected to {}", s_.self, peer));
+    auto conn = connection_of(peer).first;
+    if (!conn) return not_connected(peer);
     switch (conn->wait_writable(deadline)) {
       case net::connection::wait_result::writable: return {};
       case net::connection::wait_result::down:
@@ -513,13 +511,23 @@ class native_distribution final : public distribution {
                         peer, conn.queued_bytes(), conn.busy_limit()));
   }
 
+  // connection_of(peer) -> the connection to peer (nullptr when none is up) and whether peer is a
+  // nodus node.
+  [[nodiscard]] std::pair<std::shared_ptr<net::connection>, bool> connection_of(
+      const node_name& peer) const {
+    auto t = table();
+    return t ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
+  }
+  // not_connected(peer) -> errc::nodedown naming this node and peer.
+  [[nodiscard]] error not_connected(const node_name& peer) const {
+    return error(errc::nodedown, format("{} is not connected to {}", s_.self, peer));
+  }
+
   // erlang_connection(peer) -> the connection to the BEAM node peer. Errors: nodedown when peer
   // is not connected, protocol_mismatch when it is a nodus node.
   result<std::shared_ptr<net::connection>> erlang_connection(const node_name& peer) const {
-    auto t = table();
-    auto [conn, native] =
-        t ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
-    if (!conn) return error(errc::nodedown, format("{} is not connected to {}", s_.self, peer));
+    auto [conn, native] = connection_of(peer);
+    if (!conn) return not_connected(peer);
     if (native) {
       return error(errc::protocol_mismatch,
                    format("{} is a nodus node; Erlang terms go to BEAM nodes", peer));
@@ -605,10 +613,8 @@ class native_distribution final : public distribution {
     if (last.owner == this && last.version == v && last.peer == peer) {
       if (auto c = last.conn.lock(); c && c->is_up()) return c;
     }
-    auto t = table();
-    auto [conn, native] =
-        t ? t->connection_to(peer) : std::pair<std::shared_ptr<net::connection>, bool>{};
-    if (!conn) return error(errc::nodedown, format("{} is not connected to {}", s_.self, peer));
+    auto [conn, native] = connection_of(peer);
+    if (!conn) return not_connected(peer);
     if (!native) {
       return error(errc::protocol_mismatch,
                    format("{} is not a nodus node; nodus messages need a nodus peer", peer));
@@ -1080,10 +1086,7 @@ class native_distribution final : public distribution {
       });
     };
     h.disconnect = [this](const node_name& peer) { (void)disconnect(peer); };
-    h.is_native = [this](const node_name& peer) {
-      auto t = table();
-      return t && t->connection_to(peer).second;
-    };
+    h.is_native = [this](const node_name& peer) { return connection_of(peer).second; };
     return h;
   }
 

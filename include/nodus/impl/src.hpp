@@ -45,7 +45,6 @@
 #include "nodus/cluster/impl/topology.ipp"
 
 // TLS distribution (Asio's SSL stream over OpenSSL): its maker registers itself (net/tls.hpp).
-#include "nodus/net/tls.hpp"
 #include "nodus/net/impl/tls.ipp"
 
 // The distribution: its factory registers itself with the node core (see dist/distribution.hpp).

@@ -275,14 +275,11 @@ class connection : public std::enable_shared_from_this<connection> {
     if (auto s = state(); s != wait_result::timed_out) return s;
     std::unique_lock lock(wait_m_);
     waiters_.fetch_add(1);
-    auto s = state();
-    while (s == wait_result::timed_out) {
-      if (wait_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
-        s = state();
-        break;
-      }
+    wait_result s{};
+    wait_cv_.wait_until(lock, deadline, [&] {
       s = state();
-    }
+      return s != wait_result::timed_out;
+    });
     waiters_.fetch_sub(1);
     return s;
   }
