@@ -87,8 +87,8 @@ class dns_poller;
     std::shared_ptr<strategy_context> ctx, std::string_view query, std::string_view basename,
     std::chrono::milliseconds interval);
 
-// stop_dns_poller(poller): cancels the timers and abandons a lookup under way (its thread posts
-// nothing after this returns); later completions do nothing.
+// stop_dns_poller(poller): cancels the timers; later completions (a lookup under way included)
+// do nothing.
 NODUS_DECL void stop_dns_poller(dns_poller& poller);
 
 }  // namespace cluster::detail

@@ -81,11 +81,18 @@ class lookup_service final : public asio::execution_context::service {
   // and a strategy polling many names must not pile up threads).
   static constexpr std::size_t max_in_flight = 64;
 
+  // A lookup in flight: where its answer goes. The executor stays here, not on the lookup's
+  // thread: that thread may end after the io_context is gone, and the last copy of a strand
+  // executor must not be destroyed then (its service would be gone).
+  struct waiter {
+    asio::any_io_executor executor;
+    lookup_callback cb;
+  };
   struct way_back {
     std::mutex m;
     bool open = true;
     std::uint64_t next_id = 0;
-    std::unordered_map<std::uint64_t, lookup_callback> waiting;
+    std::unordered_map<std::uint64_t, waiter> waiting;
   };
 
   explicit lookup_service(asio::execution_context& ctx)
@@ -95,7 +102,7 @@ class lookup_service final : public asio::execution_context::service {
 
  private:
   void shutdown() override {
-    std::unordered_map<std::uint64_t, lookup_callback> dropped;
+    std::unordered_map<std::uint64_t, waiter> dropped;
     {
       std::lock_guard lock(back_->m);
       back_->open = false;
@@ -115,7 +122,7 @@ inline void async_lookup(const asio::any_io_executor& ex, std::string host, look
     std::lock_guard lock(back->m);
     if (back->open && back->waiting.size() < lookup_service::max_in_flight) {
       id = ++back->next_id;
-      back->waiting.emplace(id, std::move(cb));
+      back->waiting.emplace(id, lookup_service::waiter{ex, std::move(cb)});
     }
   }
   if (id == 0) {
@@ -126,14 +133,15 @@ inline void async_lookup(const asio::any_io_executor& ex, std::string host, look
     });
     return;
   }
-  std::thread([back, ex, id, host = std::move(host)] {
+  std::thread([back, id, host = std::move(host)] {
     auto answer = lookup_addresses(host);
     std::lock_guard lock(back->m);
     auto it = back->waiting.find(id);
     if (!back->open || it == back->waiting.end()) return;  // the node is gone
-    asio::post(ex, [cb = std::move(it->second), answer = std::move(answer)]() mutable {
-      cb(std::move(answer));
-    });
+    asio::post(it->second.executor,
+               [cb = std::move(it->second.cb), answer = std::move(answer)]() mutable {
+                 cb(std::move(answer));
+               });
     back->waiting.erase(it);
   }).detach();
 }

@@ -8,12 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -52,12 +50,8 @@ class dns_poller : public std::enable_shared_from_this<dns_poller> {
     asio::post(ctx_->executor(), [self = shared_from_this()] { self->poll(); });
   }
 
-  ~dns_poller() { abandon(); }
-
-  // stop(): cancels the timers and abandons a lookup under way (its thread posts nothing after
-  // this returns); later completions do nothing.
+  // stop(): cancels the timers; later completions (a lookup under way included) do nothing.
   void stop() {
-    abandon();
     asio::post(ctx_->executor(), [self = shared_from_this()] {
       self->stopped_ = true;
       self->next_poll_.cancel();
@@ -67,15 +61,6 @@ class dns_poller : public std::enable_shared_from_this<dns_poller> {
 
  private:
   [[nodiscard]] bool halted() const { return stopped_ || ctx_->stopped(); }
-
-  // abandon(): a lookup thread still running posts nothing and holds no executor from now on. It
-  // may end after the node's io_context is gone, and the last copy of a strand executor must not
-  // be destroyed then (its service would be gone: UBSan saw that in test_formation).
-  void abandon() {
-    std::lock_guard lock(mailbox_->m);
-    mailbox_->abandoned = true;
-    mailbox_->executor = asio::any_io_executor();
-  }
 
   void poll() {
     if (halted()) return;
@@ -92,25 +77,16 @@ class dns_poller : public std::enable_shared_from_this<dns_poller> {
     auto self = shared_from_this();
     // getaddrinfo on a thread of its own, not on Asio's resolver thread: a lookup blocked by a
     // silent DNS server (up to attempts x timeout of resolv.conf) then never holds up the node's
-    // io_context, so a node stops at once whatever the DNS does. The thread posts its answer
-    // only while the strategy has not been stopped (mailbox).
-    std::thread([mailbox = mailbox_, query = config_.query, weak = weak_from_this(), id] {
-      auto answer = resolve(query);
-      std::lock_guard lock(mailbox->m);
-      if (mailbox->abandoned) return;
-      asio::post(mailbox->executor, [weak, id, answer = std::move(answer)]() mutable {
-        if (auto poller = weak.lock()) poller->resolved(id, std::move(answer));
-      });
-    }).detach();
+    // io_context, so a node stops at once whatever the DNS does (detail/host_lookup.hpp). An
+    // answer after stop() finds the poller halted.
+    async_lookup(ctx_->executor(), config_.query,
+                 [weak = weak_from_this(), id](result<std::vector<asio::ip::address>> answer) {
+                   if (auto poller = weak.lock()) poller->resolved(id, std::move(answer));
+                 });
     guard_.expires_after(lookup_timeout_);
     guard_.async_wait([self, id](const std::error_code& ec) {
       if (!ec) self->timed_out(id);
     });
-  }
-
-  // resolve(query) -> the addresses of query (A and AAAA), or why not. Blocking.
-  static result<std::vector<asio::ip::address>> resolve(const std::string& query) {
-    return lookup_addresses(query);
   }
 
   void resolved(std::uint64_t id, result<std::vector<asio::ip::address>> answer) {
@@ -181,14 +157,6 @@ class dns_poller : public std::enable_shared_from_this<dns_poller> {
   std::shared_ptr<strategy_context> ctx_;
   dns_poll_config config_;
   std::chrono::milliseconds lookup_timeout_;
-  // What a lookup thread may reach: the executor, while the strategy is not stopped.
-  struct mailbox_type {
-    explicit mailbox_type(asio::any_io_executor ex) : executor(std::move(ex)) {}
-    std::mutex m;
-    bool abandoned = false;
-    asio::any_io_executor executor;
-  };
-  std::shared_ptr<mailbox_type> mailbox_ = std::make_shared<mailbox_type>(ctx_->executor());
   asio::steady_timer next_poll_;
   asio::steady_timer guard_;
   std::uint64_t lookup_id_ = 0;  // the id of the latest lookup
