@@ -42,6 +42,10 @@ struct options {
   bool hidden = false;     // a hidden node: not in others' list(), never meshed (erl -hidden)
   std::chrono::milliseconds net_ticktime{60000};  // a silent peer is down after this (Erlang 60 s)
   std::chrono::milliseconds net_setuptime{7000};  // bound of a connection's handshake (7 s)
+  // A connect (to a node or a port mapper) unanswered this long sends a fresh SYN on another
+  // socket, so a dial started during a partition connects as soon as it heals instead of at the
+  // kernel's next retransmission (1 s, 3 s, 7 s); 0: leave it to the kernel. See net::tcp_dial.
+  std::chrono::milliseconds net_connect_resend{250};
   std::size_t max_frame_size = std::size_t{64} << 20;  // a longer frame: the peer is disconnected
   // Backpressure (Erlang's dist_buf_busy_limit, 1 MiB by default): once this many bytes wait to
   // be written to a peer, a cast or send to it fails with errc::busy (or, given wait_if_busy,
@@ -74,7 +78,8 @@ struct options {
 
   // from_args(argc, argv): --name NAME@HOST, --cookie C, --threads N, --call-timeout MS,
   // --log-level debug|info|warn|error|off, --busy-poll US, --address IP, --port P, --hidden,
-  // --net-ticktime MS, --net-setuptime MS, --max-frame-size BYTES, --dist-buf-busy-limit BYTES,
+  // --net-ticktime MS, --net-setuptime MS, --net-connect-resend MS, --max-frame-size BYTES,
+  // --dist-buf-busy-limit BYTES,
   // --tls-cert PEM, --tls-key PEM, --tls-ca PEM, --tls-no-verify-host,
   // --sync-nodes-optional A,B,..,
   // --sync-nodes-mandatory A,B,.., --sync-nodes-timeout MS, --epmd-port P, --no-epmd, and the

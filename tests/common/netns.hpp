@@ -554,6 +554,12 @@ class lan {
   void link_down(std::size_t i) { bridge_.ip({"link", "set", port_name(checked(i)), "down"}); }
   // link_up(i): heals link_down(i).
   void link_up(std::size_t i) { bridge_.ip({"link", "set", port_name(checked(i)), "up"}); }
+  // block(i): the bridge stops forwarding host i's frames (its port's state: disabled), as a
+  // switch that drops them: packets vanish, but both ends keep their carrier (so, unlike
+  // link_down, host i keeps its ARP cache and sends no ARP request that waits for the heal).
+  void block(std::size_t i) { port_state(i, "0"); }
+  // unblock(i): heals block(i) (the port forwards again).
+  void unblock(std::size_t i) { port_state(i, "3"); }
 
  private:
   [[nodiscard]] std::size_t checked(std::size_t i) const {
@@ -561,6 +567,12 @@ class lan {
     return i;
   }
   [[nodiscard]] static std::string port_name(std::size_t i) { return "p" + std::to_string(i); }
+  // port_state(i, state): `bridge link set dev pI state S` (0 disabled, 3 forwarding; allowed
+  // while the bridge runs no STP, as here).
+  void port_state(std::size_t i, const char* state) {
+    run_checked(
+        bridge_.exec({"bridge", "link", "set", "dev", port_name(checked(i)), "state", state}));
+  }
 
   netns bridge_;  // destroyed after the hosts
   unsigned subnet_;

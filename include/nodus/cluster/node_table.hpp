@@ -50,6 +50,7 @@ struct node_table_options {
   std::uint16_t port = 0;                         // 0: an ephemeral port (see node_table::port())
   std::uint32_t creation = 1;                     // our incarnation (nonzero)
   std::chrono::milliseconds setup_timeout{7000};  // net_setuptime
+  std::chrono::milliseconds connect_resend{250};  // a dial's SYN resent this often (net::tcp_dial)
   std::chrono::milliseconds ticktime{60000};      // net_ticktime
   std::size_t max_frame_size = std::size_t{64} << 20;
   std::size_t busy_limit = std::size_t{1} << 20;  // per connection (connection_options)
@@ -464,6 +465,7 @@ class node_table {
       o.handshake.cookie = opts.cookie;
       o.handshake.creation = opts.creation;
       o.setup_timeout = opts.setup_timeout;
+      o.connect_resend = opts.connect_resend;
       o.ticktime = opts.ticktime;
       o.max_frame_size = opts.max_frame_size;
       o.busy_limit = opts.busy_limit;

@@ -110,6 +110,7 @@ struct settings {
   bool hidden = false;
   std::chrono::milliseconds ticktime{60000};
   std::chrono::milliseconds setup_timeout{7000};
+  std::chrono::milliseconds connect_resend{250};  // see options::net_connect_resend
   std::size_t max_frame_size = std::size_t{64} << 20;
   std::size_t busy_limit = std::size_t{1} << 20;  // per peer; 0: none (see admission)
   tls_options tls;                                // TLS distribution when tls.enabled()

@@ -83,6 +83,7 @@ class native_distribution final : public distribution {
       pid_.creation = o.creation;
     }
     o.setup_timeout = s_.setup_timeout;
+    o.connect_resend = s_.connect_resend;
     o.ticktime = s_.ticktime;
     o.max_frame_size = s_.max_frame_size;
     o.busy_limit = s_.busy_limit;
@@ -664,22 +665,23 @@ class native_distribution final : public distribution {
             fallback(std::move(done), *a, "no port known for it (no EPMD); give \"name@ip:port\"");
             return;
           }
-          epmd::async_port_please(io_.get_executor(), asio::ip::tcp::endpoint(*a, s_.epmd_port),
-                                  std::string(n.alive()), s_.setup_timeout,
-                                  [this, n, addr = *a, done = std::move(done),
-                                   fallback](result<std::uint16_t> port) mutable {
-                                    if (!port) {
-                                      fallback(std::move(done), addr, port.error().message());
-                                      return;
-                                    }
-                                    auto tt = table();
-                                    if (!tt) {
-                                      done(false);
-                                      return;
-                                    }
-                                    tt->connect(n, asio::ip::tcp::endpoint(addr, *port),
-                                                std::move(done));
-                                  });
+          epmd::async_port_please(
+              io_.get_executor(), asio::ip::tcp::endpoint(*a, s_.epmd_port), std::string(n.alive()),
+              s_.setup_timeout,
+              [this, n, addr = *a, done = std::move(done),
+               fallback](result<std::uint16_t> port) mutable {
+                if (!port) {
+                  fallback(std::move(done), addr, port.error().message());
+                  return;
+                }
+                auto tt = table();
+                if (!tt) {
+                  done(false);
+                  return;
+                }
+                tt->connect(n, asio::ip::tcp::endpoint(addr, *port), std::move(done));
+              },
+              s_.connect_resend);
         });
   }
 

@@ -32,6 +32,7 @@
 #include "nodus/core/log.hpp"
 #include "nodus/epmd/protocol.hpp"
 #include "nodus/epmd/server.hpp"
+#include "nodus/net/tcp_dial.hpp"
 
 namespace nodus::epmd {
 
@@ -50,7 +51,8 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   using done_type = std::function<void(result<bytes>)>;
 
   exchange_op(const asio::any_io_executor& ex, tcp::endpoint mapper, bytes request,
-              std::size_t max_answer, std::chrono::milliseconds timeout, done_type done)
+              std::size_t max_answer, std::chrono::milliseconds timeout,
+              std::chrono::milliseconds resend, done_type done)
       : strand_(asio::make_strand(ex)),
         socket_(strand_),
         timer_(strand_),
@@ -58,6 +60,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
         request_(std::move(request)),
         max_answer_(max_answer),
         timeout_(timeout),
+        resend_(resend),
         done_(std::move(done)) {}
 
   void start() {
@@ -73,12 +76,16 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
                                 nodus::format("the port mapper at {} did not answer within {}",
                                               endpoint_text(self->mapper_), self->timeout_)));
     });
-    socket_.async_connect(
-        mapper_, [self = shared_from_this()](std::error_code ec) { self->on_connect(ec); });
+    dial_ = net::tcp_dial::start(strand_, {mapper_}, resend_,
+                                 [self = shared_from_this()](std::error_code ec, tcp::socket s) {
+                                   self->dial_.reset();
+                                   self->on_connect(ec, std::move(s));
+                                 });
   }
 
-  void on_connect(std::error_code ec) {
+  void on_connect(std::error_code ec, tcp::socket s) {
     if (finished_) return;
+    socket_ = std::move(s);
     if (ec) {
       finish(
           nodus::error(errc::not_connected, nodus::format("no port mapper answers at {} ({})",
@@ -127,6 +134,10 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
     if (finished_) return;
     finished_ = true;
     timer_.cancel();
+    if (dial_) {
+      dial_->cancel();
+      dial_.reset();
+    }
     std::error_code ignored;
     socket_.close(ignored);
     auto done = std::move(done_);
@@ -142,6 +153,8 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   std::array<std::uint8_t, 4096> chunk_{};
   std::size_t max_answer_;
   std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds resend_;
+  std::shared_ptr<net::tcp_dial> dial_;  // while connecting
   done_type done_;
   bool finished_ = false;
 };
@@ -154,14 +167,16 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
 
 }  // namespace detail
 
-// async_port_please(ex, mapper, name, timeout, done): asks the port mapper at `mapper` for the
-// distribution port of the node registered as `name` (the part before '@'), on a connection of
-// its own. done(port) runs once on ex; errors: errc::not_connected when no port mapper answers
-// there, errc::nodedown when the name is not registered there, errc::timeout past timeout,
-// errc::malformed_frame on a bad answer or an invalid name.
+// async_port_please(ex, mapper, name, timeout, done[, resend]): asks the port mapper at `mapper`
+// for the distribution port of the node registered as `name` (the part before '@'), on a
+// connection of its own (its connect resends its SYN every `resend`, see net::tcp_dial). done(port)
+// runs once on ex; errors: errc::not_connected when no port mapper answers there, errc::nodedown
+// when the name is not registered there, errc::timeout past timeout, errc::malformed_frame on a
+// bad answer or an invalid name.
 inline void async_port_please(asio::any_io_executor ex, asio::ip::tcp::endpoint mapper,
                               std::string name, std::chrono::milliseconds timeout,
-                              std::function<void(result<std::uint16_t>)> done) {
+                              std::function<void(result<std::uint16_t>)> done,
+                              std::chrono::milliseconds resend = net::default_connect_resend) {
   auto request = encode_port_please2_request(name);
   if (!request) {
     asio::post(ex, [done = std::move(done), e = request.error()] { done(e); });
@@ -180,15 +195,16 @@ inline void async_port_please(asio::any_io_executor ex, asio::ip::tcp::endpoint 
     done(r->node.port);
   };
   std::make_shared<detail::exchange_op>(ex, mapper, std::move(*request), detail::max_port2_answer,
-                                        timeout, std::move(on_answer))
+                                        timeout, resend, std::move(on_answer))
       ->start();
 }
 
-// async_names(ex, mapper, timeout, done): the nodes registered with the port mapper at `mapper`
-// (NAMES_REQ). done runs once on ex; errors as async_port_please (never nodedown).
+// async_names(ex, mapper, timeout, done[, resend]): the nodes registered with the port mapper at
+// `mapper` (NAMES_REQ). done runs once on ex; errors as async_port_please (never nodedown).
 inline void async_names(asio::any_io_executor ex, asio::ip::tcp::endpoint mapper,
                         std::chrono::milliseconds timeout,
-                        std::function<void(result<std::vector<node_entry>>)> done) {
+                        std::function<void(result<std::vector<node_entry>>)> done,
+                        std::chrono::milliseconds resend = net::default_connect_resend) {
   auto on_answer = [done = std::move(done), mapper](result<bytes> answer) {
     if (!answer) return done(answer.error());
     auto r = decode_names_response(*answer);
@@ -196,7 +212,8 @@ inline void async_names(asio::any_io_executor ex, asio::ip::tcp::endpoint mapper
     done(std::move(r->nodes));
   };
   std::make_shared<detail::exchange_op>(ex, mapper, encode_request(request_code::names),
-                                        detail::max_names_answer, timeout, std::move(on_answer))
+                                        detail::max_names_answer, timeout, resend,
+                                        std::move(on_answer))
       ->start();
 }
 

@@ -53,6 +53,7 @@ NODUS_DECL node_core::node_core(options opts, std::uint64_t protocol_fingerprint
   s.hidden = opts_.hidden;
   s.ticktime = opts_.net_ticktime;
   s.setup_timeout = opts_.net_setuptime;
+  s.connect_resend = opts_.net_connect_resend;
   s.max_frame_size = opts_.max_frame_size;
   s.busy_limit = opts_.dist_buf_busy_limit;
   s.tls = opts_.tls;

@@ -174,6 +174,16 @@ NODUS_DECL std::span<const option_flag> option_table() {
          return {};
        },
        nullptr},
+      {"--net-connect-resend", "MS", nullptr,
+       "a connect unanswered this long sends a fresh SYN beside it; 0: only the kernel's "
+       "retransmissions (default: 250)",
+       [](options& o, sv v) -> result<void> {
+         auto t = option_ms("--net-connect-resend", v, false);
+         if (!t) return t.error();
+         o.net_connect_resend = *t;
+         return {};
+       },
+       nullptr},
       {"--max-frame-size", "BYTES", nullptr,
        "a peer sending a longer frame is cut off, at least 1024 (default: 64 MiB)",
        [](options& o, sv v) -> result<void> {

@@ -6,7 +6,6 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/buffer.hpp>
-#include <asio/connect.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -47,6 +46,7 @@
 #include "nodus/net/dist_flags.hpp"
 #include "nodus/net/down_reason.hpp"
 #include "nodus/net/handshake.hpp"
+#include "nodus/net/tcp_dial.hpp"
 #include "nodus/net/tls_session.hpp"
 
 namespace nodus::net {
@@ -69,7 +69,10 @@ inline constexpr std::size_t frame_alignment = 16;
 struct connection_options {
   handshake::options handshake;  // our name, cookie, flags; challenge 0: a fresh random one
   std::chrono::milliseconds setup_timeout{7000};  // connect + handshake must finish in this
-  std::chrono::milliseconds ticktime{60000};      // tick every ticktime/4; silent ticktime: down
+  // A connect unanswered this long sends a fresh SYN on another socket (see tcp_dial); 0: only
+  // the kernel's retransmissions (1 s, 3 s, 7 s after the first SYN).
+  std::chrono::milliseconds connect_resend = default_connect_resend;
+  std::chrono::milliseconds ticktime{60000};  // tick every ticktime/4; silent ticktime: down
   std::size_t max_frame_size = std::size_t{64} << 20;  // a longer frame: frame_too_large, closed
   // busy() once this many bytes of frames are queued and not yet written (Erlang's
   // dist_buf_busy_limit, default 1 MiB: erl +zdbbl, in KiB, default 1024); 0: never busy.
@@ -363,19 +366,21 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void start_dial() {
     arm_setup_timer();
-    asio::async_connect(
-        socket_, endpoints_,
-        on_strand([self = shared_from_this()](std::error_code ec, const tcp::endpoint&) {
-          if (self->down_) return;
-          if (ec) {
-            self->go_down(
-                nodus::error(errc::not_connected, "cannot connect to " +
-                                                      std::string(self->machine_.peer().str()) +
-                                                      ": " + ec.message()));
-            return;
-          }
-          self->start_io();
-        }));
+    dial_ =
+        tcp_dial::start(strand_, std::move(endpoints_), opts_.connect_resend,
+                        [self = shared_from_this()](std::error_code ec, tcp::socket s) {
+                          self->dial_.reset();
+                          if (self->down_) return;
+                          if (ec) {
+                            self->go_down(nodus::error(
+                                errc::not_connected, "cannot connect to " +
+                                                         std::string(self->machine_.peer().str()) +
+                                                         ": " + ec.message()));
+                            return;
+                          }
+                          self->socket_ = std::move(s);
+                          self->start_io();
+                        });
   }
 
   void start_handshake() {
@@ -967,6 +972,10 @@ class connection : public std::enable_shared_from_this<connection> {
   // ---- going down ---------------------------------------------------------------------------
 
   void close_socket() {
+    if (dial_) {
+      dial_->cancel();
+      dial_.reset();
+    }
     std::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -1012,6 +1021,7 @@ class connection : public std::enable_shared_from_this<connection> {
   connection_handlers h_;
   handshake::machine machine_;
   std::vector<tcp::endpoint> endpoints_;
+  std::shared_ptr<tcp_dial> dial_;  // while connecting (initiator)
 
   static constexpr std::array<std::byte, frame_alignment> zeros_{};
 
