@@ -28,12 +28,10 @@
 #include <string_view>
 #include <vector>
 
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-
 #include <nodus/nodus.hpp>
 
-#include "../tests/net/erl_child.hpp"
+#include "common/ports.hpp"
+#include "net/erl_child.hpp"
 
 using namespace std::chrono_literals;
 
@@ -97,7 +95,7 @@ struct erl_node {
     if (r.rfind("{ok,", 0) != 0) fail(expression + " -> " + r);
     return std::stol(r.substr(4));
   }
-  std::optional<erl_test::child_process> child;
+  std::optional<erl_test::erl_process> child;
 };
 
 double median(std::vector<double> v) {
@@ -191,12 +189,7 @@ int main(int argc, char** argv) {
   const long casts = quick ? 2000 : 50000;
 
   // A port mapper of our own: erl starts epmd on ERL_EPMD_PORT; the nodus nodes use it too.
-  unsigned short epmd_port = 0;
-  {
-    asio::io_context io;
-    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
-    epmd_port = probe.local_endpoint().port();
-  }
+  const unsigned short epmd_port = nodus::test::free_port();
   const std::string epmd = std::to_string(epmd_port);
   ::setenv("ERL_EPMD_PORT", epmd.c_str(), 1);
   struct epmd_killer {

@@ -49,15 +49,10 @@
 // and a distributed `erl -name` (the same with net_kernel and epmd registration).
 //
 // Figures hold for this machine and this run only: compare the ratios, not absolute times.
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +66,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -83,9 +79,15 @@
 
 #include <nodus/nodus.hpp>
 
-extern char** environ;
+#include "common/ports.hpp"
+#include "common/process.hpp"
+#include "common/programs.hpp"
 
 namespace {
+
+using nodus::test::child_process;
+using nodus::test::kill_live_children;
+using nodus::test::process_options;
 
 using bench_clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -124,16 +126,8 @@ long long realtime_us() {
 
 // ---- process bookkeeping (driver side) --------------------------------------------------------
 
-// Process groups of the live children (nodes and port mappers), so that a fatal error or a signal
-// can end them all.
-constexpr int max_children = 128;
-volatile std::sig_atomic_t live_children[max_children] = {};
-
-void kill_live_children() {
-  for (auto& p : live_children) {
-    if (p > 0) ::kill(-static_cast<pid_t>(p), SIGKILL);
-  }
-}
+// The children (nodes and port mappers) are child_processes: a fatal error or a signal ends them
+// all with kill_live_children().
 
 extern "C" void on_fatal_signal(int sig) {
   kill_live_children();
@@ -149,184 +143,35 @@ std::string program_name = "formation";
   std::exit(1);
 }
 
-// The environment of the children: ours without the variables that would change what a node
-// does (NODUS_CLUSTER_*, ERL_EPMD_PORT), plus the given ones.
-class child_env {
- public:
-  explicit child_env(std::vector<std::string> extra = {}) {
-    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-      const std::string_view v(*e);
-      if (v.rfind("NODUS_CLUSTER_", 0) == 0 || v.rfind("ERL_EPMD_PORT=", 0) == 0) continue;
-      vars_.emplace_back(v);
-    }
-    for (auto& x : extra) vars_.push_back(std::move(x));
-    for (auto& v : vars_) ptrs_.push_back(v.data());
-    ptrs_.push_back(nullptr);
-  }
-  child_env(const child_env&) = delete;
-  child_env& operator=(const child_env&) = delete;
-  [[nodiscard]] char* const* get() const { return ptrs_.data(); }
+// child_options(extra) -> how a child is started: stdin a pipe held by the driver (closing it
+// tells a node to end), stdout and stderr one pipe read by the driver; the environment ours
+// without the variables that would change what a node does (NODUS_CLUSTER_*, ERL_EPMD_PORT),
+// plus the given ones. Its destructor kills its group and reaps it.
+process_options child_options(std::vector<std::string> extra = {}) {
+  return process_options()
+      .stdin_pipe()
+      .env(std::move(extra))
+      .env_drop({"NODUS_CLUSTER_", "ERL_EPMD_PORT="});
+}
 
- private:
-  std::vector<std::string> vars_;
-  std::vector<char*> ptrs_;
-};
-
-// A child process in its own process group: stdin a pipe held by the driver (closing it tells a
-// node to end), stdout and stderr one pipe read by the driver. The destructor kills its group and
-// reaps it.
-class child_process {
- public:
-  child_process(const std::vector<std::string>& argv, const child_env& env, bool search_path) {
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
-      fail("pipe2: " + std::string(std::strerror(errno)));
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 2);
-    // Our fatal signals are blocked from the spawn until the child is registered in
-    // live_children; the child starts with them unblocked and with SIGPIPE at its default.
-    sigset_t fatal, before, pipe_only;
-    sigemptyset(&fatal);
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&fatal, sig);
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    ::sigprocmask(SIG_BLOCK, &fatal, &before);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &before);
-    posix_spawnattr_setsigdefault(&attr, &pipe_only);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const int rc =
-        search_path
-            ? ::posix_spawnp(&pid_, argv[0].c_str(), &actions, &attr, args.data(), env.get())
-            : ::posix_spawn(&pid_, argv[0].c_str(), &actions, &attr, args.data(), env.get());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    ::close(in[0]);
-    ::close(out[1]);
-    in_ = in[1];
-    out_ = out[0];
-    if (rc != 0) {
-      ::sigprocmask(SIG_SETMASK, &before, nullptr);
-      pid_ = -1;
-      fail("cannot start " + argv[0] + ": " + std::strerror(rc));
-    }
-    for (auto& p : live_children) {
-      if (p == 0) {
-        p = pid_;
-        break;
-      }
-    }
-    ::sigprocmask(SIG_SETMASK, &before, nullptr);
-    ::fcntl(out_, F_SETFL, ::fcntl(out_, F_GETFL) | O_NONBLOCK);
-  }
-  child_process(const child_process&) = delete;
-  child_process& operator=(const child_process&) = delete;
-  ~child_process() { stop(); }
-
-  // out_fd() -> the read end of the child's output; -1 once it closed.
-  [[nodiscard]] int out_fd() const { return out_; }
-
-  // drain(): reads what the child printed so far (non-blocking) and splits it into lines.
-  void drain() {
-    if (out_ < 0) return;
-    char buf[4096];
-    for (;;) {
-      const ssize_t n = ::read(out_, buf, sizeof buf);
-      if (n > 0) {
-        partial_.append(buf, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        ::close(out_);
-        out_ = -1;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      break;
-    }
-    std::size_t nl;
-    while ((nl = partial_.find('\n')) != std::string::npos) {
-      lines_.push_back(partial_.substr(0, nl));
-      partial_.erase(0, nl + 1);
-    }
-  }
-
-  // stamp("mesh") -> the timestamp of the first line "mesh TS"; stamp("up", "n3@127.0.0.1") that
-  // of "up n3@127.0.0.1 TS".
-  [[nodiscard]] std::optional<long long> stamp(std::string_view key,
-                                               std::string_view node = {}) const {
-    std::string prefix(key);
+// stamp(child, "mesh") -> the timestamp of its first line "mesh TS"; stamp(child, "up",
+// "n3@127.0.0.1") that of "up n3@127.0.0.1 TS" (of the lines read so far).
+std::optional<long long> stamp(const child_process& child, std::string_view key,
+                               std::string_view node = {}) {
+  std::string prefix(key);
+  prefix += ' ';
+  if (!node.empty()) {
+    prefix += node;
     prefix += ' ';
-    if (!node.empty()) {
-      prefix += node;
-      prefix += ' ';
-    }
-    for (const auto& l : lines_) {
-      if (l.compare(0, prefix.size(), prefix) != 0) continue;
-      char* end = nullptr;
-      const long long v = std::strtoll(l.c_str() + prefix.size(), &end, 10);
-      if (end != l.c_str() + prefix.size() && v > 0) return v;
-    }
-    return std::nullopt;
   }
-
-  // transcript(max) -> the child's last max lines, for failure messages.
-  [[nodiscard]] std::string transcript(std::size_t max) {
-    drain();
-    std::string t;
-    const std::size_t from = lines_.size() > max ? lines_.size() - max : 0;
-    if (from > 0) t += "  | ...\n";
-    for (std::size_t i = from; i < lines_.size(); ++i) t += "  | " + lines_[i] + "\n";
-    if (!partial_.empty()) t += "  | " + partial_ + "\n";
-    return t.empty() ? "  (no output)\n" : t;
+  for (const auto& l : child.lines()) {
+    if (l.compare(0, prefix.size(), prefix) != 0) continue;
+    char* end = nullptr;
+    const long long v = std::strtoll(l.c_str() + prefix.size(), &end, 10);
+    if (end != l.c_str() + prefix.size() && v > 0) return v;
   }
-
-  // close_stdin(): tells a node to end (it reads its stdin until end of file).
-  void close_stdin() {
-    if (in_ >= 0) ::close(in_);
-    in_ = -1;
-  }
-
-  // kill_group(): SIGKILL to the child's process group (helpers included), without reaping.
-  void kill_group() {
-    close_stdin();
-    // Not reaped before the kill: while the leader is unreaped its group id cannot be reused, so
-    // the kill reaches only processes we started.
-    if (pid_ > 0) ::kill(-pid_, SIGKILL);
-  }
-
-  // stop(): kills the child's process group and reaps the child.
-  void stop() {
-    kill_group();
-    if (pid_ > 0) {
-      int status = 0;
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-      for (auto& p : live_children) {
-        if (p == pid_) p = 0;
-      }
-      pid_ = -1;
-    }
-    if (out_ >= 0) ::close(out_);
-    out_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int in_ = -1;
-  int out_ = -1;
-  std::string partial_;
-  std::vector<std::string> lines_;
-};
+  return std::nullopt;
+}
 
 using fleet = std::vector<std::unique_ptr<child_process>>;
 
@@ -336,7 +181,7 @@ template <class Pred>
 bool wait_until(fleet& children, Pred done, bench_clock::time_point deadline) {
   std::vector<pollfd> fds;
   for (;;) {
-    for (auto& c : children) c->drain();
+    for (auto& c : children) c->read_output();
     if (done()) return true;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - bench_clock::now());
@@ -356,36 +201,6 @@ bool wait_until(fleet& children, Pred done, bench_clock::time_point deadline) {
 void stop_all(fleet& children) {
   for (auto& c : children) c->kill_group();
   children.clear();
-}
-
-// free_port() -> a TCP port free on 127.0.0.1 just now (bound to port 0, read, closed).
-unsigned short free_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) fail("socket: " + std::string(std::strerror(errno)));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    fail("bind: " + std::string(std::strerror(errno)));
-  }
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-// accepts(port) -> something accepts TCP connections on 127.0.0.1:port now.
-bool accepts(unsigned short port) {
-  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(s);
-  return ok;
 }
 
 // ---- the children -----------------------------------------------------------------------------
@@ -517,20 +332,6 @@ int noop_main() {
 
 // ---- Erlang -----------------------------------------------------------------------------------
 
-// on_path(program) -> an executable program is on PATH.
-bool on_path(const char* program) {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return false;
-  std::string_view rest(path);
-  while (!rest.empty()) {
-    const auto colon = rest.find(':');
-    const std::string dir(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
-    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
-
 // erl_list(names) -> "['e1@127.0.0.1','e2@127.0.0.1']" (an Erlang list of quoted atoms).
 std::string erl_list(const std::vector<std::string>& names) {
   std::string out = "[";
@@ -593,14 +394,14 @@ std::vector<std::string> erl_args(const std::string& name, const std::vector<std
 // under `formation --exec-guarded`, so that it also ends when the driver is killed hard.
 class epmd_process {
  public:
-  epmd_process(const std::string& self_exe, unsigned short port, const child_env& env)
+  epmd_process(const std::string& self_exe, unsigned short port, const process_options& env)
       : proc_({self_exe, "--exec-guarded", std::to_string(::getpid()), "epmd", "-port",
                std::to_string(port), "-address", "127.0.0.1"},
-              env, false) {
+              env) {
     const auto deadline = bench_clock::now() + 5s;
-    while (!accepts(port)) {
-      proc_.drain();
-      if (bench_clock::now() >= deadline || proc_.out_fd() < 0) {
+    while (!nodus::test::accepts_now(port)) {
+      proc_.read_output();
+      if (bench_clock::now() >= deadline || !proc_.output_open()) {
         fail("epmd did not listen on port " + std::to_string(port) + "\n" + proc_.transcript(10));
       }
       ::usleep(2'000);
@@ -692,9 +493,10 @@ std::vector<std::string> nodus_args(const context& c, const std::string& name, i
 // latest "mesh".
 outcome measure_all_start(context& c, bool erlang, int n) {
   const auto deadline = bench_clock::now() + c.s.guard;
-  const unsigned short port = free_port();
-  const child_env env(erlang ? std::vector<std::string>{"ERL_EPMD_PORT=" + std::to_string(port)}
-                             : std::vector<std::string>{});
+  const unsigned short port = nodus::test::free_port();
+  const process_options env =
+      child_options(erlang ? std::vector<std::string>{"ERL_EPMD_PORT=" + std::to_string(port)}
+                           : std::vector<std::string>{});
   std::optional<epmd_process> epmd;
   if (erlang) epmd.emplace(c.self_exe, port, env);
   const auto all = names(erlang ? "e" : "n", 1, n);
@@ -717,20 +519,20 @@ outcome measure_all_start(context& c, bool erlang, int n) {
   long long t0_us = first_us;
   for (int i = 0; i < n; ++i) {
     if (i == n - 1) t0_us = realtime_us();
-    children.push_back(std::make_unique<child_process>(argvs[i], env, erlang));
+    children.push_back(std::make_unique<child_process>(argvs[i], env));
   }
   const bool ok = wait_until(
       children,
       [&] {
         return std::all_of(children.begin(), children.end(),
-                           [](const auto& ch) { return ch->stamp("mesh").has_value(); });
+                           [](const auto& ch) { return stamp(*ch, "mesh").has_value(); });
       },
       deadline);
   outcome o;
   o.spawn_ms = ms_between(first_us, t0_us);
   if (!ok) {
     std::vector<bool> missing;
-    for (auto& ch : children) missing.push_back(!ch->stamp("mesh"));
+    for (auto& ch : children) missing.push_back(!stamp(*ch, "mesh"));
     report_failure(
         c, std::string(erlang ? "erlang" : "nodus") + " all-start, N = " + std::to_string(n),
         children, missing,
@@ -741,9 +543,9 @@ outcome measure_all_start(context& c, bool erlang, int n) {
     return o;
   }
   long long latest = 0;
-  for (auto& ch : children) latest = std::max(latest, *ch->stamp("mesh"));
+  for (auto& ch : children) latest = std::max(latest, *stamp(*ch, "mesh"));
   o.ms = ms_between(t0_us, latest);
-  if (auto s = children.back()->stamp("started")) o.last_started_ms = ms_between(t0_us, *s);
+  if (auto s = stamp(*children.back(), "started")) o.last_started_ms = ms_between(t0_us, *s);
   stop_all(children);
   return o;
 }
@@ -752,9 +554,10 @@ outcome measure_all_start(context& c, bool erlang, int n) {
 // the latest of its "mesh" and every other node's "up <joiner>".
 outcome measure_late_joiner(context& c, bool erlang, int n) {
   const auto deadline = bench_clock::now() + c.s.guard;
-  const unsigned short port = free_port();
-  const child_env env(erlang ? std::vector<std::string>{"ERL_EPMD_PORT=" + std::to_string(port)}
-                             : std::vector<std::string>{});
+  const unsigned short port = nodus::test::free_port();
+  const process_options env =
+      child_options(erlang ? std::vector<std::string>{"ERL_EPMD_PORT=" + std::to_string(port)}
+                           : std::vector<std::string>{});
   std::optional<epmd_process> epmd;
   if (erlang) epmd.emplace(c.self_exe, port, env);
   const auto all = names(erlang ? "e" : "n", 1, n);
@@ -776,16 +579,16 @@ outcome measure_late_joiner(context& c, bool erlang, int n) {
       std::string(erlang ? "erlang" : "nodus") + " late joiner, N = " + std::to_string(n);
   fleet children;
   for (int i = 0; i < n - 1; ++i) {
-    children.push_back(std::make_unique<child_process>(args_of(i), env, erlang));
+    children.push_back(std::make_unique<child_process>(args_of(i), env));
   }
   auto all_meshed = [&] {
     return std::all_of(children.begin(), children.end(),
-                       [](const auto& ch) { return ch->stamp("mesh").has_value(); });
+                       [](const auto& ch) { return stamp(*ch, "mesh").has_value(); });
   };
   outcome o;
   if (!wait_until(children, all_meshed, deadline)) {
     std::vector<bool> missing;
-    for (auto& ch : children) missing.push_back(!ch->stamp("mesh"));
+    for (auto& ch : children) missing.push_back(!stamp(*ch, "mesh"));
     report_failure(c, what, children, missing, "the first N - 1 nodes did not form their mesh");
     stop_all(children);
     return o;
@@ -795,13 +598,13 @@ outcome measure_late_joiner(context& c, bool erlang, int n) {
       children, [] { return false; }, std::min(deadline, bench_clock::now() + c.s.settle));
   const auto joiner_args = args_of(n - 1);
   const long long t0_us = realtime_us();
-  children.push_back(std::make_unique<child_process>(joiner_args, env, erlang));
+  children.push_back(std::make_unique<child_process>(joiner_args, env));
   const bool ok = wait_until(
       children,
       [&] {
-        if (!children.back()->stamp("mesh")) return false;
+        if (!stamp(*children.back(), "mesh")) return false;
         for (std::size_t i = 0; i + 1 < children.size(); ++i) {
-          if (!children[i]->stamp("up", joiner)) return false;
+          if (!stamp(*children[i], "up", joiner)) return false;
         }
         return true;
       },
@@ -809,9 +612,9 @@ outcome measure_late_joiner(context& c, bool erlang, int n) {
   if (!ok) {
     std::vector<bool> missing;
     for (std::size_t i = 0; i + 1 < children.size(); ++i) {
-      missing.push_back(!children[i]->stamp("up", joiner));
+      missing.push_back(!stamp(*children[i], "up", joiner));
     }
-    missing.push_back(!children.back()->stamp("mesh"));
+    missing.push_back(!stamp(*children.back(), "mesh"));
     report_failure(
         c, what, children, missing,
         bench_clock::now() >= deadline
@@ -820,12 +623,12 @@ outcome measure_late_joiner(context& c, bool erlang, int n) {
     stop_all(children);
     return o;
   }
-  long long latest = *children.back()->stamp("mesh");
+  long long latest = *stamp(*children.back(), "mesh");
   for (std::size_t i = 0; i + 1 < children.size(); ++i) {
-    latest = std::max(latest, *children[i]->stamp("up", joiner));
+    latest = std::max(latest, *stamp(*children[i], "up", joiner));
   }
   o.ms = ms_between(t0_us, latest);
-  if (auto s = children.back()->stamp(erlang ? "main" : "started")) {
+  if (auto s = stamp(*children.back(), erlang ? "main" : "started")) {
     o.after_start_ms = ms_between(*s, latest);
   }
   stop_all(children);
@@ -842,10 +645,11 @@ constexpr const char* baseline_names[baseline_count] = {
 // measure_baseline(which): one process alone; from its spawn to the line that marks it.
 outcome measure_baseline(context& c, baseline_id which) {
   const auto deadline = bench_clock::now() + c.s.guard;
-  const unsigned short port = free_port();
+  const unsigned short port = nodus::test::free_port();
   const bool erlang = which == b_erl_plain || which == b_erl_dist;
-  const child_env env(erlang ? std::vector<std::string>{"ERL_EPMD_PORT=" + std::to_string(port)}
-                             : std::vector<std::string>{});
+  const process_options env =
+      child_options(erlang ? std::vector<std::string>{"ERL_EPMD_PORT=" + std::to_string(port)}
+                           : std::vector<std::string>{});
   std::optional<epmd_process> epmd;
   if (which == b_erl_dist) epmd.emplace(c.self_exe, port, env);
   std::vector<std::string> argv;
@@ -864,15 +668,15 @@ outcome measure_baseline(context& c, baseline_id which) {
   }
   fleet children;
   const long long t0_us = realtime_us();
-  children.push_back(std::make_unique<child_process>(argv, env, erlang));
+  children.push_back(std::make_unique<child_process>(argv, env));
   outcome o;
   if (!wait_until(
-          children, [&] { return children[0]->stamp(key).has_value(); }, deadline)) {
+          children, [&] { return stamp(*children[0], key).has_value(); }, deadline)) {
     report_failure(c, baseline_names[which], children, {true}, "no line from the child");
     stop_all(children);
     return o;
   }
-  o.ms = ms_between(t0_us, *children[0]->stamp(key));
+  o.ms = ms_between(t0_us, *stamp(*children[0], key));
   stop_all(children);
   return o;
 }
@@ -996,16 +800,8 @@ std::optional<std::vector<int>> sizes_of(std::string_view text) {
   return out;
 }
 
-std::string self_path() {
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "/proc/self/exe";
-  return std::string(buf, static_cast<std::size_t>(n));
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
+// formation_main(argc, argv): the driver, or a child in the mode its first argument names.
+int formation_main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   if (argc >= 2 && std::string_view(argv[1]) == "--noop") return noop_main();
   if (argc >= 2 && std::string_view(argv[1]) == "--exec-guarded") {
@@ -1049,13 +845,13 @@ int main(int argc, char** argv) {
   const bool want_erlang = only.empty() || only == "erlang";
   std::string erl_note;
   if (want_erlang) {
-    c.erlang = on_path("erl") && on_path("epmd");
+    c.erlang = nodus::test::on_path("erl") && nodus::test::on_path("epmd");
     if (!c.erlang) {
       erl_note = "erl or epmd is not on PATH (Debian: apt-get install erlang-base): Erlang n/a";
     }
   }
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, on_fatal_signal);
-  c.self_exe = self_path();
+  c.self_exe = nodus::test::self_exe();
 
   // Every size, in increasing order, with what is measured for it.
   std::set<int> all_sizes;
@@ -1221,4 +1017,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return formation_main(argc, argv);
+  } catch (const std::exception& e) {
+    fail(e.what());  // a child that cannot be started, no free port: the children end too
+  }
 }

@@ -84,17 +84,13 @@
 //
 // Figures hold for this machine and this run only: compare the ratios, not absolute times.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -107,6 +103,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -126,7 +123,14 @@
 #include <nodus/net/tls.hpp>
 #include <nodus/nodus.hpp>
 
+#include "common/process.hpp"
+#include "common/programs.hpp"
+
 namespace {
+
+using nodus::test::child_process;
+using nodus::test::kill_live_children;
+using nodus::test::process_options;
 
 using bench_clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -205,15 +209,8 @@ std::uint64_t get_u64(const std::byte* p) {
 
 // ---- process bookkeeping (driver side) --------------------------------------------------------
 
-// Process groups of the live children, so that a fatal error or a signal can end them all.
-constexpr int max_children = 8;
-volatile std::sig_atomic_t live_children[max_children] = {};
-
-void kill_live_children() {
-  for (auto& p : live_children) {
-    if (p > 0) ::kill(-static_cast<pid_t>(p), SIGKILL);
-  }
-}
+// The children are child_processes: a fatal error or a signal ends them all with
+// kill_live_children().
 
 // The temporary files of the Erlang nodes, as plain strings that a signal handler may use:
 // the directory, then the files in it (empty: none).
@@ -243,164 +240,6 @@ std::string program_name = "remote_calls";
   remove_erl_tmp();
   std::exit(1);
 }
-
-// A child process in its own process group, stdout and stderr piped to us, stdin /dev/null,
-// started with the given CPU affinity (nullptr: the driver's own). The destructor kills its
-// group and reaps it.
-class child_process {
- public:
-  child_process(const std::vector<std::string>& argv, const cpu_set_t* affinity, bool search_path) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) fail("pipe2: " + std::string(std::strerror(errno)));
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 2);
-    // Our fatal signals are blocked from the spawn until the child is registered in
-    // live_children; the child starts with them unblocked and with SIGPIPE at its default.
-    sigset_t fatal, before, pipe_only;
-    sigemptyset(&fatal);
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&fatal, sig);
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    ::sigprocmask(SIG_BLOCK, &fatal, &before);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &before);
-    posix_spawnattr_setsigdefault(&attr, &pipe_only);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    // The affinity mask is inherited through fork and exec: set ours for the spawn only (the
-    // driver has one thread).
-    cpu_set_t mine;
-    CPU_ZERO(&mine);
-    const bool pin = affinity != nullptr && ::sched_getaffinity(0, sizeof mine, &mine) == 0;
-    if (pin && ::sched_setaffinity(0, sizeof(cpu_set_t), affinity) != 0) {
-      fail("sched_setaffinity: " + std::string(std::strerror(errno)));
-    }
-    const int rc =
-        search_path ? ::posix_spawnp(&pid_, argv[0].c_str(), &actions, &attr, args.data(), environ)
-                    : ::posix_spawn(&pid_, argv[0].c_str(), &actions, &attr, args.data(), environ);
-    if (pin) ::sched_setaffinity(0, sizeof mine, &mine);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    ::close(out[1]);
-    out_ = out[0];
-    if (rc != 0) {
-      ::sigprocmask(SIG_SETMASK, &before, nullptr);
-      pid_ = -1;
-      ::close(out_);
-      out_ = -1;
-      fail("cannot start " + argv[0] + ": " + std::strerror(rc));
-    }
-    for (auto& p : live_children) {
-      if (p == 0) {
-        p = pid_;
-        break;
-      }
-    }
-    ::sigprocmask(SIG_SETMASK, &before, nullptr);
-    ::fcntl(out_, F_SETFL, ::fcntl(out_, F_GETFL) | O_NONBLOCK);
-  }
-  child_process(const child_process&) = delete;
-  child_process& operator=(const child_process&) = delete;
-  ~child_process() { stop(0ms); }
-
-  // wait_line(prefix, deadline) -> the first output line starting with prefix; nullopt when the
-  // deadline passes or the child closes its output first.
-  std::optional<std::string> wait_line(std::string_view prefix, bench_clock::time_point deadline) {
-    for (;;) {
-      drain();
-      for (const auto& l : lines_) {
-        if (l.compare(0, prefix.size(), prefix) == 0) return l;
-      }
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - bench_clock::now());
-      if (left.count() <= 0 || out_ < 0) return std::nullopt;
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count()) + 1) < 0 && errno != EINTR) {
-        return std::nullopt;
-      }
-    }
-  }
-
-  [[nodiscard]] const std::vector<std::string>& lines() {
-    drain();
-    return lines_;
-  }
-
-  // transcript() -> everything the child printed so far, for failure messages.
-  [[nodiscard]] std::string transcript() {
-    drain();
-    std::string t;
-    for (const auto& l : lines_) t += "  | " + l + "\n";
-    if (!partial_.empty()) t += "  | " + partial_ + "\n";
-    return t.empty() ? "  (no output)\n" : t;
-  }
-
-  // stop(grace): waits up to grace for the child to exit by itself, then kills its process group
-  // (helpers included) and reaps it.
-  void stop(std::chrono::milliseconds grace) {
-    if (pid_ > 0) {
-      // Not reaped before the kill: while the leader is a zombie its group id cannot be reused,
-      // so the kill reaches only processes we started.
-      const auto deadline = bench_clock::now() + grace;
-      for (;;) {
-        siginfo_t info{};
-        if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
-            info.si_pid != 0 || bench_clock::now() >= deadline) {
-          break;
-        }
-        ::usleep(5'000);
-      }
-      ::kill(-pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      for (auto& p : live_children) {
-        if (p == pid_) p = 0;
-      }
-      pid_ = -1;
-    }
-    if (out_ >= 0) {
-      drain();
-      if (out_ >= 0) ::close(out_);
-      out_ = -1;
-    }
-  }
-
- private:
-  void drain() {
-    if (out_ < 0) return;
-    char buf[4096];
-    for (;;) {
-      const ssize_t n = ::read(out_, buf, sizeof buf);
-      if (n > 0) {
-        partial_.append(buf, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n == 0) {
-        ::close(out_);
-        out_ = -1;
-      }
-      break;
-    }
-    std::size_t nl;
-    while ((nl = partial_.find('\n')) != std::string::npos) {
-      lines_.push_back(partial_.substr(0, nl));
-      partial_.erase(0, nl + 1);
-    }
-  }
-
-  pid_t pid_ = -1;
-  int out_ = -1;
-  std::string partial_;
-  std::vector<std::string> lines_;
-};
 
 // ---- raw baseline: one framed TCP link --------------------------------------------------------
 
@@ -1306,20 +1145,6 @@ casts(Srv, Msg, K) ->
     casts(Srv, Msg, K - 1).
 )erl";
 
-// erl_on_path() -> an executable `erl` is on PATH.
-bool erl_on_path() {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return false;
-  std::string_view rest(path);
-  while (!rest.empty()) {
-    const auto colon = rest.find(':');
-    const std::string dir(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
-    if (!dir.empty() && ::access((dir + "/erl").c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
-
 // The temporary directory holding the Erlang module (and its .beam once compiled), removed at
 // the end, on fail() and on SIGINT / SIGTERM / SIGHUP.
 struct erlang_dir {
@@ -1438,7 +1263,7 @@ const cpu_set_t* mask_for(const context& c, placement p) {
 std::optional<figures> collect(context& c, child_process& client, child_process& server,
                                std::string_view what, bench_clock::time_point deadline,
                                bool calls_only = false) {
-  if (!client.wait_line("end", deadline)) {
+  if (!client.wait_line_starting("end", deadline)) {
     const std::string why = bench_clock::now() >= deadline
                                 ? "no results within " + std::to_string(c.s.guard.count()) + " s"
                                 : std::string("the client ended without results");
@@ -1479,8 +1304,8 @@ figures measure_roles(context& c, placement p, const std::string& what,
   const auto deadline = bench_clock::now() + c.s.guard;
   std::vector<std::string> sargv{c.self_exe};
   sargv.insert(sargv.end(), server_argv.begin(), server_argv.end());
-  child_process server(sargv, mask_for(c, p), false);
-  const auto port_line = server.wait_line("port ", deadline);
+  child_process server(sargv, process_options().affinity(mask_for(c, p)));
+  const auto port_line = server.wait_line_starting("port ", deadline);
   if (!port_line) {
     std::fprintf(stderr, "%s: %s server did not start\n%s", program_name.c_str(), what.c_str(),
                  server.transcript().c_str());
@@ -1489,7 +1314,7 @@ figures measure_roles(context& c, placement p, const std::string& what,
   }
   std::vector<std::string> cargv{c.self_exe, "--role", client_role, "--port", port_line->substr(5)};
   cargv.insert(cargv.end(), client_args.begin(), client_args.end());
-  child_process client(cargv, mask_for(c, p), false);
+  child_process client(cargv, process_options().affinity(mask_for(c, p)));
   auto f = collect(c, client, server, what + ", " + to_string(p), deadline, calls_only);
   client.stop(2s);
   server.stop(2s);  // it ends when the client closes (or its node goes down)
@@ -1548,8 +1373,8 @@ figures measure_erlang(context& c, placement p) {
     }
     child_process server(node_args("n2@127.0.0.2", "{127,0,0,2}", *port,
                                    "remote_calls_peer:server(" + guard_ms + ")"),
-                         mask_for(c, p), true);
-    const auto ready = server.wait_line("ready ", deadline);
+                         process_options().affinity(mask_for(c, p)));
+    const auto ready = server.wait_line_starting("ready ", deadline);
     if (!ready) {
       if (attempt < 2 && bench_clock::now() < deadline) continue;
       std::fprintf(stderr, "%s: the Erlang server node did not start\n%s", program_name.c_str(),
@@ -1563,7 +1388,7 @@ figures measure_erlang(context& c, placement p) {
         std::to_string(c.s.call_cap.count()) + ", " + std::to_string(c.s.casts) + ", " +
         std::to_string(c.s.bigs) + ", " + guard_ms + ")";
     child_process client(node_args("n1@127.0.0.1", "{127,0,0,1}", *port, client_call),
-                         mask_for(c, p), true);
+                         process_options().affinity(mask_for(c, p)));
     auto f = collect(c, client, server, std::string("erlang, ") + to_string(p), deadline);
     client.stop(2s);  // it halts after its results
     server.stop(0ms);
@@ -1777,9 +1602,8 @@ int role_main(int argc, char** argv) {
   fail("unknown role " + std::string(role));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// remote_calls_main(argc, argv): the driver, or a child in the role that --role names.
+int remote_calls_main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   if (argc >= 3 && std::string_view(argv[1]) == "--role") {
     program_name = std::string("remote_calls ") + argv[2];
@@ -1842,7 +1666,7 @@ int main(int argc, char** argv) {
 
   std::string erl_note;
   if (wanted(sys_erlang)) {
-    if (erl_on_path()) {
+    if (nodus::test::erl_installed()) {
       c.erl.emplace();
     } else {
       erl_note = "erl is not on PATH (Debian: apt-get install erlang-base): Erlang column n/a";
@@ -2054,4 +1878,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return remote_calls_main(argc, argv);
+  } catch (const std::exception& e) {
+    fail(e.what());  // a child that cannot be started: the other children end too
+  }
 }

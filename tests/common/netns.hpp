@@ -1,6 +1,7 @@
 // tests/common/netns.hpp: hosts with their own addresses on one machine, for tests: Linux network
 // namespaces (netns), a LAN of them behind a bridge (lan), a real DNS server in one (dnsmasq),
-// and the child-process helpers they need. Needs root and iproute2 (`ip`); see available().
+// built on the test support library's child processes (process.hpp). Needs root and iproute2
+// (`ip`); see available().
 // Addresses only from 198.18.0.0/15 (/work/shared/TESTING.md). Every wait is bounded, and every
 // object removes what it created in its destructor (namespaces, veth pairs, /etc/netns/NAME,
 // processes, temp files), also when a test fails.
@@ -9,14 +10,11 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,109 +40,16 @@
 #include <utility>
 #include <vector>
 
+#include "process.hpp"
+#include "programs.hpp"
+#include "wait.hpp"
+
 namespace nodus::test {
-
-using clock_type = std::chrono::steady_clock;
-
-// The bound of every single wait of these helpers (a command, a server to answer).
-inline constexpr std::chrono::seconds step_timeout{10};
 
 namespace detail {
 
-inline std::string join_argv(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) {
-    if (!s.empty()) s += ' ';
-    s += a;
-  }
-  return s;
-}
-
 inline std::system_error sys_error(int err, const std::string& what) {
   return std::system_error(err, std::generic_category(), what);
-}
-
-// search_path() -> PATH followed by /usr/sbin:/sbin, where Debian keeps `ip` and `dnsmasq` and
-// which the PATH of a non-login shell may lack.
-inline std::string search_path() {
-  std::string dirs = "/usr/sbin:/sbin";
-  if (const char* path = std::getenv("PATH")) dirs = std::string(path) + ":" + dirs;
-  return dirs;
-}
-
-// find_program(name) -> the path of the executable `name` in search_path(), or "".
-inline std::string find_program(const std::string& name) {
-  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
-  const std::string dirs = search_path();
-  std::string_view rest(dirs);
-  while (!rest.empty()) {
-    const auto colon = rest.find(':');
-    const std::string dir(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
-    if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return dir + "/" + name;
-  }
-  return {};
-}
-
-// spawn_into(argv, out_fd) -> the pid of argv[0] (looked up in search_path()) in a process group of
-// its own, stdin from /dev/null, stdout and stderr on out_fd, no other descriptor of ours
-// inherited.
-inline pid_t spawn_into(const std::vector<std::string>& argv, int out_fd) {
-  if (argv.empty()) throw std::invalid_argument("spawn: empty argv");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // sockets of the test stay ours
-#endif
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  // Signals a test runner ignores (SIGPIPE, say) would stay ignored in the child: default them.
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (int sig : {SIGPIPE, SIGHUP, SIGINT, SIGTERM, SIGCHLD}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  std::vector<char*> args;
-  args.reserve(argv.size() + 1);
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  // The child gets search_path() as its PATH: `ip netns exec` looks its command up there.
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).substr(0, 5) != "PATH=") env_store.emplace_back(*e);
-  }
-  env_store.push_back("PATH=" + search_path());
-  std::vector<char*> env;
-  env.reserve(env_store.size() + 1);
-  for (auto& e : env_store) env.push_back(e.data());
-  env.push_back(nullptr);
-  std::string program = find_program(argv[0]);
-  if (program.empty()) program = argv[0];  // posix_spawn reports ENOENT
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, args.data(), env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw sys_error(rc, "spawn " + join_argv(argv));
-  return pid;
-}
-
-// exited(pid) -> the child has exited (not reaped: its process group id stays reserved, so a
-// kill of the group reaches only processes we started).
-inline bool exited(pid_t pid) {
-  siginfo_t info{};
-  info.si_pid = 0;
-  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
-    return true;  // not our child (any more)
-  }
-  return info.si_pid != 0;
 }
 
 // left_by_dead_process(name, prefix) -> name is <prefix><pid>-... and no process <pid> exists
@@ -165,146 +70,11 @@ inline bool left_by_dead_process(const std::string& name, std::string_view prefi
 
 }  // namespace detail
 
-// The outcome of run(): the exit code (-1 when killed by a signal or the timeout) and what the
-// command printed on stdout and stderr.
-struct run_result {
-  int exit_code = -1;
-  std::string output;
-};
-
-// run(argv, timeout) -> the result of argv run to its end; killed (with its process group) after
-// timeout. Throws std::system_error when argv cannot be started.
-inline run_result run(const std::vector<std::string>& argv,
-                      clock_type::duration timeout = step_timeout) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw detail::sys_error(errno, "pipe2");
-  pid_t pid = -1;
-  try {
-    pid = detail::spawn_into(argv, fds[1]);
-  } catch (...) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    throw;
-  }
-  ::close(fds[1]);
-  run_result r;
-  const auto deadline = clock_type::now() + timeout;
-  bool timed_out = false;
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
-    char buf[4096];
-    const ssize_t got = ::read(fds[0], buf, sizeof buf);
-    if (got > 0) {
-      r.output.append(buf, static_cast<std::size_t>(got));
-    } else if (got == 0 || errno != EINTR) {
-      break;  // EOF: the command (and whatever inherited its output) is done
-    }
-  }
-  ::close(fds[0]);
-  while (!timed_out && !detail::exited(pid)) {
-    if (clock_type::now() >= deadline) {
-      timed_out = true;
-      break;
-    }
-    ::usleep(2'000);
-  }
-  if (timed_out) {
-    ::kill(-pid, SIGKILL);
-    r.output += "\n[killed after the timeout]";
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) && !timed_out ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-// run_checked(argv) -> what argv printed; throws std::runtime_error naming the command and its
-// output when it fails.
-inline std::string run_checked(const std::vector<std::string>& argv,
-                               clock_type::duration timeout = step_timeout) {
-  run_result r = run(argv, timeout);
-  if (r.exit_code != 0) {
-    throw std::runtime_error("`" + detail::join_argv(argv) + "` failed (exit " +
-                             std::to_string(r.exit_code) + "): " + r.output);
-  }
-  return std::move(r.output);
-}
-
-// spawn(argv, output_path) -> the pid of argv started in a process group of its own, stdin from
-// /dev/null, stdout and stderr appended to output_path (/dev/null when empty). Reap it with
-// kill_and_reap (or own it with a child_process).
-inline pid_t spawn(const std::vector<std::string>& argv, const std::string& output_path = {}) {
-  const std::string path = output_path.empty() ? "/dev/null" : output_path;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) throw detail::sys_error(errno, "open " + path);
-  pid_t pid = -1;
-  try {
-    pid = detail::spawn_into(argv, fd);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
-  return pid;
-}
-
-// kill_and_reap(pid, grace) -> the wait status of pid, a child started by spawn: SIGTERM (and
-// SIGCONT, for a stopped one) to its process group, up to grace for it to exit, then SIGKILL to
-// the group; always reaped.
-inline int kill_and_reap(pid_t pid, clock_type::duration grace = std::chrono::seconds(2)) {
-  if (pid <= 0) return 0;
-  ::kill(-pid, SIGTERM);
-  ::kill(-pid, SIGCONT);
-  const auto deadline = clock_type::now() + grace;
-  while (!detail::exited(pid) && clock_type::now() < deadline) ::usleep(5'000);
-  ::kill(-pid, SIGKILL);  // the leader is not reaped yet: its group id cannot have been reused
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
-}
-
-// A child process owned by this object: started by spawn(), killed and reaped by stop() or the
-// destructor.
-class child_process {
- public:
-  explicit child_process(const std::vector<std::string>& argv, const std::string& output_path = {})
-      : pid_(spawn(argv, output_path)) {}
-  child_process(const child_process&) = delete;
-  child_process& operator=(const child_process&) = delete;
-  ~child_process() { stop(); }
-
-  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
-  // running() -> it has not exited (it may be stopped).
-  [[nodiscard]] bool running() const { return pid_ > 0 && !detail::exited(pid_); }
-  // signal(sig): sends sig to the child alone.
-  void signal(int sig) const {
-    if (pid_ > 0) ::kill(pid_, sig);
-  }
-  // stop(): kill_and_reap (idempotent).
-  void stop() {
-    if (pid_ > 0) kill_and_reap(pid_);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
 // unavailable_reason() -> why namespaces cannot be made here ("" when they can): not root, or no
 // `ip` (Debian: iproute2). Tests print it and skip.
 [[nodiscard]] inline std::string unavailable_reason() {
   if (::geteuid() != 0) return "network namespace tests need root: skipped";
-  if (detail::find_program("ip").empty()) {
+  if (find_program("ip").empty()) {
     return "`ip` is not installed (Debian: iproute2): skipped";
   }
   return {};
@@ -608,7 +378,10 @@ class dnsmasq {
                     "--no-resolv", "--no-hosts", "--bind-interfaces",
                     "--listen-address=" + address_, "--addn-hosts=" + hosts_path(), "--local=/#/",
                     "--local-ttl=0", "--no-negcache"}),
-          log_path());
+          process_options()
+              .output_file(log_path())
+              .stop_signal(SIGTERM)
+              .stop_grace(std::chrono::seconds(2)));
       wait_for(initial, {});
     } catch (...) {
       cleanup();
@@ -620,7 +393,7 @@ class dnsmasq {
   ~dnsmasq() { cleanup(); }
 
   // installed() -> the dnsmasq binary exists.
-  [[nodiscard]] static bool installed() { return !detail::find_program("dnsmasq").empty(); }
+  [[nodiscard]] static bool installed() { return !find_program("dnsmasq").empty(); }
 
   // set_records(r): rewrites the hosts file (atomically), SIGHUP, and waits until the namespace
   // resolves every name of r to exactly its addresses and the names dropped to "no such name".

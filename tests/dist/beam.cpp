@@ -152,7 +152,7 @@ constexpr const char* cookie = "nodus_beam_cookie";
 // start_erl(erl, name, ip_tuple, port): erl as name, listening on ip_tuple ("{127,0,0,1}") at
 // port with no port mapper (it takes every node to be at port), running
 // erl_test::eval_program; waits until it is ready.
-void start_erl(std::optional<erl_test::child_process>& erl, const std::string& name,
+void start_erl(std::optional<erl_test::erl_process>& erl, const std::string& name,
                const std::string& ip_tuple, unsigned short port) {
   const std::string ps = std::to_string(port);
   // clang-format off
@@ -210,7 +210,7 @@ struct beam_fixture {
     return false;
   }
 
-  std::optional<erl_test::child_process> erl;
+  std::optional<erl_test::erl_process> erl;
   std::optional<nodus::node<nodus::no_topology, protocol>> node;
 };
 
@@ -568,11 +568,11 @@ BOOST_AUTO_TEST_CASE(a_nodus_node_joins_a_global_partition_and_keeps_it_from_ove
   if (!erl_test::erl_installed()) return;
   const unsigned short port = erl_test::free_port();
   const std::string ps = std::to_string(port);
-  std::optional<erl_test::child_process> e1;
-  std::optional<erl_test::child_process> e2;
+  std::optional<erl_test::erl_process> e1;
+  std::optional<erl_test::erl_process> e2;
   start_erl(e1, "e1@127.0.0.1", "{127,0,0,1}", port);
   start_erl(e2, "e2@127.0.0.2", "{127,0,0,2}", port);
-  auto eval = [](std::optional<erl_test::child_process>& erl, const std::string& e) {
+  auto eval = [](std::optional<erl_test::erl_process>& erl, const std::string& e) {
     return erl_test::eval(*erl,
                           "Self = self(), spawn(fun() -> Self ! {r, catch " + e +
                               "} end), receive {r, R} -> R after 8000 -> hang end.",
@@ -580,7 +580,7 @@ BOOST_AUTO_TEST_CASE(a_nodus_node_joins_a_global_partition_and_keeps_it_from_ove
         .value_or("no result");
   };
   // until(erl, e): e, polled every 20 ms until it is true (at most 5 s).
-  auto until = [&](std::optional<erl_test::child_process>& erl, const std::string& e) {
+  auto until = [&](std::optional<erl_test::erl_process>& erl, const std::string& e) {
     return eval(erl, "begin W = fun W(0) -> false; W(N) -> case " + e +
                          " of true -> true; _ -> timer:sleep(20), W(N - 1) end end, W(250) end");
   };

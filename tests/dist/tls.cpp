@@ -208,7 +208,7 @@ BOOST_AUTO_TEST_CASE(an_erlang_node_with_inet_tls_dist_calls_and_is_called) {
   }
   const std::string ps = std::to_string(erl_test::free_port());
   // clang-format off
-  erl_test::child_process erl(std::vector<std::string>{
+  erl_test::erl_process erl(std::vector<std::string>{
       "erl", "-name", "etls@127.0.0.1", "-setcookie", cookie, "-noshell",
       "-proto_dist", "inet_tls", "-ssl_dist_optfile", opts,
       "-start_epmd", "false", "-erl_epmd_port", ps,

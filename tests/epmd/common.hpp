@@ -1,19 +1,15 @@
 // tests/epmd/common.hpp: helpers of the EPMD tests: an io_context on its own thread, bounded
-// waits on events, free ports, raw loopback clients, and child processes (the real epmd).
+// waits on events, raw loopback clients; free ports, bounded polls and child processes (the real
+// epmd) come from the test support library (tests/common/).
 #pragma once
 
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,7 +19,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -35,18 +30,26 @@
 #include <thread>
 #include <vector>
 
+#include "../common/ports.hpp"
+#include "../common/process.hpp"
+#include "../common/programs.hpp"
+#include "../common/wait.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/epmd/protocol.hpp"
-
-extern char** environ;
 
 namespace epmd_test {
 
 using namespace std::chrono_literals;
-using clock_type = std::chrono::steady_clock;
 using bytes = std::vector<std::uint8_t>;
-
-inline constexpr auto step_timeout = std::chrono::seconds(10);  // bound of every single wait
+using clock_type = nodus::test::clock_type;
+using nodus::test::accepts;
+using nodus::test::child_process;
+using nodus::test::epmd_path;
+using nodus::test::find_program;
+using nodus::test::free_port;
+using nodus::test::process_options;
+using nodus::test::step_timeout;
+using nodus::test::wait_until;
 
 // An io_context run by one background thread until the object is destroyed.
 class io_thread {
@@ -157,53 +160,6 @@ class log_capture {
   }
   std::shared_ptr<state> state_ = std::make_shared<state>();
 };
-
-// wait_until(pred, timeout) -> pred() became true within timeout, checked every 2 ms. Only for
-// states no callback announces (e.g. another process's registry seen over the network).
-inline bool wait_until(const std::function<bool()>& pred,
-                       clock_type::duration timeout = step_timeout) {
-  const auto deadline = clock_type::now() + timeout;
-  while (!pred()) {
-    if (clock_type::now() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
-// free_port() -> a TCP port free on both IPv4 and IPv6 just now (bound on [::]:0 dual stack, or
-// 127.0.0.1:0 without IPv6, then released). Never 4369.
-inline std::uint16_t free_port() {
-  for (int tries = 0; tries < 20; ++tries) {
-    std::uint16_t port = 0;
-    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-      int off = 0;
-      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-      sockaddr_in6 a{};
-      a.sin6_family = AF_INET6;
-      a.sin6_addr = in6addr_any;
-      socklen_t len = sizeof a;
-      if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-          ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-        port = ntohs(a.sin6_port);
-      }
-      ::close(fd);
-    } else {
-      fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      socklen_t len = sizeof a;
-      if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-          ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-        port = ntohs(a.sin_port);
-      }
-      if (fd >= 0) ::close(fd);
-    }
-    if (port != 0 && port != nodus::epmd::default_port) return port;
-  }
-  throw std::runtime_error("free_port: no free port found");
-}
 
 // A blocking loopback client socket with bounded operations, for feeding a server raw bytes.
 class raw_client {
@@ -321,163 +277,6 @@ inline bytes alive2(const std::string& name, std::uint16_t port, std::uint16_t v
   n.highest_version = version;
   n.lowest_version = version;
   return nodus::epmd::encode_alive2_request(n).value();
-}
-
-// A child process in its own process group, stdout+stderr piped to us; the destructor kills
-// the group (SIGKILL) and reaps the child, so it never outlives a failing test.
-class child_process {
- public:
-  // child_process(argv, env): runs argv[0] (a path) with argv; env entries ("NAME=value") are
-  // added to this process's environment for the child.
-  explicit child_process(const std::vector<std::string>& argv,
-                         const std::vector<std::string>& env = {}) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category());
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    std::vector<char*> envp;
-    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, argv[0].c_str(), &actions, &attr, args.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    ::close(out[1]);
-    out_ = out[0];
-    if (rc != 0) {
-      pid_ = -1;
-      ::close(out_);
-      out_ = -1;
-      throw std::system_error(rc, std::generic_category(), "posix_spawn " + argv[0]);
-    }
-  }
-  child_process(const child_process&) = delete;
-  child_process& operator=(const child_process&) = delete;
-  ~child_process() { kill(); }
-
-  // wait_output(text, timeout) -> the output so far once it contains text, or nullopt when it
-  // does not within timeout (or the child closed its output first).
-  std::optional<std::string> wait_output(std::string_view text,
-                                         clock_type::duration timeout = step_timeout) {
-    const auto deadline = clock_type::now() + timeout;
-    while (output_.find(text) == std::string::npos) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (left.count() < 0 || out_ < 0) return std::nullopt;
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const auto n = ::read(out_, buf, sizeof buf);
-      if (n > 0) {
-        output_.append(buf, static_cast<std::size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(out_);
-        out_ = -1;
-      }
-    }
-    return output_;
-  }
-  [[nodiscard]] const std::string& output() const { return output_; }
-
-  // wait_exit(timeout) -> the exit status and all output, or nullopt if it still runs then.
-  struct exit_info {
-    int status = -1;
-    std::string output;
-  };
-  std::optional<exit_info> wait_exit(clock_type::duration timeout = step_timeout) {
-    const auto deadline = clock_type::now() + timeout;
-    while (out_ >= 0) {  // read to end of output (the child exits or closes it)
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (left.count() < 0) return std::nullopt;
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const auto n = ::read(out_, buf, sizeof buf);
-      if (n > 0) {
-        output_.append(buf, static_cast<std::size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(out_);
-        out_ = -1;
-      }
-    }
-    int status = 0;
-    for (;;) {
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) break;
-      if (clock_type::now() >= deadline) return std::nullopt;
-      std::this_thread::sleep_for(2ms);  // the output closed; the exit follows at once
-    }
-    pid_ = -1;
-    return exit_info{status, output_};
-  }
-
-  void kill() {
-    if (pid_ > 0) {
-      ::kill(-pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-    if (out_ >= 0) ::close(out_);
-    out_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  std::string output_;
-};
-
-// which(program) -> the program's path on PATH, or empty.
-inline std::string which(const std::string& program) {
-  if (const char* path = std::getenv("PATH")) {
-    std::string_view rest(path);
-    while (!rest.empty()) {
-      const auto colon = rest.find(':');
-      const std::string dir(rest.substr(0, colon));
-      rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
-      if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) {
-        return dir + "/" + program;
-      }
-    }
-  }
-  return {};
-}
-
-// epmd_path() -> the real epmd (Debian erlang-base), or empty when it is not installed.
-inline std::string epmd_path() {
-  if (auto p = which("epmd"); !p.empty()) return p;
-  // erl's own copy, when the Debian package puts none on PATH.
-  if (DIR* d = ::opendir("/usr/lib/erlang")) {
-    std::string found;
-    while (const dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name.rfind("erts-", 0) == 0 &&
-          ::access(("/usr/lib/erlang/" + name + "/bin/epmd").c_str(), X_OK) == 0) {
-        found = "/usr/lib/erlang/" + name + "/bin/epmd";
-      }
-    }
-    ::closedir(d);
-    return found;
-  }
-  return {};
-}
-
-// accepts(port, timeout) -> something accepts TCP connections on 127.0.0.1:port within timeout
-// (tried every 2 ms: a child process's listening socket announces itself no other way).
-inline bool accepts(std::uint16_t port, clock_type::duration timeout = step_timeout) {
-  return wait_until([port] { return raw_client().connect(port); }, timeout);
 }
 
 // raise_nofile_limit() -> the soft RLIMIT_NOFILE, raised to the hard limit.

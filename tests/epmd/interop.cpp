@@ -73,9 +73,8 @@ std::string run_epmd_client(const std::vector<std::string>& args) {
   std::vector<std::string> argv{epmd_path()};
   argv.insert(argv.end(), args.begin(), args.end());
   child_process c(argv);
-  const auto exit = c.wait_exit();
-  BOOST_REQUIRE_MESSAGE(exit, "epmd client did not exit in time");
-  return exit->output;
+  BOOST_REQUIRE_MESSAGE(c.wait_exit(), "epmd client did not exit in time");
+  return c.output();
 }
 
 // A real epmd serving on a free port, killed (SIGKILL to its group) when this goes.
@@ -225,7 +224,7 @@ BOOST_AUTO_TEST_CASE(epmd_client_against_our_server) {
 
 BOOST_AUTO_TEST_CASE(erlang_node_registers_with_our_server) {
   if (!have_epmd()) return;
-  const auto erl = which("erl");
+  const auto erl = find_program("erl");
   if (erl.empty()) {
     BOOST_TEST_MESSAGE("erl not installed: skipped");
     return;
@@ -245,7 +244,7 @@ BOOST_AUTO_TEST_CASE(erlang_node_registers_with_our_server) {
                       "epmdtest", "-start_epmd", "false", "-eval",
                       "{ok, Names} = net_adm:names(), io:format(\"names ~p~n\", [Names]), "
                       "timer:sleep(30000), erlang:halt(0)."},
-                     {"ERL_EPMD_PORT=" + std::to_string(o.port)});
+                     process_options().env({"ERL_EPMD_PORT=" + std::to_string(o.port)}));
   BOOST_REQUIRE_MESSAGE(log.wait_for("registered 'beam'", 30s), log.all() << node.output());
   const auto listed = node.wait_output("}]", 30s);
   BOOST_REQUIRE_MESSAGE(listed, "erl printed no names: " << node.output());
@@ -254,7 +253,7 @@ BOOST_AUTO_TEST_CASE(erlang_node_registers_with_our_server) {
   const auto p = port_please(io.executor(), o.port, "beam");
   BOOST_REQUIRE_MESSAGE(p, p.error().message());
   BOOST_TEST(*p != 0);
-  node.kill();
+  node.stop();
   ours->stop();
 }
 

@@ -266,7 +266,7 @@ class erl_session {
   }
 
  private:
-  erl_test::child_process erl_;
+  erl_test::erl_process erl_;
 };
 
 struct corpus_entry {

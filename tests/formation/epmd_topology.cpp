@@ -5,14 +5,18 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "../common/ports.hpp"
+#include "../common/process.hpp"
+#include "../common/programs.hpp"
 #include "../dist/cluster.hpp"
 
 namespace {
@@ -21,14 +25,10 @@ using dist_test::peer;
 using dist_test::require_lists;
 using dist_test::require_started;
 using dist_test::self_exe;
+// free_port(): each test gets its own port mapper port, so tests never meet another's nodes (nor
+// port 4369).
+using nodus::test::free_port;
 using namespace std::chrono_literals;
-
-// free_port() -> a TCP port nobody listened on a moment ago (bound to port 0, then closed): each
-// test gets its own port mapper port, so tests never meet another's nodes (nor port 4369).
-int free_port() {
-  dist_test::closed_port p;
-  return p.port();
-}
 
 // node_argv(name, epmd_port, topology, extra) -> the command line of a formation peer.
 std::vector<std::string> node_argv(const std::string& name, int epmd_port,
@@ -70,58 +70,22 @@ void require_mesh(const std::vector<peer*>& peers) {
 // real_epmd: the port mapper of Debian's erlang-base, on its own port, killed at the end.
 class real_epmd {
  public:
-  explicit real_epmd(int port) : port_(port) {
-    const char* candidates[] = {"/usr/bin/epmd", "/usr/lib/erlang/bin/epmd"};
-    for (const char* c : candidates) {
-      if (::access(c, X_OK) == 0) {
-        path_ = c;
-        break;
-      }
-    }
+  explicit real_epmd(int port) : port_(port), path_(nodus::test::epmd_path()) {
     if (path_.empty()) return;
-    proc_ = std::make_unique<peer>("epmd",
-                                   std::vector<std::string>{path_, "-port", std::to_string(port)},
-                                   peer::launch::program);
+    proc_.emplace(std::vector<std::string>{path_, "-port", std::to_string(port)});
   }
   [[nodiscard]] bool available() const { return !path_.empty(); }
-  // names() -> what `epmd -port P -names` prints.
+  // names() -> what `epmd -port P -names` prints (bounded).
   [[nodiscard]] std::string names() const {
-    const std::string cmd = path_ + " -port " + std::to_string(port_) + " -names 2>&1";
-    std::string out;
-    if (FILE* f = ::popen(cmd.c_str(), "r")) {
-      char buf[512];
-      while (std::fgets(buf, sizeof buf, f) != nullptr) out += buf;
-      ::pclose(f);
-    }
-    return out;
+    return nodus::test::run({path_, "-port", std::to_string(port_), "-names"}).output;
   }
   [[nodiscard]] const std::string& path() const { return path_; }
-  ~real_epmd() {
-    if (proc_) proc_->signal(SIGKILL);
-  }
 
  private:
   int port_;
   std::string path_;
-  std::unique_ptr<peer> proc_;
+  std::optional<nodus::test::child_process> proc_;  // SIGKILL to its group at the end
 };
-
-// wait_accepting(port): until a TCP connect to 127.0.0.1:port succeeds (bounded, 5 s).
-bool wait_accepting(int port) {
-  const auto deadline = dist_test::clock_type::now() + 5s;
-  while (dist_test::clock_type::now() < deadline) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    if (ok) return true;
-    ::usleep(10'000);  // a bounded poll: nothing tells when another program starts listening
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -274,7 +238,7 @@ BOOST_AUTO_TEST_CASE(nodes_register_with_the_real_epmd_and_real_erl_finds_ours) 
     BOOST_TEST_MESSAGE("skipped: no epmd (Debian erlang-base)");
     return;
   }
-  BOOST_REQUIRE(wait_accepting(epmd_port));
+  BOOST_REQUIRE(nodus::test::accepts(static_cast<std::uint16_t>(epmd_port), 5s));
   auto n1 = start_node("n1", epmd_port);
   auto n2 = start_node("n2", epmd_port);
   require_started({n1.get(), n2.get()});
@@ -294,13 +258,14 @@ BOOST_AUTO_TEST_CASE(real_erl_looks_up_and_connects_to_a_node_through_our_port_m
   auto n1 = start_node("n1", epmd_port);
   BOOST_REQUIRE_MESSAGE(n1->ready(), n1->transcript());
   BOOST_REQUIRE(n1->request("serving") == "yes");
-  if (::access("/usr/bin/erl", X_OK) != 0) {
+  const std::string erl = nodus::test::find_program("erl");
+  if (erl.empty()) {
     BOOST_TEST_MESSAGE("skipped: no erl (Debian erlang-base)");
     return;
   }
   // erl asks our embedded port mapper for n1's port (ERL_EPMD_PORT), then handshakes with it.
   peer probe("probe@127.0.0.1",
-             {"/usr/bin/env", "ERL_EPMD_PORT=" + std::to_string(epmd_port), "/usr/bin/erl", "-name",
+             {"/usr/bin/env", "ERL_EPMD_PORT=" + std::to_string(epmd_port), erl, "-name",
               "probe@127.0.0.1", "-setcookie", "formation", "-noshell", "-eval",
               "io:format(\"result ~p~n\", [net_kernel:connect_node('n1@127.0.0.1')]), "
               "io:format(\"names ~p~n\", [erl_epmd:names(\"127.0.0.1\")]), halt()."},

@@ -31,7 +31,6 @@ std::unique_ptr<peer> start_in(nodus::test::netns& host, const std::string& name
                                const std::string& topology,
                                const std::vector<std::string>& extra = {}) {
   std::vector<std::string> argv = host.exec_prefix();
-  argv[0] = nodus::test::detail::find_program(argv[0]);  // peer spawns without a PATH search
   for (const std::string& a :
        {self_exe(), std::string("--peer"), std::string("--name"), name, std::string("--cookie"),
         std::string("formation"), std::string("--port"), std::string("0"),

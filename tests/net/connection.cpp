@@ -3,12 +3,8 @@
 // condition holds or a deadline passes); nothing sleeps to synchronise.
 #include <boost/test/unit_test.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <asio/buffer.hpp>
@@ -495,8 +491,8 @@ BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
-using erl_test::child_process;
 using erl_test::erl_installed;
+using erl_test::erl_process;
 using erl_test::erl_program;
 
 }  // namespace
@@ -510,14 +506,10 @@ BOOST_AUTO_TEST_CASE(link_to_erl_survives_ticks) {
   }
   ::signal(SIGPIPE, SIG_IGN);
   asio::io_context io;
-  unsigned short port = 0;
-  {
-    tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    port = probe.local_endpoint().port();
-  }  // closed just before erl binds it
+  const unsigned short port = erl_test::free_port();  // free until erl binds it
   const std::string ps = std::to_string(port);
   // clang-format off
-  child_process erl(std::vector<std::string>{
+  erl_process erl(std::vector<std::string>{
       "erl", "-name", "probe@127.0.0.1", "-setcookie", "nodus_tick_cookie", "-noshell",
       "-start_epmd", "false", "-erl_epmd_port", ps,
       "-kernel", "inet_dist_use_interface", "{127,0,0,1}",

@@ -13,12 +13,8 @@
 
 #include <nodus/nodus.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,8 +58,8 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr auto step_timeout = 10s;  // bound of every single wait below
 
-using erl_test::child_process;
 using erl_test::erl_installed;
+using erl_test::erl_process;
 using erl_test::erl_program;
 
 std::string hex(std::span<const std::byte> b, std::size_t max = 64) {
@@ -200,7 +196,7 @@ struct erl_fixture {
   asio::io_context io;
   tcp::acceptor alt{io};  // 127.0.0.2:port
   unsigned short port = 0;
-  std::optional<child_process> erl;
+  std::optional<erl_process> erl;
 
   erl_fixture() {
     ::signal(SIGPIPE, SIG_IGN);  // a write to an erl that died must fail, not kill us
