@@ -46,7 +46,8 @@ struct options {
   // socket, so a dial started during a partition connects as soon as it heals instead of at the
   // kernel's next retransmission (1 s, 3 s, 7 s); 0: leave it to the kernel. See net::tcp_dial.
   std::chrono::milliseconds net_connect_resend{250};
-  std::size_t max_frame_size = std::size_t{64} << 20;  // a longer frame: the peer is disconnected
+  std::size_t max_frame_size = std::size_t{64}
+                               << 20;  // a longer frame: the peer is cut off (<= 2^32 - 16)
   // Backpressure (Erlang's dist_buf_busy_limit, 1 MiB by default): once this many bytes wait to
   // be written to a peer, a cast or send to it fails with errc::busy (or, given wait_if_busy,
   // waits until the queue drains) and a call fails at once with errc::busy. Replies and the

@@ -1,9 +1,10 @@
 // libFuzzer harness: net::handshake::machine, the Erlang distribution handshake, on either side
-// (net/handshake.hpp). The first input byte picks the side and the owner's decisions (see
-// handshake.hpp); the rest is the peer's byte stream, cut into messages by split_frame and fed
-// in order until the machine finishes, as a connection does. Every message is also given to
-// each decoder: what one decodes encodes to the same bytes (trailing bytes a decoder ignores
-// aside). The machine must never throw: a peer's bytes are never a programming error.
+// (net/handshake.hpp). The first input byte picks the side, the owner's decisions and the length
+// prefixes (2 bytes, or 4 as over TLS; see handshake.hpp); the rest is the peer's byte stream,
+// cut into messages by split_frame (split_tls_frame) and fed in order until the machine
+// finishes, as a connection does. Every message is also given to each decoder: what one decodes
+// encodes to the same bytes (trailing bytes a decoder ignores aside). The machine must never throw:
+// a peer's bytes are never a programming error.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -49,8 +50,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)h.take_output();
   std::span<const std::byte> stream(reinterpret_cast<const std::byte*>(data + 1), size - 1);
   while (!h.finished()) {
-    const auto f = hs::split_frame(stream);
+    if (mode.tls && stream.size() >= hs::tls_length_prefix_size) {
+      // As a connection does: a length over a handshake message's limit is refused unread.
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < hs::tls_length_prefix_size; ++i) {
+        n = (n << 8) | std::to_integer<std::size_t>(stream[i]);
+      }
+      if (n > hs::max_body_size) break;
+    }
+    const auto f = mode.tls ? hs::split_tls_frame(stream) : hs::split_frame(stream);
     if (!f) break;
+    if (f->size > stream.size() ||
+        f->body.data() + f->body.size() > stream.data() + stream.size()) {
+      std::abort();  // a message never reaches past the bytes it was cut from
+    }
     stream = stream.subspan(f->size);
     decode_all(f->body);
     auto r = h.feed(f->body);

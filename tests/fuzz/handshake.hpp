@@ -16,20 +16,23 @@ namespace hs = nodus::net::handshake;
 // The first input byte: bit 0 the side the harness plays (0: initiator n1, dialling n2;
 // 1: acceptor n2), bits 1-3 the acceptor's reply_status (mod 5), bit 4 the initiator's
 // answer_alive, bit 5 no required flags (every peer's flags accepted), bit 6 a late owner: the
-// peer's next message arrives before the decision.
+// peer's next message arrives before the decision, bit 7 the stream as over TLS (4-byte lengths,
+// inet_tls_dist).
 struct handshake_mode {
   bool acceptor = false;
   hs::status reply = hs::status::ok;
   bool keep = true;
   bool lenient = false;
   bool late = false;
+  bool tls = false;  // messages with 4-byte lengths, as over TLS (handshake::split_tls_frame)
 
   static handshake_mode from(std::uint8_t b) {
     static constexpr std::array<hs::status, 5> replies = {
         hs::status::ok, hs::status::ok_simultaneous, hs::status::nok, hs::status::not_allowed,
         hs::status::alive};
-    return {(b & 1) != 0, replies[((b >> 1) & 7) % replies.size()], (b & 0x10) != 0,
-            (b & 0x20) != 0, (b & 0x40) != 0};
+    return {(b & 1) != 0,    replies[((b >> 1) & 7) % replies.size()],
+            (b & 0x10) != 0, (b & 0x20) != 0,
+            (b & 0x40) != 0, (b & 0x80) != 0};
   }
   [[nodiscard]] std::uint8_t byte() const {
     std::uint8_t r = 0;
@@ -41,7 +44,7 @@ struct handshake_mode {
       default: break;
     }
     return static_cast<std::uint8_t>((acceptor ? 1 : 0) | (r << 1) | (keep ? 0x10 : 0) |
-                                     (lenient ? 0x20 : 0) | (late ? 0x40 : 0));
+                                     (lenient ? 0x20 : 0) | (late ? 0x40 : 0) | (tls ? 0x80 : 0));
   }
 };
 

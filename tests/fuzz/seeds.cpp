@@ -272,6 +272,11 @@ int main(int argc, char** argv) {
         one[0] |= std::byte{0x40};  // the same, the owner deciding late
         write(root / "handshake", n++, one);
       }
+      // The same as over TLS: 4-byte lengths.
+      std::vector<std::byte> tls{std::byte{static_cast<std::uint8_t>(mode.byte() | 0x80)}};
+      const auto wide = fuzz::hs::widen_prefixes(to_b);
+      tls.insert(tls.end(), wide.begin(), wide.end());
+      write(root / "handshake", n++, tls);
     }
   }
   {

@@ -196,6 +196,7 @@ BOOST_AUTO_TEST_CASE(options_from_args_reads_every_value_flag) {
            {"--port", "65535"},
            {"--net-ticktime", "1000"},
            {"--net-setuptime", "2000"},
+           {"--net-connect-resend", "0"},
            {"--max-frame-size", "1024"},
            {"--dist-buf-busy-limit", "4096"},
            {"--busy-poll", "50"},
@@ -223,6 +224,7 @@ BOOST_AUTO_TEST_CASE(options_from_args_reads_every_value_flag) {
   BOOST_TEST(o->port == 65535u);
   BOOST_TEST(o->net_ticktime.count() == 1000);
   BOOST_TEST(o->net_setuptime.count() == 2000);
+  BOOST_TEST(o->net_connect_resend.count() == 0);
   BOOST_TEST(o->max_frame_size == 1024u);
   BOOST_TEST(o->dist_buf_busy_limit == 4096u);
   BOOST_TEST(o->busy_poll.count() == 50);
@@ -260,7 +262,9 @@ BOOST_AUTO_TEST_CASE(out_of_range_values_fail_with_todays_messages) {
   const std::vector<std::pair<std::array<const char*, 3>, std::string_view>> cases = {
       {{"prog", "--threads", "257"}, "--threads expects 1 to 256"},
       {{"prog", "--port", "65536"}, "--port expects 0 to 65535"},
-      {{"prog", "--max-frame-size", "1023"}, "--max-frame-size expects at least 1024"},
+      {{"prog", "--max-frame-size", "1023"}, "--max-frame-size expects 1024 to 4294967280"},
+      {{"prog", "--max-frame-size", "4294967281"}, "--max-frame-size expects 1024 to 4294967280"},
+      {{"prog", "--net-connect-resend", "x"}, "--net-connect-resend"},
       {{"prog", "--busy-poll", "1000001"}, "--busy-poll expects 0 to 1000000"},
       {{"prog", "--net-ticktime", "0"}, "--net-ticktime expects a positive number of milliseconds"},
       {{"prog", "--net-setuptime", "0"},

@@ -376,6 +376,37 @@ struct raw_nodus_peer {
 };
 }  // namespace
 
+// The native frame parser checks every byte it does not use: the reserved bytes, the zeros after
+// the target name and after the payload, and that a reply names no target.
+BOOST_AUTO_TEST_CASE(the_native_frame_parser_refuses_nonzero_reserved_and_padding_bytes) {
+  using wire_kind = nodus::dist::frame_kind;
+  const std::vector<std::byte> payload{std::byte{1}, std::byte{2}, std::byte{3}};
+  auto good = raw_nodus_peer::frame_with(wire_kind::cast, "ping", 7, 0, payload);
+  good.resize(good.size() + 13, std::byte{0});  // the zeros to the frame alignment
+  auto parsed = nodus::dist::parse(good);
+  BOOST_REQUIRE_MESSAGE(parsed.has_value(), parsed.error().message());
+  BOOST_TEST(parsed->target == "ping");
+  BOOST_TEST(parsed->payload.size() == payload.size());
+
+  const auto refused = [&](std::size_t at, std::string_view why) {
+    auto f = good;
+    f[at] = std::byte{0x5a};
+    auto r = nodus::dist::parse(f);
+    BOOST_TEST_REQUIRE(!r.has_value(), "byte " << at << " accepted");
+    BOOST_TEST(r.error().message().find(why) != std::string::npos, r.error().message());
+  };
+  refused(2, "bytes 2-3 are not zero");
+  refused(3, "bytes 2-3 are not zero");
+  refused(28 + 4, "the name's padding is not zero");               // right after "ping"
+  refused(nodus::dist::header_size(4) - 1, "the name's padding");  // the last of it
+  refused(good.size() - 1, "the padding after the payload is not zero");
+
+  auto reply = raw_nodus_peer::frame_with(wire_kind::reply, "ping", 9, 0, {});
+  auto r = nodus::dist::parse(reply);
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.error().message().find("a reply names a target") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(bad_frames_get_an_error_reply_or_a_clean_disconnect) {
   test_node b("b@127.0.0.1");
   using wire_kind = nodus::dist::frame_kind;

@@ -67,7 +67,7 @@ struct node_table_options {
 };
 
 // parse_node_address("n2@127.0.0.1:4500") -> the node name and the endpoint to dial: the host
-// part of the name must be an IP address. Until EPMD exists this is how a peer's port is given.
+// part of the name must be an IP address: how a peer is given without a port mapper.
 // Errors: errc::invalid_node_name.
 [[nodiscard]] inline result<std::pair<node_name, asio::ip::tcp::endpoint>> parse_node_address(
     std::string_view text) {

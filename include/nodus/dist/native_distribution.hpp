@@ -9,6 +9,7 @@
 // library (nodus/impl/src.hpp) includes it once.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -58,7 +59,7 @@ static_assert(copied_frame_max == net::connection::small_frame_max,
 class native_distribution final : public distribution {
  public:
   native_distribution(asio::io_context& io, local_end& node, logger& log, settings s)
-      : io_(io), node_(node), log_(log), s_(std::move(s)), global_(log, global_hooks()) {}
+      : io_(io), node_(node), log_(log), s_(clamped(std::move(s))), global_(log, global_hooks()) {}
   ~native_distribution() override { shutdown(); }
 
   result<void> listen() override {
@@ -1139,6 +1140,13 @@ class native_distribution final : public distribution {
   etf::pid pid_;  // the pid this node's servers send from (erlang_pid), set by listen()
   std::atomic<std::uint64_t> version_{0};  // 0: nothing cached yet
   logger& log_;
+  // clamped(s) -> s with max_frame_size at most net::max_frame_length (a frame's length has 4
+  // bytes: a larger limit would let a longer message through the sender's check).
+  static settings clamped(settings s) {
+    s.max_frame_size = std::min(s.max_frame_size, net::max_frame_length);
+    return s;
+  }
+
   const settings s_;
 
   mutable std::mutex m_;

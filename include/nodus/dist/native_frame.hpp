@@ -26,10 +26,9 @@
 // header_size(L) = 28 + round_up(L, 16) is 12 modulo 16, so that the payload starts 16-byte
 // aligned in the receive buffer: a trivially copyable message is used where it landed.
 //
-// The slot for a second wire protocol: a connection whose peer is not a nodus node (Erlang's
-// external term format) gets no native frames; dist::distribution::send refuses it with
-// errc::protocol_mismatch until that protocol is added beside this one, chosen per peer at the
-// handshake.
+// A connection whose peer is not a nodus node (a BEAM node) gets no native frames: it speaks
+// Erlang's distribution messages and external term format (dist/erlang_frame.hpp), chosen per
+// peer at the handshake.
 #pragma once
 
 #include <array>
@@ -103,14 +102,28 @@ struct native_frame {
   const auto kind = std::to_integer<unsigned>(f[0]);
   if (kind < 1 || kind > 5) return bad(format("unknown kind {}", kind));
   w.kind = static_cast<frame_kind>(kind);
+  if (f[2] != std::byte{0} || f[3] != std::byte{0}) return bad("bytes 2-3 are not zero");
   const std::size_t name_len = std::to_integer<std::size_t>(f[1]);
+  if (w.is_reply() && name_len != 0) return bad("a reply names a target");
   const std::size_t header = header_size(name_len);
   if (f.size() < header) return bad("shorter than its header and name");
+  // The zeros after the name and after the payload (fewer than 16 each): a peer that writes
+  // anything else there does not speak this format.
+  auto zeros = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) {
+      if (f[i] != std::byte{0}) return false;
+    }
+    return true;
+  };
+  if (!zeros(fixed_header_size + name_len, header)) return bad("the name's padding is not zero");
   w.word1 = get_le64(f.data() + 4);
   w.word2 = get_le64(f.data() + 12);
   const std::uint64_t len = get_le64(f.data() + 20);
   if (len > f.size() - header) return bad(format("payload length {} past the end", len));
   if (f.size() - header - len >= 16) return bad("bytes after the payload");
+  if (!zeros(header + static_cast<std::size_t>(len), f.size())) {
+    return bad("the padding after the payload is not zero");
+  }
   w.target =
       std::string_view(reinterpret_cast<const char*>(f.data() + fixed_header_size), name_len);
   w.payload = f.subspan(header, static_cast<std::size_t>(len));

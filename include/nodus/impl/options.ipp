@@ -185,10 +185,10 @@ NODUS_DECL std::span<const option_flag> option_table() {
        },
        nullptr},
       {"--max-frame-size", "BYTES", nullptr,
-       "a peer sending a longer frame is cut off, at least 1024 (default: 64 MiB)",
+       "a peer sending a longer frame is cut off, 1024 to 4294967280 (default: 64 MiB)",
        [](options& o, sv v) -> result<void> {
-         auto n = option_number("--max-frame-size", v, 1024,
-                                std::numeric_limits<unsigned long long>::max(), "at least 1024");
+         auto n = option_number("--max-frame-size", v, 1024, 0xFFFFFFF0ull,
+                                "1024 to 4294967280 (a frame's length has 4 bytes)");
          if (!n) return n.error();
          o.max_frame_size = static_cast<std::size_t>(*n);
          return {};

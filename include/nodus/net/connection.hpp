@@ -2,6 +2,7 @@
 // 4-byte length-prefixed frames with ticks, over standalone Asio (callbacks, no coroutines).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <asio/any_io_executor.hpp>
 #include <asio/bind_executor.hpp>
@@ -64,6 +65,10 @@ inline constexpr std::size_t frame_header_size = 4;
 // and a payload starting with a zero byte is padding (a tick), never delivered.
 inline constexpr std::size_t frame_alignment = 16;
 
+// The longest frame a 4-byte length can give that is a multiple of frame_alignment (2^32 - 16):
+// the ceiling of max_frame_size, which a connection and a node's options clamp to it.
+inline constexpr std::size_t max_frame_length = 0xFFFFFFF0u;
+
 // Settings of one connection. Defaults follow Erlang: net_setuptime 7 s, net_ticktime 60 s
 // (kernel app docs: net_setuptime default 7, net_ticktime default 60).
 struct connection_options {
@@ -73,7 +78,8 @@ struct connection_options {
   // the kernel's retransmissions (1 s, 3 s, 7 s after the first SYN).
   std::chrono::milliseconds connect_resend = default_connect_resend;
   std::chrono::milliseconds ticktime{60000};  // tick every ticktime/4; silent ticktime: down
-  std::size_t max_frame_size = std::size_t{64} << 20;  // a longer frame: frame_too_large, closed
+  // A longer frame: frame_too_large, closed (at most max_frame_length, clamped to it).
+  std::size_t max_frame_size = std::size_t{64} << 20;
   // busy() once this many bytes of frames are queued and not yet written (Erlang's
   // dist_buf_busy_limit, default 1 MiB: erl +zdbbl, in KiB, default 1024); 0: never busy.
   std::size_t busy_limit = std::size_t{1} << 20;
@@ -166,7 +172,9 @@ class connection : public std::enable_shared_from_this<connection> {
         machine_(make_machine(opts_, role, peer)),
         block_(std::make_shared<detail::rx_block>(handshake_block_capacity)),
         keep_(block_),
-        initiator_(role == handshake::machine::role::initiator) {}
+        initiator_(role == handshake::machine::role::initiator) {
+    opts_.max_frame_size = std::min(opts_.max_frame_size, max_frame_length);
+  }
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -427,38 +435,13 @@ class connection : public std::enable_shared_from_this<connection> {
   void flush_handshake_output() {
     if (!machine_.has_output()) return;
     auto bytes = std::make_shared<std::vector<std::byte>>(machine_.take_output());
-    if (tls_) *bytes = widen_prefixes(*bytes);
+    if (tls_) *bytes = handshake::widen_prefixes(*bytes);
     outgoing o;
     o.raw = true;
     o.parts.push_back(asio::buffer(*bytes));
     o.owner = std::move(bytes);
     queue_.push_back(std::move(o));
     start_write();
-  }
-
-  // Over TLS the handshake's messages carry 4-byte lengths, not 2: inet_tls_dist opens its
-  // sockets with {packet, 4} and keeps it through the handshake (OTP 25, ssl-10.8.7,
-  // inet_tls_dist.erl: listen and do_setup_connect). widen_prefixes(out) -> the machine's
-  // 2-byte-framed messages with 4-byte lengths; split_tls_frame(bytes) the first such message.
-  static std::vector<std::byte> widen_prefixes(const std::vector<std::byte>& out) {
-    std::vector<std::byte> wide;
-    wide.reserve(out.size() + 8);
-    for (std::size_t i = 0; i + handshake::length_prefix_size <= out.size();) {
-      const std::size_t n = (std::size_t{std::to_integer<std::uint8_t>(out[i])} << 8) |
-                            std::to_integer<std::uint8_t>(out[i + 1]);
-      const std::byte len[frame_header_size] = {std::byte{0}, std::byte{0}, out[i], out[i + 1]};
-      wide.insert(wide.end(), len, len + frame_header_size);
-      const auto* body = out.data() + i + handshake::length_prefix_size;
-      wide.insert(wide.end(), body, body + n);
-      i += handshake::length_prefix_size + n;
-    }
-    return wide;
-  }
-  static std::optional<handshake::frame> split_tls_frame(std::span<const std::byte> bytes) {
-    if (bytes.size() < frame_header_size) return std::nullopt;
-    const std::size_t n = frame_length(bytes);
-    if (bytes.size() - frame_header_size < n) return std::nullopt;
-    return handshake::frame{bytes.subspan(frame_header_size, n), frame_header_size + n};
   }
 
   // Handles whatever complete handshake messages sit in the read buffer.
@@ -471,7 +454,7 @@ class connection : public std::enable_shared_from_this<connection> {
                                                         " bytes (at most 65535)"));
         return;
       }
-      auto f = tls_ ? split_tls_frame(buffered()) : handshake::split_frame(buffered());
+      auto f = tls_ ? handshake::split_tls_frame(buffered()) : handshake::split_frame(buffered());
       if (!f) break;
       const std::size_t used = f->size;
       auto r = machine_.feed(f->body);

@@ -2,6 +2,7 @@
 // cookie digest, and a state machine for both sides. No sockets: bytes in, bytes out.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstddef>
@@ -189,6 +190,41 @@ struct frame {
                         std::size_t{std::to_integer<std::uint8_t>(bytes[1])};
   if (bytes.size() - length_prefix_size < n) return std::nullopt;
   return frame{bytes.subspan(length_prefix_size, n), length_prefix_size + n};
+}
+
+// Over TLS the handshake's messages carry 4-byte lengths, not 2: inet_tls_dist opens its sockets
+// with {packet, 4} and keeps it through the handshake (OTP 25, ssl-10.8.7, inet_tls_dist.erl:
+// listen and do_setup_connect).
+inline constexpr std::size_t tls_length_prefix_size = 4;
+
+// split_tls_frame(bytes) -> as split_frame, for 4-byte lengths. A length over max_body_size is
+// for the caller to refuse before it waits for that many bytes.
+[[nodiscard]] inline std::optional<frame> split_tls_frame(
+    std::span<const std::byte> bytes) noexcept {
+  if (bytes.size() < tls_length_prefix_size) return std::nullopt;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < tls_length_prefix_size; ++i) {
+    n = (n << 8) | std::to_integer<std::uint8_t>(bytes[i]);
+  }
+  if (bytes.size() - tls_length_prefix_size < n) return std::nullopt;
+  return frame{bytes.subspan(tls_length_prefix_size, n), tls_length_prefix_size + n};
+}
+
+// widen_prefixes(out) -> out, messages with 2-byte lengths (as the machine writes them), with
+// 4-byte lengths instead (as they go over TLS).
+[[nodiscard]] inline std::vector<std::byte> widen_prefixes(std::span<const std::byte> out) {
+  std::vector<std::byte> wide;
+  wide.reserve(out.size() + 8);
+  for (std::size_t i = 0; i + length_prefix_size <= out.size();) {
+    const std::size_t n = (std::size_t{std::to_integer<std::uint8_t>(out[i])} << 8) |
+                          std::to_integer<std::uint8_t>(out[i + 1]);
+    const std::size_t end = std::min(out.size(), i + length_prefix_size + n);
+    wide.insert(wide.end(), {std::byte{0}, std::byte{0}, out[i], out[i + 1]});
+    wide.insert(wide.end(), out.begin() + static_cast<std::ptrdiff_t>(i + length_prefix_size),
+                out.begin() + static_cast<std::ptrdiff_t>(end));
+    i = end;
+  }
+  return wide;
 }
 
 namespace detail {
