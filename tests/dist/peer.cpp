@@ -245,7 +245,9 @@ void flood(Node& node, nodus::node_name to, long ms, bool wait) {
 // storm(node, to, total, inflight, mark): `total` calls of ping to `to`, `inflight` of them in
 // flight at any time (a new one as soon as one ends), each with a 30 s timeout, so that a call
 // that never ends shows as hung rather than as a timeout. Prints `storm mark ISSUED DONE` once
-// `mark` calls ended (the test kills `to` then) and, when every call ended or 15 s after the last
+// `mark` calls ended, `storm full N` once N (= inflight) calls are in flight after the mark (the
+// test stops `to` at the mark, so that nothing ends and the storm fills up, then kills it), and,
+// when every call ended or 15 s after the last
 // was issued, `storm done issued= ok= nodedown= timeout= busy= other= wrong= hung=
 // inflight_at_down= max_ms= down_to_last_ms= ms= first_other=`: the counts by outcome (wrong: a
 // reply that was not this call's), the calls in flight when the first nodedown came, the longest
@@ -266,7 +268,7 @@ void storm(Node& node, nodus::node_name to, std::uint64_t total, std::uint64_t i
   };
   auto st = std::make_shared<state>();
   const auto start = clock::now();
-  bool marked = false;
+  bool marked = false, full = false;
   for (std::uint64_t i = 0; i < total; ++i) {
     {
       std::unique_lock lock(st->m);
@@ -275,6 +277,10 @@ void storm(Node& node, nodus::node_name to, std::uint64_t total, std::uint64_t i
       if (!marked && st->done >= mark) {
         marked = true;
         say(nodus::format("storm mark {} {}", i, st->done));
+      }
+      if (marked && !full && st->in_flight == inflight) {
+        full = true;
+        say(nodus::format("storm full {}", st->in_flight));
       }
     }
     const auto seq = static_cast<std::uint32_t>(i + 1);
