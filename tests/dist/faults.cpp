@@ -398,6 +398,10 @@ BOOST_AUTO_TEST_CASE(a_message_over_max_frame_size_fails_clearly_in_both_directi
   BOOST_TEST(number(" " + in_reply, "ms") < 1000, in_reply);
   BOOST_TEST(b.expect_line({"[error]", c.name() + " is down", "the maximum is 65536"}).has_value(),
              b.transcript());
+  // Both ends saw the link go before it is made again (else c's connect may find the old link
+  // still up, and its call fail with nodedown as that link closes).
+  BOOST_TEST(b.expect("event down " + c.name()), b.transcript());
+  BOOST_TEST(c.expect("event down " + b.name()), c.transcript());
   BOOST_TEST(c.request("connect " + b.address()) == "true");
   BOOST_TEST(c.request("call " + b.name()) == "ok " + b.name());
   // a was never disturbed; nobody crashed (each quits cleanly at the end, checked by ~peer).
