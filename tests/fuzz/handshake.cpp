@@ -50,13 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)h.take_output();
   std::span<const std::byte> stream(reinterpret_cast<const std::byte*>(data + 1), size - 1);
   while (!h.finished()) {
-    if (mode.tls && stream.size() >= hs::tls_length_prefix_size) {
-      // As a connection does: a length over a handshake message's limit is refused unread.
-      std::size_t n = 0;
-      for (std::size_t i = 0; i < hs::tls_length_prefix_size; ++i) {
-        n = (n << 8) | std::to_integer<std::size_t>(stream[i]);
-      }
-      if (n > hs::max_body_size) break;
+    if (const auto n = mode.tls ? hs::tls_message_length(stream) : std::nullopt;
+        n && *n > hs::max_body_size) {
+      break;  // as a connection does: a length over a handshake message's limit is refused unread
     }
     const auto f = mode.tls ? hs::split_tls_frame(stream) : hs::split_frame(stream);
     if (!f) break;

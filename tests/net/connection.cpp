@@ -29,6 +29,7 @@
 #include "nodus/net/connection.hpp"
 #include "nodus/net/handshake.hpp"
 
+#include "../common/run_io.hpp"
 #include "erl_child.hpp"
 
 extern char** environ;
@@ -46,28 +47,8 @@ namespace {
 using bytes = std::vector<std::byte>;
 using clock_type = std::chrono::steady_clock;
 
-constexpr auto step_timeout = 10s;  // bound of every wait below
-
-// run_until(io, done, timeout) -> done() became true before the timeout; runs io meanwhile.
-bool run_until(asio::io_context& io, const std::function<bool()>& done,
-               clock_type::duration timeout = step_timeout) {
-  const auto deadline = clock_type::now() + timeout;
-  while (!done()) {
-    if (clock_type::now() >= deadline) return false;
-    if (io.stopped()) io.restart();
-    io.run_for(5ms);
-  }
-  return true;
-}
-
-// Runs io for about d, whatever happens (to check that nothing happens meanwhile).
-void run_for(asio::io_context& io, clock_type::duration d) {
-  const auto deadline = clock_type::now() + d;
-  while (clock_type::now() < deadline) {
-    if (io.stopped()) io.restart();
-    io.run_for(5ms);
-  }
-}
+using nodus::test::run_for;
+using nodus::test::run_until;
 
 net::connection_options options(const char* self, std::string cookie,
                                 std::chrono::milliseconds ticktime = 60s) {

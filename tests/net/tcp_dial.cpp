@@ -16,24 +16,16 @@
 
 #include "nodus/net/tcp_dial.hpp"
 
+#include "../common/run_io.hpp"
+
 namespace net = nodus::net;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-bool run_until(asio::io_context& io, const std::function<bool()>& done,
-               clock_type::duration timeout = 10s) {
-  const auto deadline = clock_type::now() + timeout;
-  while (!done()) {
-    if (clock_type::now() >= deadline) return false;
-    if (io.stopped()) io.restart();
-    io.run_for(5ms);
-  }
-  return true;
-}
+using clock_type = nodus::test::clock_type;
+using nodus::test::run_until;
 
 long long ms_since(clock_type::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t).count();

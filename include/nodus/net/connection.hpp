@@ -447,10 +447,10 @@ class connection : public std::enable_shared_from_this<connection> {
   // Handles whatever complete handshake messages sit in the read buffer.
   void process_handshake() {
     while (!down_ && !machine_.finished()) {
-      if (tls_ && buffered().size() >= frame_header_size &&
-          frame_length(buffered()) > handshake::max_body_size) {
+      if (const auto n = tls_ ? handshake::tls_message_length(buffered()) : std::nullopt;
+          n && *n > handshake::max_body_size) {
         go_down(nodus::error(errc::malformed_frame, "handshake" + peer_text() + ": a message of " +
-                                                        std::to_string(frame_length(buffered())) +
+                                                        std::to_string(*n) +
                                                         " bytes (at most 65535)"));
         return;
       }

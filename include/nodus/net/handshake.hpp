@@ -197,15 +197,25 @@ struct frame {
 // listen and do_setup_connect).
 inline constexpr std::size_t tls_length_prefix_size = 4;
 
-// split_tls_frame(bytes) -> as split_frame, for 4-byte lengths. A length over max_body_size is
-// for the caller to refuse before it waits for that many bytes.
-[[nodiscard]] inline std::optional<frame> split_tls_frame(
+// tls_message_length(bytes) -> the body length that the 4-byte prefix at the start of bytes
+// announces; nullopt while fewer than 4 bytes have arrived. A length over max_body_size is for
+// the caller to refuse before it waits for that many bytes.
+[[nodiscard]] inline std::optional<std::size_t> tls_message_length(
     std::span<const std::byte> bytes) noexcept {
   if (bytes.size() < tls_length_prefix_size) return std::nullopt;
   std::size_t n = 0;
   for (std::size_t i = 0; i < tls_length_prefix_size; ++i) {
     n = (n << 8) | std::to_integer<std::uint8_t>(bytes[i]);
   }
+  return n;
+}
+
+// split_tls_frame(bytes) -> as split_frame, for 4-byte lengths (see tls_message_length).
+[[nodiscard]] inline std::optional<frame> split_tls_frame(
+    std::span<const std::byte> bytes) noexcept {
+  const auto length = tls_message_length(bytes);
+  if (!length) return std::nullopt;
+  const std::size_t n = *length;
   if (bytes.size() - tls_length_prefix_size < n) return std::nullopt;
   return frame{bytes.subspan(tls_length_prefix_size, n), tls_length_prefix_size + n};
 }
