@@ -133,7 +133,7 @@ text = replace_list(text, "nodus_compile_fail",
 old = re.search(r"^nodus_test_layers = \{\n(.*?)^\}", text, re.S | re.M)
 layers = re.findall(r"^  '([^']+)': \[", old.group(1), re.M)
 layers += sorted(d.name for d in tests.iterdir() if d.is_dir() and d.name not in layers
-                 and d.name not in ("compile_fail", "headers", "consumer") and any(d.glob("*.cpp")))
+                 and d.name not in ("compile_fail", "headers", "consumer", "fuzz") and any(d.glob("*.cpp")))
 body = "".join(f"  '{l}': [\n" + block(sorted(f"{l}/{p.name}" for p in (tests / l).glob("*.cpp")), "    ")
                + "  ],\n" for l in layers)
 text = text[:old.start(1)] + body + text[old.end(1):]

@@ -43,6 +43,7 @@
 #include "nodus/process/detail/term_delivery.hpp"
 #include "nodus/process/detail/waiter.hpp"
 #include "nodus/process/detail/wire_delivery.hpp"
+#include "nodus/process/groups.hpp"
 #include "nodus/process/interface.hpp"
 #include "nodus/process/server.hpp"
 #include "nodus/process/supervisor.hpp"
@@ -371,9 +372,9 @@ class node {
   }
 
   // send(pid, msg): msg, as an Erlang term, to the process pid names, as Erlang's `Pid ! Msg`:
-  // a process of a BEAM node (one that sent its pid, e.g. a subscriber), or a server of this
-  // node (its handle_info). Not confirmed. Errors: nodedown when pid's node is not connected,
-  // protocol_mismatch when it is a nodus node (reach its servers by name), busy as cast().
+  // a process of a BEAM node (one that sent its pid, e.g. a subscriber), or a server of this or
+  // another nodus node (its handle_info; e.g. a process group's member). Not confirmed. Errors:
+  // nodedown when pid's node is not connected, busy as cast().
   template <class M>
   result<void> send(const etf::pid& to, const M& msg) {
     return detail::send_to_pid(core_.rt(), to, msg);
@@ -410,6 +411,12 @@ class node {
   [[nodiscard]] mailbox_counters mailbox_stats() const {
     return detail::mailbox_stats_of<S>(core_.rt());
   }
+  // groups(scope) -> a scope of this node's process groups, wire-compatible with OTP's pg
+  // (nodus/process/groups.hpp); made at its first use, "pg" by default (Erlang's default scope).
+  [[nodiscard]] nodus::groups groups(std::string_view scope = "pg") {
+    return nodus::groups(core_.rt(), scope);
+  }
+
   // registered() -> the names registered on this node, sorted.
   [[nodiscard]] std::vector<std::string> registered() const { return core_.rt().registered(); }
 

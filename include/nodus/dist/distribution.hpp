@@ -32,6 +32,8 @@ class io_context;
 
 namespace nodus::dist {
 
+class pg_registry;  // dist/pg_scope.hpp
+
 // One message for a local server from another node (a call, cast or info frame).
 struct inbound_message {
   frame_kind kind{};
@@ -75,6 +77,9 @@ class local_end {
   // node_up(e) / node_down(e): a visible node connected / disconnected (monitor_nodes).
   virtual void node_up(const nodus::node_up& e) = 0;
   virtual void node_down(const nodus::node_down& e) = 0;
+  // process_groups() -> the node's process group scopes, which the distribution attaches to and
+  // routes their messages to.
+  [[nodiscard]] virtual pg_registry& process_groups() noexcept = 0;
 
  protected:
   local_end() = default;
@@ -202,9 +207,9 @@ class distribution {
                                       admission a = admission::checked) = 0;
   // send_erlang_pid(to, message, a): message (one encoded term without its version byte) to the
   // process to, as Erlang's `To ! Message`: a process of a BEAM peer (SEND), or a server of this
-  // node by its instance's pid (as an info message; a pid of an instance that ended takes
-  // nothing, as in Erlang). Errors: nodedown when to's node is not connected, protocol_mismatch
-  // when it is a nodus node (reach its servers by name), busy as send().
+  // node or of a nodus peer (a term frame) by its instance's pid (as an info message; a pid of
+  // an instance that ended takes nothing, as in Erlang). Errors: nodedown when to's node is not
+  // connected, busy as send().
   virtual result<void> send_erlang_pid(const etf::pid& to, std::span<const std::byte> message,
                                        admission a = admission::checked) = 0;
   // server_exited(name, reason): the server registered as name here ended (errc::ok: it stopped

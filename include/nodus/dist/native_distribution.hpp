@@ -48,6 +48,7 @@
 #include "nodus/dist/erlang_frame.hpp"
 #include "nodus/dist/global_member.hpp"
 #include "nodus/dist/native_frame.hpp"
+#include "nodus/dist/pg_scope.hpp"
 #include "nodus/epmd/client.hpp"
 #include "nodus/net/connection.hpp"
 
@@ -56,13 +57,21 @@ namespace nodus::dist {
 static_assert(copied_frame_max == net::connection::small_frame_max,
               "dist::copied_frame_max must match net::connection::small_frame_max");
 
-class native_distribution final : public distribution {
+class native_distribution final : public distribution, private pg_transport {
  public:
   native_distribution(asio::io_context& io, local_end& node, logger& log, settings s)
       : io_(io), node_(node), log_(log), s_(clamped(std::move(s))), global_(log, global_hooks()) {}
   ~native_distribution() override { shutdown(); }
 
   result<void> listen() override {
+    if (auto r = open_table(); !r) return r;
+    // Outside m_: a scope asks for the connected peers (none yet) when it attaches.
+    node_.process_groups().attach(this, erlang_pid());
+    return {};
+  }
+
+  // open_table(): listen()'s part under m_: the node table and its callbacks (once).
+  result<void> open_table() {
     std::lock_guard lock(m_);
     if (table_) return {};
     cluster::node_table_options o;
@@ -110,10 +119,12 @@ class native_distribution final : public distribution {
       if (auto tb = table(); tb && !s_.hidden) {
         if (auto [conn, native] = tb->connection_to(peer); conn && !native) global_.node_up(peer);
       }
+      node_.process_groups().node_up(peer);
       node_.node_up(nodus::node_up{peer});
     });
     table_->on_node_down([this](const node_name& peer, node_down_reason r) {
       global_.node_down(peer);
+      node_.process_groups().node_down(peer);
       node_.node_down(nodus::node_down{peer, r});
     });
     table_->on_connection_lost(
@@ -166,7 +177,10 @@ class native_distribution final : public distribution {
           }
         }
         // Outside m_: global_member takes m_ (through its hooks) under its own lock.
-        if (adopted) global_.start(pid_);
+        if (adopted) {
+          global_.start(pid_);
+          node_.process_groups().attach(this, pid_);
+        }
       } else {
         agent->stop();
       }
@@ -225,6 +239,7 @@ class native_distribution final : public distribution {
 
   void shutdown() override {
     global_.stop();
+    node_.process_groups().detach();
     std::shared_ptr<cluster::node_table> t;
     std::shared_ptr<epmd::agent> agent;
     {
@@ -389,6 +404,10 @@ class native_distribution final : public distribution {
     }
     auto peer = node_name::parse(to.node.str());
     if (!peer) return error(errc::nodedown, format("{} is not connected", to.node.str()));
+    if (auto [conn, native] = connection_of(*peer); conn && native) {
+      // A server of a nodus peer, by its instance's pid: a term frame without a name.
+      return send_term(*peer, {}, to.id, to.serial, message, a);
+    }
     auto frame = message_frame(dist::send_control(to), message, [](etf::detail::writer&) {});
     if (!frame) return frame.error();
     return send_erlang(*peer, std::move(frame).value(), a);
@@ -756,6 +775,10 @@ class native_distribution final : public distribution {
       disconnect(peer);
       return;
     }
+    if (w->kind == frame_kind::term) {
+      on_term_frame(peer, *w);
+      return;
+    }
     if (w->is_reply()) {
       auto c = take_pending(w->call_id(), &peer);
       if (!c) return;  // late: the call is over
@@ -902,6 +925,10 @@ class native_distribution final : public distribution {
       global_.on_message(peer, message);
       return;
     }
+    if (auto* scope = node_.process_groups().find(name)) {
+      scope->on_message(peer, message);  // a process group scope: pg's own messages
+      return;
+    }
     if (name == "rex" && t != nullptr && t->size() == 2 && (*t)[0].as_pid() != nullptr &&
         (*t)[1].is_atom("features_request")) {
       // rpc's nodes observer asks each new node (rpc.erl, OTP 23 on): no erpc here (this node
@@ -966,6 +993,9 @@ class native_distribution final : public distribution {
                   const etf::reference& ref) {
     const auto* pid = target.as_pid();
     if (pid != nullptr && *pid == pid_) return;
+    // A process group scope lives as long as the node: its monitors (peer scopes set them) never
+    // fire while it runs.
+    if (pid != nullptr && node_.process_groups().find(*pid) != nullptr) return;
     const auto* atom = target.as_atom();
     if (atom != nullptr && (atom->str() == "net_kernel" || atom->str() == "global_name_server")) {
       return;
@@ -1006,6 +1036,10 @@ class native_distribution final : public distribution {
   void on_send(const node_name& peer, const etf::pid& to, const etf::term& message) {
     if (const std::string_view name = server_name(to); !name.empty()) {
       on_reg_send(peer, name, message);
+      return;
+    }
+    if (auto* scope = node_.process_groups().find(to)) {
+      scope->on_message(peer, message);
       return;
     }
     if (to == pid_ && on_reply(peer, message)) return;
@@ -1051,7 +1085,8 @@ class native_distribution final : public distribution {
   // on_monitor_exit(peer, ref, reason): a BEAM server this node calls is gone (or never was):
   // the call fails now, as gen_server:call exits with the monitor's reason.
   void on_monitor_exit(const node_name& peer, const etf::reference& ref, const etf::term& reason) {
-    if (global_.on_monitor_exit(peer, ref)) return;  // a holder of a global lock
+    if (global_.on_monitor_exit(peer, ref)) return;           // a holder of a global lock
+    if (node_.process_groups().on_monitor_exit(ref)) return;  // a peer's process group scope
     auto id = call_id_of(ref);
     if (!id) return;  // a monitor this node did not set: nothing to end
     auto c = take_pending(*id, &peer);
@@ -1068,6 +1103,106 @@ class native_distribution final : public distribution {
                          format("'{}' on {} exited: {}", target, peer, reason.to_string(200))));
     }
     p.release(p.op);
+  }
+
+  // ---- term frames and process groups --------------------------------------------------------
+
+  // send_term(peer, name, number, serial, term, a): a term frame (native_frame.hpp) to the nodus
+  // node peer: to the process registered as name there, or, with no name, to its pid {peer,
+  // number, serial}. term is one encoded term, version byte or not.
+  result<void> send_term(const node_name& peer, std::string_view name, std::uint32_t number,
+                         std::uint32_t serial, std::span<const std::byte> term, admission a) {
+    if (name.size() > max_target_length) {
+      return error(errc::noproc, format("'{}' is too long a name for a nodus node", name));
+    }
+    struct owner_t {
+      frame_header header;
+      std::vector<std::byte> body;
+    };
+    auto o = std::make_shared<owner_t>();
+    o->body.assign(term.begin(), term.end());
+    o->header.set(frame_kind::term, name, name.empty() ? number : 0, name.empty() ? serial : 0,
+                  o->body.size());
+    const std::span<const std::byte> parts[] = {o->header.view(), o->body};
+    return send(peer, parts, std::move(o), a);
+  }
+
+  // on_term_frame(peer, f): a term from a nodus peer, to a process group scope or a server of this
+  // node (as an info message), by name or by pid; a term nothing takes is dropped, as in Erlang.
+  void on_term_frame(const node_name& peer, const native_frame& f) {
+    etf::decode_options o;
+    o.max_decompressed_size = s_.max_frame_size;
+    auto term = etf::decode(f.payload, o);
+    if (!term) {
+      log_.error("{}: a term frame that does not hold a term ({}); disconnecting", peer,
+                 term.error().message());
+      disconnect(peer);
+      return;
+    }
+    if (!f.target.empty()) {
+      on_reg_send(peer, f.target, *term);
+      return;
+    }
+    etf::pid to = pid_;
+    to.id = static_cast<std::uint32_t>(f.word1);
+    to.serial = static_cast<std::uint32_t>(f.word2);
+    if (f.word1 > 0xffffffffu || f.word2 > 0xffffffffu) {
+      log_.debug("{}: a term to no pid of this node dropped", peer);
+      return;
+    }
+    on_send(peer, to, *term);
+  }
+
+  // pg_transport: what the process group scopes send through.
+  void pg_send_name(const node_name& peer, std::string_view scope,
+                    const etf::term& message) override {
+    auto [conn, native] = connection_of(peer);
+    if (!conn) return;  // gone: its node_down follows
+    if (native) {
+      auto bytes = etf::encode(message);
+      if (bytes) (void)send_term(peer, scope, 0, 0, *bytes, admission::forced);
+      return;
+    }
+    auto to = etf::atom::make(scope);
+    if (!to) return;
+    auto frame = erlang_frame_bytes(reg_send_control(pid_, *to), &message);
+    if (frame) (void)send_erlang(peer, std::move(frame).value(), admission::forced);
+  }
+  void pg_send_pid(const etf::pid& to, const etf::term& message) override {
+    auto peer = node_name::parse(to.node.str());
+    if (!peer) return;
+    auto [conn, native] = connection_of(*peer);
+    if (!conn) return;
+    if (native) {
+      auto bytes = etf::encode(message);
+      if (bytes) (void)send_term(*peer, {}, to.id, to.serial, *bytes, admission::forced);
+      return;
+    }
+    send_message(*peer, to, message);
+  }
+  bool pg_monitor(const etf::pid& to, const etf::reference& ref) override {
+    auto peer = node_name::parse(to.node.str());
+    if (!peer) return false;
+    auto [conn, native] = connection_of(*peer);
+    if (!conn || native) return false;
+    etf::pid from = pid_;  // the scope's pid: the reference names the scope (its serial)
+    from.id = 0;
+    from.serial = ref.words[1];
+    send_control(*peer, monitor_p_control(from, etf::term(to), ref));
+    return true;
+  }
+  void pg_demonitor(const etf::pid& to, const etf::reference& ref) override {
+    auto peer = node_name::parse(to.node.str());
+    if (!peer) return;
+    auto [conn, native] = connection_of(*peer);
+    if (!conn || native) return;
+    etf::pid from = pid_;
+    from.id = 0;
+    from.serial = ref.words[1];
+    send_control(*peer, demonitor_p_control(from, etf::term(to), ref));
+  }
+  [[nodiscard]] std::vector<node_name> pg_peers() const override {
+    return list(node_kind::visible);
   }
 
   // global_hooks(): what global_member sends through.

@@ -12,19 +12,27 @@
 //
 // clang-format off
 //   offset  size  field                           all integers little-endian
-//   0       1     kind (frame_kind, 1..5)
-//   1       1     target name length L (0 for replies)
+//   0       1     kind (frame_kind, 1..6)
+//   1       1     target name length L (0 for replies; term: 0 when it goes to a pid)
 //   2       2     zero
-//   4       8     word1: message id (call, cast, info) or call id (reply, reply_error)
-//   12      8     word2: call id (call) or error code (reply_error), else zero
+//   4       8     word1: message id (call, cast, info) or call id (reply, reply_error);
+//                 term without a name: the pid's number
+//   12      8     word2: call id (call) or error code (reply_error); term without a name: the
+//                 pid's serial; else zero
 //   20      8     payload length N
 //   28      L     target name (a registered server name), then zeros up to header_size(L)
-//   ...     N     payload: the message (codec/), or the error reason text (reply_error)
+//   ...     N     payload: the message (codec/), the error reason text (reply_error), or one
+//                 Erlang term (term: the external term format, version byte 131 or not)
 //   ...           zeros up to the frame alignment (fewer than 16)
 // clang-format on
 //
 // header_size(L) = 28 + round_up(L, 16) is 12 modulo 16, so that the payload starts 16-byte
 // aligned in the receive buffer: a trivially copyable message is used where it landed.
+//
+// A term frame carries a message that is an Erlang term, as a BEAM node's REG_SEND or SEND
+// would: to the process registered under the target name (a server, taking it as an info
+// message, or a process group scope: dist/pg_scope.hpp), or, without a name, to the pid
+// {receiver, word1, word2, receiver's creation} (node::send(pid, msg) to a nodus node's server).
 //
 // A connection whose peer is not a nodus node (a BEAM node) gets no native frames: it speaks
 // Erlang's distribution messages and external term format (dist/erlang_frame.hpp), chosen per
@@ -44,7 +52,14 @@
 namespace nodus::dist {
 
 // What a native frame carries.
-enum class frame_kind : std::uint8_t { call = 1, reply = 2, reply_error = 3, cast = 4, info = 5 };
+enum class frame_kind : std::uint8_t {
+  call = 1,
+  reply = 2,
+  reply_error = 3,
+  cast = 4,
+  info = 5,
+  term = 6
+};
 
 inline constexpr std::size_t fixed_header_size = 28;
 inline constexpr std::size_t max_target_length = 255;
@@ -81,7 +96,9 @@ struct native_frame {
     return kind == frame_kind::reply || kind == frame_kind::reply_error;
   }
   // message_id() -> the message's type id (call, cast, info).
-  [[nodiscard]] std::uint64_t message_id() const noexcept { return is_reply() ? 0 : word1; }
+  [[nodiscard]] std::uint64_t message_id() const noexcept {
+    return is_reply() || kind == frame_kind::term ? 0 : word1;
+  }
   // call_id() -> the call this frame starts (call) or answers (reply, reply_error); 0 otherwise.
   [[nodiscard]] std::uint64_t call_id() const noexcept {
     return kind == frame_kind::call ? word2 : is_reply() ? word1 : 0;
@@ -100,7 +117,7 @@ struct native_frame {
   if (f.size() < fixed_header_size) return bad("shorter than its header");
   native_frame w;
   const auto kind = std::to_integer<unsigned>(f[0]);
-  if (kind < 1 || kind > 5) return bad(format("unknown kind {}", kind));
+  if (kind < 1 || kind > 6) return bad(format("unknown kind {}", kind));
   w.kind = static_cast<frame_kind>(kind);
   if (f[2] != std::byte{0} || f[3] != std::byte{0}) return bad("bytes 2-3 are not zero");
   const std::size_t name_len = std::to_integer<std::size_t>(f[1]);

@@ -54,6 +54,7 @@
 #include "nodus/process/detail/remote_ops.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/detail/unique_function.hpp"
+#include "nodus/process/groups.hpp"
 #include "nodus/process/interface.hpp"
 #include "nodus/process/mailbox.hpp"
 
@@ -395,6 +396,11 @@ class server_base {
   // self_pid() -> this instance's pid, as BEAM processes see it: they can send to it, call it,
   // and monitor it (which fires when this instance ends). A restarted instance has another.
   [[nodiscard]] etf::pid self_pid() const { return cell_->rt().pid_of(*cell_, generation_); }
+  // groups(scope) -> a scope of the node's process groups (nodus/process/groups.hpp), e.g.
+  // groups().join(topic, self_pid()) in init(): this instance leaves its groups when it ends.
+  [[nodiscard]] nodus::groups groups(std::string_view scope = "pg") const {
+    return nodus::groups(cell_->rt(), scope);
+  }
   // log() -> the node's logger.
   [[nodiscard]] logger& log() const noexcept { return cell_->rt().log(); }
 

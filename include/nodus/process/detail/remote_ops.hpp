@@ -278,6 +278,11 @@ inline result<dist::admission> wait_until_writable(runtime& rt, dist::distributi
   return dist::admission::forced;
 }
 
+// send_local_term(rt, to, term) on a node without distribution: term (encoded) to the server
+// instance to of this node, as an info message; nodedown for a pid of another node.
+NODUS_DECL result<void> send_local_term(runtime& rt, const etf::pid& to,
+                                        std::span<const std::byte> term);
+
 // send_to_pid(rt, to, msg, busy): msg as a term to the process to
 // (dist::distribution::send_erlang_pid); busy as cast_remote's.
 template <class T>
@@ -287,9 +292,9 @@ result<void> send_to_pid(runtime& rt, const etf::pid& to, const T& msg,
                 "nodus: a message sent to a pid must map to an Erlang term "
                 "(nodus/codec/etf/typed.hpp)");
   auto* d = rt.dist();
-  if (d == nullptr) return error(errc::nodedown, format("{} is not distributed", rt.self()));
   std::vector<std::byte> bytes;
   if (auto r = etf::encode(msg, bytes, etf::encode_options{false}); !r) return r.error();
+  if (d == nullptr) return send_local_term(rt, to, bytes);
   dist::admission a = dist::admission::checked;
   if (busy != nullptr && to.node != d->erlang_pid().node) {
     auto peer = node_name::parse(to.node.str());

@@ -28,6 +28,7 @@
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
 #include "nodus/dist/distribution.hpp"
+#include "nodus/dist/pg_scope.hpp"
 #include "nodus/process/detail/call_op.hpp"
 #include "nodus/process/detail/unique_function.hpp"
 
@@ -148,6 +149,8 @@ class runtime final : public dist::local_end {
                                                     std::uint32_t serial) const override;
   NODUS_DECL void node_up(const nodus::node_up& e) override;
   NODUS_DECL void node_down(const nodus::node_down& e) override;
+  // process_groups() -> the node's process group scopes (dist/pg_scope.hpp).
+  [[nodiscard]] dist::pg_registry& process_groups() noexcept override { return groups_; }
 
   // subscribe(cell, generation): node_up / node_down go to cell's instance `generation`.
   NODUS_DECL void subscribe(cell_base& cell, std::uint64_t generation);
@@ -219,6 +222,7 @@ class runtime final : public dist::local_end {
   std::vector<std::shared_ptr<node_up_callback>> up_callbacks_;
   std::vector<std::shared_ptr<node_down_callback>> down_callbacks_;
 
+  dist::pg_registry groups_;  // before dist_, which attaches to it
   std::atomic<bool> dist_ready_{false};
   std::unique_ptr<dist::distribution> dist_;  // last: destroyed first, it calls back into this
 };

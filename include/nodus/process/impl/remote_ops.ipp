@@ -3,7 +3,10 @@
 // header-only mode, by nodus/impl/src.hpp otherwise.
 #pragma once
 
+#include <span>
 #include <string_view>
+
+#include "nodus/codec/etf/decode.hpp"
 
 #include "nodus/process/detail/remote_ops.hpp"
 
@@ -21,6 +24,22 @@ NODUS_DECL error not_for_peer(const node_name& peer, std::string_view name, bool
                format("{} is a nodus node and {} is not a message type (see "
                       "nodus/message/reflect.hpp); not sent to '{}'",
                       peer, type, name));
+}
+
+NODUS_DECL result<void> send_local_term(runtime& rt, const etf::pid& to,
+                                        std::span<const std::byte> term) {
+  if (to.node.str() != rt.self().str()) {
+    return error(errc::nodedown, format("{} is not distributed", rt.self()));
+  }
+  const std::string_view name = to.id == 0 ? std::string_view{} : rt.name_of(to.id, to.serial);
+  if (name.empty()) return {};  // an instance that ended takes nothing, as in Erlang
+  auto message = etf::decode(term);
+  if (!message) return message.error();
+  dist::erlang_inbound m;
+  m.target = name;
+  m.from = &rt.self();
+  m.message = &*message;
+  return rt.deliver_term(m);
 }
 
 NODUS_DECL void refuse_native_reply(void* op, const dist::native_frame&, asio::io_context&) {

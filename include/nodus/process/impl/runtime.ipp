@@ -70,7 +70,12 @@ NODUS_DECL runtime::runtime(asio::io_context& io, node_name self, logger& log,
       timeouts_(io),
       self_(self),
       log_(log),
-      default_call_timeout_(default_call_timeout) {}
+      default_call_timeout_(default_call_timeout),
+      groups_(log, [&] {
+        etf::pid p;
+        if (auto node = etf::atom::make(self_.str())) p.node = *node;
+        return p;
+      }()) {}
 
 NODUS_DECL runtime::~runtime() { dist_.reset(); }
 

@@ -201,6 +201,7 @@ NODUS_DECL void cell_common::drain() {
 }
 
 NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
+  const etf::pid instance = rt().pid_of(*this, generation());
   if (how != end::init_failed) terminate_instance(reason);
   if (auto* d = rt().dist(); d != nullptr && how != end::init_failed) {
     // BEAM processes' monitors of it fire: normal, shutdown, or why it crashed.
@@ -228,6 +229,9 @@ NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
     queued_.store(0, std::memory_order_relaxed);  // failed below
     done = std::move(stop_done_);
   }
+  // It leaves its process groups once it no longer runs, so that a join racing with its end
+  // (which checks that it runs after joining) leaves nothing behind.
+  rt().process_groups().member_exited(instance);
   if (crash_reply_) std::exchange(crash_reply_, {})();
   {
     // Callers captured by queued continuations fail with queued_error too.

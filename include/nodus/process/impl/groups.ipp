@@ -1,0 +1,59 @@
+// nodus/process/impl/groups.ipp: the non-template part of nodus/process/groups.hpp. Included by
+// that header in header-only mode, by nodus/impl/src.hpp otherwise.
+#pragma once
+
+#include <string_view>
+
+#include "nodus/process/groups.hpp"
+
+namespace nodus {
+
+namespace detail {
+// running_pid(rt, pid) -> whether pid is the running instance of a server of this node.
+inline bool running_pid(const runtime& rt, const etf::pid& pid) {
+  const etf::pid self = rt.dist() != nullptr ? rt.dist()->erlang_pid() : etf::pid{};
+  if (rt.dist() != nullptr && (pid.node != self.node || pid.creation != self.creation)) {
+    return false;
+  }
+  if (rt.dist() == nullptr && pid.node.str() != rt.self().str()) return false;
+  return pid.id != 0 && !rt.name_of(pid.id, pid.serial).empty();
+}
+}  // namespace detail
+
+NODUS_DECL result<void> groups::join(const etf::term& group, const etf::pid& pid) {
+  if (!detail::running_pid(*rt_, pid)) {
+    return error(errc::noproc, format("{} is no running server of {}; only local processes join "
+                                      "groups",
+                                      etf::term(pid).to_string(100), rt_->self()));
+  }
+  const etf::pid one[] = {pid};
+  s_->join(group, one);
+  // It may have ended between the check and the join, its exit finding nothing to leave: it
+  // leaves now then (its end marks it not running before it leaves its groups).
+  if (!detail::running_pid(*rt_, pid)) {
+    s_->member_exited(pid);
+    return error(errc::noproc, format("{} ended while it joined", etf::term(pid).to_string(100)));
+  }
+  return {};
+}
+
+NODUS_DECL bool groups::leave(const etf::term& group, const etf::pid& pid) {
+  const etf::pid one[] = {pid};
+  return s_->leave(group, one);
+}
+
+NODUS_DECL result<void> groups::join_server(std::string_view name, const etf::term& group) {
+  detail::cell_base* c = rt_->whereis(name);
+  if (c == nullptr || !c->running()) {
+    return error(errc::noproc, format("no server named '{}' runs on {}", name, rt_->self()));
+  }
+  return join(group, rt_->pid_of(*c, c->generation()));
+}
+
+NODUS_DECL bool groups::leave_server(std::string_view name, const etf::term& group) {
+  detail::cell_base* c = rt_->whereis(name);
+  if (c == nullptr) return false;
+  return leave(group, rt_->pid_of(*c, c->generation()));
+}
+
+}  // namespace nodus
