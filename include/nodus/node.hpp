@@ -43,6 +43,7 @@
 #include "nodus/process/detail/term_delivery.hpp"
 #include "nodus/process/detail/waiter.hpp"
 #include "nodus/process/detail/wire_delivery.hpp"
+#include "nodus/process/global.hpp"
 #include "nodus/process/groups.hpp"
 #include "nodus/process/interface.hpp"
 #include "nodus/process/server.hpp"
@@ -415,6 +416,33 @@ class node {
   // (nodus/process/groups.hpp); made at its first use, "pg" by default (Erlang's default scope).
   [[nodiscard]] nodus::groups groups(std::string_view scope = "pg") {
     return nodus::groups(core_.rt(), scope);
+  }
+
+  // global() -> this node's cluster-wide names, as Erlang's :global
+  // (nodus/process/global.hpp).
+  [[nodiscard]] global_registry global() { return global_registry(core_.rt()); }
+
+  // call<S>(global_name{n}, msg[, timeout]) / cast<S>(global_name{n}, msg) /
+  // send<S>(global_name{n}, msg): to S on the node of the process that holds the global name n
+  // (a local lookup); noproc when nobody holds it. Otherwise as with a node.
+  template <class S, class Req>
+  result<reply_t<S, detail::message_type_t<Req>>> call(const global_name& to, Req&& msg,
+                                                       std::chrono::milliseconds timeout = {}) {
+    auto n = global().node_of(to.name);
+    if (!n) return n.error();
+    return call<S>(*n, static_cast<Req&&>(msg), timeout);
+  }
+  template <class S, class M>
+  result<void> cast(const global_name& to, M&& msg) {
+    auto n = global().node_of(to.name);
+    if (!n) return n.error();
+    return cast<S>(*n, static_cast<M&&>(msg));
+  }
+  template <class S, class M>
+  result<void> send(const global_name& to, M&& msg) {
+    auto n = global().node_of(to.name);
+    if (!n) return n.error();
+    return send<S>(*n, static_cast<M&&>(msg));
   }
 
   // registered() -> the names registered on this node, sorted.

@@ -32,7 +32,8 @@ class io_context;
 
 namespace nodus::dist {
 
-class pg_registry;  // dist/pg_scope.hpp
+class pg_registry;   // dist/pg_scope.hpp
+class global_names;  // dist/global_names.hpp
 
 // One message for a local server from another node (a call, cast or info frame).
 struct inbound_message {
@@ -80,6 +81,8 @@ class local_end {
   // process_groups() -> the node's process group scopes, which the distribution attaches to and
   // routes their messages to.
   [[nodiscard]] virtual pg_registry& process_groups() noexcept = 0;
+  // cluster_names() -> the node's cluster-wide names, likewise.
+  [[nodiscard]] virtual dist::global_names& cluster_names() noexcept = 0;
 
  protected:
   local_end() = default;

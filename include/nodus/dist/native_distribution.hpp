@@ -47,6 +47,7 @@
 #include "nodus/dist/distribution.hpp"
 #include "nodus/dist/erlang_frame.hpp"
 #include "nodus/dist/global_member.hpp"
+#include "nodus/dist/global_names.hpp"
 #include "nodus/dist/native_frame.hpp"
 #include "nodus/dist/pg_scope.hpp"
 #include "nodus/epmd/client.hpp"
@@ -57,7 +58,9 @@ namespace nodus::dist {
 static_assert(copied_frame_max == net::connection::small_frame_max,
               "dist::copied_frame_max must match net::connection::small_frame_max");
 
-class native_distribution final : public distribution, private pg_transport {
+class native_distribution final : public distribution,
+                                  private pg_transport,
+                                  private names_transport {
  public:
   native_distribution(asio::io_context& io, local_end& node, logger& log, settings s)
       : io_(io), node_(node), log_(log), s_(clamped(std::move(s))), global_(log, global_hooks()) {}
@@ -67,6 +70,7 @@ class native_distribution final : public distribution, private pg_transport {
     if (auto r = open_table(); !r) return r;
     // Outside m_: a scope asks for the connected peers (none yet) when it attaches.
     node_.process_groups().attach(this, erlang_pid());
+    node_.cluster_names().attach(this);
     return {};
   }
 
@@ -120,11 +124,14 @@ class native_distribution final : public distribution, private pg_transport {
         if (auto [conn, native] = tb->connection_to(peer); conn && !native) global_.node_up(peer);
       }
       node_.process_groups().node_up(peer);
+      if (auto tb = table(); tb && tb->connection_to(peer).second)
+        node_.cluster_names().node_up(peer);
       node_.node_up(nodus::node_up{peer});
     });
     table_->on_node_down([this](const node_name& peer, node_down_reason r) {
       global_.node_down(peer);
       node_.process_groups().node_down(peer);
+      node_.cluster_names().node_down(peer);
       node_.node_down(nodus::node_down{peer, r});
     });
     table_->on_connection_lost(
@@ -240,6 +247,7 @@ class native_distribution final : public distribution, private pg_transport {
   void shutdown() override {
     global_.stop();
     node_.process_groups().detach();
+    node_.cluster_names().detach();
     std::shared_ptr<cluster::node_table> t;
     std::shared_ptr<epmd::agent> agent;
     {
@@ -929,6 +937,15 @@ class native_distribution final : public distribution, private pg_transport {
       scope->on_message(peer, message);  // a process group scope: pg's own messages
       return;
     }
+    if (name == global_names::process_name) {
+      // The cluster-wide names of nodus nodes: from a nodus peer only.
+      if (connection_of(peer).second) {
+        node_.cluster_names().on_message(peer, message);
+      } else {
+        log_.debug("{}: ignoring {} to {} (not a nodus node)", peer, message.to_string(200), name);
+      }
+      return;
+    }
     if (name == "rex" && t != nullptr && t->size() == 2 && (*t)[0].as_pid() != nullptr &&
         (*t)[1].is_atom("features_request")) {
       // rpc's nodes observer asks each new node (rpc.erl, OTP 23 on): no erpc here (this node
@@ -1203,6 +1220,29 @@ class native_distribution final : public distribution, private pg_transport {
   }
   [[nodiscard]] std::vector<node_name> pg_peers() const override {
     return list(node_kind::visible);
+  }
+
+  // names_transport: what the cluster-wide names send through.
+  void names_send(const node_name& peer, const etf::term& message) override {
+    auto bytes = etf::encode(message);
+    if (bytes) {
+      (void)send_term(peer, global_names::process_name, 0, 0, *bytes, admission::forced);
+    }
+  }
+  [[nodiscard]] std::vector<node_name> names_peers() const override {
+    auto t = table();
+    std::vector<node_name> out;
+    if (!t) return out;
+    for (auto& n : t->list(node_kind::visible)) {
+      if (t->connection_to(n).second) out.push_back(std::move(n));
+    }
+    return out;
+  }
+  void names_after(std::chrono::milliseconds delay, std::function<void()> f) override {
+    auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+    timer->async_wait([timer, f = std::move(f)](std::error_code ec) {
+      if (!ec) f();
+    });
   }
 
   // global_hooks(): what global_member sends through.

@@ -26,6 +26,7 @@
 #include "nodus/impl/node_core.ipp"
 #include "nodus/impl/options.ipp"
 #include "nodus/process/impl/call_op.ipp"
+#include "nodus/process/impl/global.ipp"
 #include "nodus/process/impl/groups.ipp"
 #include "nodus/process/impl/remote_ops.ipp"
 #include "nodus/process/impl/runtime.ipp"
@@ -51,6 +52,7 @@
 // The distribution: its factory registers itself with the node core (see dist/distribution.hpp).
 #include "nodus/dist/impl/erlang_frame.ipp"
 #include "nodus/dist/impl/global_member.ipp"
+#include "nodus/dist/impl/global_names.ipp"
 #include "nodus/dist/impl/pg_scope.ipp"
 #include "nodus/dist/native_distribution.hpp"
 

@@ -54,6 +54,7 @@
 #include "nodus/process/detail/remote_ops.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/detail/unique_function.hpp"
+#include "nodus/process/global.hpp"
 #include "nodus/process/groups.hpp"
 #include "nodus/process/interface.hpp"
 #include "nodus/process/mailbox.hpp"
@@ -401,6 +402,9 @@ class server_base {
   [[nodiscard]] nodus::groups groups(std::string_view scope = "pg") const {
     return nodus::groups(cell_->rt(), scope);
   }
+  // global() -> the node's cluster-wide names (nodus/process/global.hpp), e.g.
+  // global().async_register_name(name, self_pid(), ...) in init().
+  [[nodiscard]] global_registry global() const { return global_registry(cell_->rt()); }
   // log() -> the node's logger.
   [[nodiscard]] logger& log() const noexcept { return cell_->rt().log(); }
 

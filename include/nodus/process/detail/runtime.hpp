@@ -28,6 +28,7 @@
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
 #include "nodus/dist/distribution.hpp"
+#include "nodus/dist/global_names.hpp"
 #include "nodus/dist/pg_scope.hpp"
 #include "nodus/process/detail/call_op.hpp"
 #include "nodus/process/detail/unique_function.hpp"
@@ -151,6 +152,15 @@ class runtime final : public dist::local_end {
   NODUS_DECL void node_down(const nodus::node_down& e) override;
   // process_groups() -> the node's process group scopes (dist/pg_scope.hpp).
   [[nodiscard]] dist::pg_registry& process_groups() noexcept override { return groups_; }
+  // cluster_names() -> the node's cluster-wide names (dist/global_names.hpp).
+  [[nodiscard]] dist::global_names& cluster_names() noexcept override { return cluster_names_; }
+  // runs(pid) -> pid is the running instance of a server of this node.
+  [[nodiscard]] NODUS_DECL bool runs(const etf::pid& pid) const;
+  // stop_instance(pid, why): stops the server instance pid of this node (if it still runs).
+  NODUS_DECL void stop_instance(const etf::pid& pid, const error& why);
+  // instance_ended(pid): a server instance of this node ended: it leaves its process groups and
+  // its global names.
+  NODUS_DECL void instance_ended(const etf::pid& pid);
 
   // subscribe(cell, generation): node_up / node_down go to cell's instance `generation`.
   NODUS_DECL void subscribe(cell_base& cell, std::uint64_t generation);
@@ -222,7 +232,8 @@ class runtime final : public dist::local_end {
   std::vector<std::shared_ptr<node_up_callback>> up_callbacks_;
   std::vector<std::shared_ptr<node_down_callback>> down_callbacks_;
 
-  dist::pg_registry groups_;  // before dist_, which attaches to it
+  dist::pg_registry groups_;          // before dist_, which attaches to it
+  dist::global_names cluster_names_;  // likewise
   std::atomic<bool> dist_ready_{false};
   std::unique_ptr<dist::distribution> dist_;  // last: destroyed first, it calls back into this
 };

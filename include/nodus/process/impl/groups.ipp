@@ -8,20 +8,8 @@
 
 namespace nodus {
 
-namespace detail {
-// running_pid(rt, pid) -> whether pid is the running instance of a server of this node.
-inline bool running_pid(const runtime& rt, const etf::pid& pid) {
-  const etf::pid self = rt.dist() != nullptr ? rt.dist()->erlang_pid() : etf::pid{};
-  if (rt.dist() != nullptr && (pid.node != self.node || pid.creation != self.creation)) {
-    return false;
-  }
-  if (rt.dist() == nullptr && pid.node.str() != rt.self().str()) return false;
-  return pid.id != 0 && !rt.name_of(pid.id, pid.serial).empty();
-}
-}  // namespace detail
-
 NODUS_DECL result<void> groups::join(const etf::term& group, const etf::pid& pid) {
-  if (!detail::running_pid(*rt_, pid)) {
+  if (!rt_->runs(pid)) {
     return error(errc::noproc, format("{} is no running server of {}; only local processes join "
                                       "groups",
                                       etf::term(pid).to_string(100), rt_->self()));
@@ -30,7 +18,7 @@ NODUS_DECL result<void> groups::join(const etf::term& group, const etf::pid& pid
   s_->join(group, one);
   // It may have ended between the check and the join, its exit finding nothing to leave: it
   // leaves now then (its end marks it not running before it leaves its groups).
-  if (!detail::running_pid(*rt_, pid)) {
+  if (!rt_->runs(pid)) {
     s_->member_exited(pid);
     return error(errc::noproc, format("{} ended while it joined", etf::term(pid).to_string(100)));
   }

@@ -71,11 +71,40 @@ NODUS_DECL runtime::runtime(asio::io_context& io, node_name self, logger& log,
       self_(self),
       log_(log),
       default_call_timeout_(default_call_timeout),
-      groups_(log, [&] {
-        etf::pid p;
-        if (auto node = etf::atom::make(self_.str())) p.node = *node;
-        return p;
-      }()) {}
+      groups_(log,
+              [&] {
+                etf::pid p;
+                if (auto node = etf::atom::make(self_.str())) p.node = *node;
+                return p;
+              }()),
+      cluster_names_(log, self_,
+                     [this](const etf::pid& p, const error& why) { stop_instance(p, why); }) {}
+
+NODUS_DECL void runtime::instance_ended(const etf::pid& pid) {
+  groups_.member_exited(pid);
+  cluster_names_.member_exited(pid);
+}
+
+NODUS_DECL bool runtime::runs(const etf::pid& pid) const {
+  if (pid.id == 0) return false;
+  if (auto* d = dist()) {
+    const etf::pid self = d->erlang_pid();
+    if (pid.node != self.node || pid.creation != self.creation) return false;
+  } else if (pid.node.str() != self_.str()) {
+    return false;
+  }
+  return !name_of(pid.id, pid.serial).empty();
+}
+
+NODUS_DECL void runtime::stop_instance(const etf::pid& pid, const error& why) {
+  asio::post(supervision_, [this, pid, why] {
+    const std::string_view name = name_of(pid.id, pid.serial);
+    cell_base* c = name.empty() ? nullptr : whereis(name);
+    if (c == nullptr) return;  // it ended already
+    log_.warn("stopping '{}': {}", name, why.message());
+    c->stop(why, [] {});
+  });
+}
 
 NODUS_DECL runtime::~runtime() { dist_.reset(); }
 

@@ -229,9 +229,9 @@ NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
     queued_.store(0, std::memory_order_relaxed);  // failed below
     done = std::move(stop_done_);
   }
-  // It leaves its process groups once it no longer runs, so that a join racing with its end
-  // (which checks that it runs after joining) leaves nothing behind.
-  rt().process_groups().member_exited(instance);
+  // It leaves its process groups and global names once it no longer runs, so that a join racing
+  // with its end (which checks that it runs after joining) leaves nothing behind.
+  rt().instance_ended(instance);
   if (crash_reply_) std::exchange(crash_reply_, {})();
   {
     // Callers captured by queued continuations fail with queued_error too.
