@@ -110,6 +110,14 @@ struct ping_server : nodus::server<ping_server, nodus::call<ping, pong>, nodus::
   std::vector<nodus::caller<pong>> held;
 };
 
+// cleaner: the cluster's singleton (--singleton): says when it starts and ends here.
+struct cleaner : nodus::server<cleaner> {
+  static constexpr nodus::fixed_string name = "cleaner";
+  void init() { say(nodus::format("singleton up {}", self_node())); }
+  void terminate(const nodus::error&) { say(nodus::format("singleton down {}", self_node())); }
+};
+bool with_singleton = false;  // --singleton: the tree has nodus::singleton<cleaner>
+
 // sink: takes the chunks of `flood` and checks that they come numbered 0, 1, 2, ...
 struct sink : nodus::server<sink, nodus::cast<chunk>, nodus::call<sink_query, sink_report>> {
   static constexpr nodus::fixed_string name = "sink";
@@ -378,8 +386,12 @@ int run_node(nodus::options opts) {
   nodus::node<nodus::no_topology, Protocol> node{std::move(opts)};
   node.log().set_sink(
       [](const nodus::log_record& r) { say("log " + nodus::logger::format_line(r)); });
-  if (auto r = node.start(nodus::supervisor<nodus::one_for_one, observer, ping_server, sink>{});
-      !r) {
+  auto started =
+      with_singleton
+          ? node.start(nodus::supervisor<nodus::one_for_one, observer, ping_server, sink,
+                                         nodus::singleton<cleaner>>{})
+          : node.start(nodus::supervisor<nodus::one_for_one, observer, ping_server, sink>{});
+  if (auto r = std::move(started); !r) {
     say("start-failed " + r.error().message());
     return 3;
   }
@@ -426,7 +438,12 @@ int run_node(nodus::options opts) {
       say(r ? nodus::format("{} ok {} ms={}", cmd, size(*r), took)
             : nodus::format("{} error {} ms={}", cmd, r.error().message(), took));
     };
-    if (cmd == "connect") {
+    if (cmd == "single") {
+      // single: whether the singleton runs here, and the node its global name points to.
+      auto at = node.global().node_of("cleaner");
+      say(nodus::format("single {} {}", node.template is_running<cleaner>() ? "here" : "not",
+                        at ? std::string(at->str()) : std::string("nowhere")));
+    } else if (cmd == "connect") {
       say(nodus::format("connect {}", node.connect(arg) ? "true" : "false"));
     } else if (cmd == "disconnect") {
       if (auto n = parse())
@@ -568,6 +585,8 @@ int run_peer(int argc, char* argv[]) {
     const auto& a = opts->rest[i];
     if (a == "--alt-protocol") {
       alt = true;
+    } else if (a == "--singleton") {
+      with_singleton = true;
     } else if ((a == "--nofile" || a == "--nofile-soft") && i + 1 < opts->rest.size()) {
       // --nofile N: RLIMIT_NOFILE soft and hard N (the node cannot raise it); --nofile-soft N:
       // the soft limit N only (as a shell's default of 1024 under a higher hard limit). Set before

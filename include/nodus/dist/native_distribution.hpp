@@ -248,6 +248,14 @@ class native_distribution final : public distribution,
     global_.stop();
     node_.process_groups().detach();
     node_.cluster_names().detach();
+    {
+      std::lock_guard lock(timers_m_);
+      stopping_timers_ = true;
+      for (auto& w : names_timers_) {
+        if (auto t = w.lock()) t->cancel();
+      }
+      names_timers_.clear();
+    }
     std::shared_ptr<cluster::node_table> t;
     std::shared_ptr<epmd::agent> agent;
     {
@@ -1240,6 +1248,14 @@ class native_distribution final : public distribution,
   }
   void names_after(std::chrono::milliseconds delay, std::function<void()> f) override {
     auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+    {
+      // Kept (weakly) so that shutdown() cancels them: a pending timer would keep the node's
+      // threads running until it fires.
+      std::lock_guard lock(timers_m_);
+      if (stopping_timers_) return;
+      std::erase_if(names_timers_, [](const auto& w) { return w.expired(); });
+      names_timers_.push_back(timer);
+    }
     timer->async_wait([timer, f = std::move(f)](std::error_code ec) {
       if (!ec) f();
     });
@@ -1339,6 +1355,10 @@ class native_distribution final : public distribution,
   std::map<beam_monitor_key, beam_monitor> monitors_;
 
   global_member global_;  // this node's part in Erlang's global, toward BEAM peers
+
+  std::mutex timers_m_;
+  std::vector<std::weak_ptr<asio::steady_timer>> names_timers_;  // names_after's, for shutdown
+  bool stopping_timers_ = false;
 };
 
 namespace detail {

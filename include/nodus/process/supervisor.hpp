@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -26,6 +27,7 @@
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/process/detail/runtime.hpp"
+#include "nodus/process/global.hpp"
 #include "nodus/process/server.hpp"
 
 namespace nodus {
@@ -43,6 +45,17 @@ struct restart_intensity {
                 "nodus::restart_intensity<MaxRestarts, PeriodMs>: MaxRestarts must be >= 0 and "
                 "PeriodMs > 0");
 };
+
+// singleton<S>: a child that runs S exactly once in the cluster. Every node's supervisor lists
+// it; the node that registers S::name as a global name (nodus/process/global.hpp) runs S, the
+// others stand by and watch the name. When it goes (S's node went down, S crashed there or was
+// stopped), the standing-by nodes race for it and one of them starts S (the global lock decides;
+// a crashed instance is restarted by its own supervisor first, as any child). When partitions
+// merge with S running on both sides, the global name's resolution keeps one (the node whose
+// name sorts first) and the other stops its S and stands by. Reach it with
+// node.call<S>(nodus::global_name{std::string(S::name.view())}, msg).
+template <class S>
+struct singleton {};
 
 // supervisor_flags: how many restarts within which period a supervisor tolerates.
 struct supervisor_flags {
@@ -94,6 +107,12 @@ template <class T>
 struct is_supervisor_spec : std::false_type {};
 template <class St, class... Cs>
 struct is_supervisor_spec<supervisor<St, Cs...>> : std::true_type {};
+template <class T>
+struct is_singleton : std::false_type {};
+template <class S>
+struct is_singleton<singleton<S>> : std::true_type {
+  using server = S;
+};
 
 // child_node: a supervised child (a server or a nested supervisor). Runs on the supervision strand.
 class child_node {
@@ -107,6 +126,8 @@ class child_node {
   // stop(done): done() once stopped.
   virtual void stop(std::function<void()> done) = 0;
   [[nodiscard]] virtual std::string describe() const = 0;
+  // next_pid() -> the pid a server child's next instance will have (nothing for a supervisor).
+  [[nodiscard]] virtual std::optional<etf::pid> next_pid() { return std::nullopt; }
   // on_exit(reason): set by the parent; the child exited without being asked to.
   std::function<void(error)> on_exit;
 };
@@ -137,6 +158,11 @@ class worker_node final : public child_node {
     cell_.stop(error(errc::shutdown, "shutdown"), std::move(done));
   }
   [[nodiscard]] std::string describe() const override { return format("'{}'", S::name.view()); }
+  [[nodiscard]] std::optional<etf::pid> next_pid() override {
+    auto& rt = cell_.rt();
+    if (!rt.register_name(cell_)) return std::nullopt;  // its number comes with the name
+    return rt.pid_of(cell_, cell_.generation() + 1);
+  }
 
  private:
   cell<S> cell_;
@@ -145,6 +171,31 @@ class worker_node final : public child_node {
 };
 
 enum class strategy_kind { one_for_one, one_for_all, rest_for_one };
+
+// singleton_node: singleton<S>'s child (see singleton): holds S's worker_node and runs it only
+// while this node holds the global name S::name. Not a template. Runs on the supervision strand;
+// the global names' callbacks are posted to it.
+class singleton_node final : public child_node {
+ public:
+  NODUS_DECL singleton_node(runtime& rt, std::string_view name, std::unique_ptr<child_node> worker);
+  NODUS_DECL ~singleton_node() override;
+  NODUS_DECL void start(std::function<void(result<void>)> done) override;
+  NODUS_DECL void stop(std::function<void()> done) override;
+  [[nodiscard]] NODUS_DECL std::string describe() const override;
+
+ private:
+  enum class state { stopped, standby, starting, active };
+  NODUS_DECL void try_take();
+  NODUS_DECL void stand_by();
+
+  runtime& rt_;
+  std::string name_;
+  std::unique_ptr<child_node> worker_;
+  state state_ = state::stopped;
+  std::uint64_t watch_ = 0;        // the global names' on_change subscription
+  std::uint64_t incarnation_ = 0;  // changes at each start and stop: stale callbacks are ignored
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for callbacks that outlive it
+};
 
 // supervisor_node: a running supervisor. Not a template: one is compiled for every tree
 // (process/impl/supervisor.ipp).
@@ -219,7 +270,13 @@ std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<S
 
 template <class Wire, class C>
 void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
-  if constexpr (is_intensity<C>::value) {
+  if constexpr (is_singleton<C>::value) {
+    using S = typename is_singleton<C>::server;
+    std::unique_ptr<child_node> worker = std::make_unique<worker_node<S>>(
+        rt, [] { return std::make_unique<S>(); }, Wire::template pointer<S>(),
+        Wire::template term_pointer<S>());
+    out.push_back(std::make_unique<singleton_node>(rt, S::name.view(), std::move(worker)));
+  } else if constexpr (is_intensity<C>::value) {
     // not a child: the supervisor's restart intensity
   } else if constexpr (is_supervisor_spec<C>::value) {
     out.push_back(make_supervisor<Wire>(rt, C{}));
