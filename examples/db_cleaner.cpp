@@ -41,8 +41,7 @@ struct db_cleaner : nodus::server<db_cleaner, nodus::info<clean>, nodus::info<cl
   // The task: up to a second of "work" (a timer, so that the server stays responsive), then the
   // count of deleted records.
   void handle_info(const clean&) {
-    send_after(std::chrono::milliseconds(rng() % 1000),
-               cleaned{static_cast<int>(rng() % 10)});
+    send_after(std::chrono::milliseconds(rng() % 1000), cleaned{static_cast<int>(rng() % 10)});
   }
   void handle_info(const cleaned& c) {
     log().info("--- DatabaseCleaner: deleted {} records (run {} on {})", c.records, ++runs,

@@ -619,6 +619,12 @@ class server : public server_base {
     return detail::send_to_pid(rt(), to, msg);
   }
 
+  // nodes() -> the visible nodes connected now, sorted (Node.list() from a server).
+  [[nodiscard]] std::vector<node_name> nodes() {
+    auto* d = rt().dist();
+    return d != nullptr ? d->list(node_kind::visible) : std::vector<node_name>{};
+  }
+
   // monitor_nodes(): from now on this instance gets node_up / node_down as info messages
   // (:net_kernel.monitor_nodes(true)); declare nodus::info<nodus::node_up> and/or
   // nodus::info<nodus::node_down>. Call it in init(); a restarted instance calls it again.
