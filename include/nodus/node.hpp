@@ -418,6 +418,10 @@ class node {
     return nodus::groups(core_.rt(), scope);
   }
 
+  // telemetry() -> this node's telemetry events (nodus/core/telemetry.hpp): connects (with
+  // libcluster's names), node ups and downs, global name conflicts, singleton moves.
+  [[nodiscard]] nodus::telemetry& telemetry() noexcept { return core_.rt().events(); }
+
   // global() -> this node's cluster-wide names, as Erlang's :global
   // (nodus/process/global.hpp).
   [[nodiscard]] global_registry global() { return global_registry(core_.rt()); }

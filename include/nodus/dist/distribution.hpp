@@ -30,6 +30,10 @@ namespace asio {
 class io_context;
 }
 
+namespace nodus {
+class telemetry;  // core/telemetry.hpp
+}
+
 namespace nodus::dist {
 
 class pg_registry;   // dist/pg_scope.hpp
@@ -81,6 +85,9 @@ class local_end {
   // process_groups() -> the node's process group scopes, which the distribution attaches to and
   // routes their messages to.
   [[nodiscard]] virtual pg_registry& process_groups() noexcept = 0;
+  // events() -> the node's telemetry, which the distribution emits connects and node ups and
+  // downs to.
+  [[nodiscard]] virtual nodus::telemetry& events() noexcept = 0;
   // cluster_names() -> the node's cluster-wide names, likewise.
   [[nodiscard]] virtual dist::global_names& cluster_names() noexcept = 0;
 

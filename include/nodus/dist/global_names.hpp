@@ -44,6 +44,7 @@
 #include "nodus/core/error.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/core/telemetry.hpp"
 
 namespace nodus {
 
@@ -100,7 +101,8 @@ class global_names {
 
   // global_names(log, self, stop): stop is how a process of this node that lost its name in a
   // merge is stopped (stop_other).
-  NODUS_DECL global_names(logger& log, node_name self, stop_hook stop);
+  NODUS_DECL global_names(logger& log, node_name self, stop_hook stop,
+                          nodus::telemetry* events = nullptr);
   global_names(const global_names&) = delete;
   global_names& operator=(const global_names&) = delete;
 
@@ -181,6 +183,7 @@ class global_names {
   mutable std::mutex m_;
   names_transport* transport_ = nullptr;
   stop_hook stop_;
+  nodus::telemetry* events_;  // name_conflict events (may be null)
   std::map<std::string, entry, std::less<>> names_;
   std::map<std::string, lock_holder, std::less<>> locks_;
   std::map<std::int64_t, registration> pending_;

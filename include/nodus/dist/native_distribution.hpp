@@ -44,6 +44,7 @@
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/core/telemetry.hpp"
 #include "nodus/dist/distribution.hpp"
 #include "nodus/dist/erlang_frame.hpp"
 #include "nodus/dist/global_member.hpp"
@@ -123,6 +124,7 @@ class native_distribution final : public distribution,
       if (auto tb = table(); tb && !s_.hidden) {
         if (auto [conn, native] = tb->connection_to(peer); conn && !native) global_.node_up(peer);
       }
+      emit(telemetry_event::kind::node_up, peer);
       node_.process_groups().node_up(peer);
       if (auto tb = table(); tb && tb->connection_to(peer).second)
         node_.cluster_names().node_up(peer);
@@ -132,6 +134,7 @@ class native_distribution final : public distribution,
       global_.node_down(peer);
       node_.process_groups().node_down(peer);
       node_.cluster_names().node_down(peer);
+      emit(telemetry_event::kind::node_down, peer, {}, std::string(to_string(r)));
       node_.node_down(nodus::node_down{peer, r});
     });
     table_->on_connection_lost(
@@ -233,7 +236,9 @@ class native_distribution final : public distribution,
 
   bool disconnect(const node_name& peer) override {
     auto t = table();
-    return t && t->disconnect(peer);
+    const bool ok = t && t->disconnect(peer);
+    emit(telemetry_event::kind::disconnect, peer, {}, ok ? "ok" : "not connected");
+    return ok;
   }
   [[nodiscard]] std::vector<node_name> list(node_kind which) const override {
     auto t = table();
@@ -662,7 +667,14 @@ class native_distribution final : public distribution,
 
   // connect_target(target, done): dials target at its endpoint, or at the port its host's port
   // mapper gives (falling back on a port learnt from the mesh).
-  void connect_target(const cluster::node_target& target, std::function<void(bool)> done) {
+  void connect_target(const cluster::node_target& target, std::function<void(bool)> report) {
+    // libcluster's connect_node events, with the attempt's duration.
+    auto done = [this, peer = target.name, report = std::move(report),
+                 since = std::chrono::steady_clock::now()](bool ok) {
+      emit(ok ? telemetry_event::kind::connect_ok : telemetry_event::kind::connect_error, peer,
+           std::chrono::steady_clock::now() - since);
+      report(ok);
+    };
     auto t = table();
     if (!t) {
       log_.error("connect({}): {} is not listening", target.name, s_.self);
@@ -1317,6 +1329,17 @@ class native_distribution final : public distribution,
       p.fail(p.op, e);
       p.release(p.op);
     }
+  }
+
+  // emit(what, node, duration, detail): a telemetry event (core/telemetry.hpp).
+  void emit(telemetry_event::kind what, const node_name& node,
+            std::chrono::steady_clock::duration duration = {}, std::string detail = {}) {
+    telemetry_event e;
+    e.what = what;
+    e.node = node;
+    e.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(duration);
+    e.detail = std::move(detail);
+    node_.events().emit(e);
   }
 
   // bump_version(): a new value, never used by any distribution before (a thread's cache names its

@@ -15,6 +15,7 @@
 #include "nodus/core/impl/format.ipp"
 #include "nodus/core/impl/log.ipp"
 #include "nodus/core/impl/node_name.ipp"
+#include "nodus/core/impl/telemetry.ipp"
 
 // The codec: copy counters, gather lists, the checking walk, views.
 #include "nodus/codec/impl/copy_stats.ipp"

@@ -43,8 +43,9 @@ inline bool first_wins(const etf::pid& a, const etf::pid& b) {
 }
 }  // namespace detail
 
-NODUS_DECL global_names::global_names(logger& log, node_name self, stop_hook stop)
-    : log_(log), self_(std::move(self)), stop_(std::move(stop)) {}
+NODUS_DECL global_names::global_names(logger& log, node_name self, stop_hook stop,
+                                      nodus::telemetry* events)
+    : log_(log), self_(std::move(self)), stop_(std::move(stop)), events_(events) {}
 
 NODUS_DECL void global_names::attach(names_transport* t) {
   std::lock_guard lock(m_);
@@ -400,6 +401,15 @@ NODUS_DECL void global_names::claim_locked(outbox& out, const node_name& peer,
                 ? std::string("neither")
                 : etf::term(incoming_wins ? pid : old.pid).to_string(100),
             detail::policy_atom(p).to_string());
+  if (events_ != nullptr) {
+    out.calls.emplace_back([ev = events_, peer, name] {
+      telemetry_event e;
+      e.what = telemetry_event::kind::name_conflict;
+      e.node = peer;
+      e.detail = name;
+      ev->emit(e);
+    });
+  }
   if (p == name_conflict_policy::notify_both) {
     erase_locked(out, name);
   } else if (incoming_wins) {

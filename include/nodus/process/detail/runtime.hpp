@@ -27,6 +27,7 @@
 #include "nodus/core/format.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
+#include "nodus/core/telemetry.hpp"
 #include "nodus/dist/distribution.hpp"
 #include "nodus/dist/global_names.hpp"
 #include "nodus/dist/pg_scope.hpp"
@@ -152,6 +153,8 @@ class runtime final : public dist::local_end {
   NODUS_DECL void node_down(const nodus::node_down& e) override;
   // process_groups() -> the node's process group scopes (dist/pg_scope.hpp).
   [[nodiscard]] dist::pg_registry& process_groups() noexcept override { return groups_; }
+  // events() -> the node's telemetry (core/telemetry.hpp).
+  [[nodiscard]] nodus::telemetry& events() noexcept override { return events_; }
   // cluster_names() -> the node's cluster-wide names (dist/global_names.hpp).
   [[nodiscard]] dist::global_names& cluster_names() noexcept override { return cluster_names_; }
   // runs(pid) -> pid is the running instance of a server of this node.
@@ -232,6 +235,7 @@ class runtime final : public dist::local_end {
   std::vector<std::shared_ptr<node_up_callback>> up_callbacks_;
   std::vector<std::shared_ptr<node_down_callback>> down_callbacks_;
 
+  nodus::telemetry events_;           // before the names and the distribution, which emit to it
   dist::pg_registry groups_;          // before dist_, which attaches to it
   dist::global_names cluster_names_;  // likewise
   std::atomic<bool> dist_ready_{false};

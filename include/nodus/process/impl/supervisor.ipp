@@ -277,6 +277,11 @@ NODUS_DECL void singleton_node::try_take() {
         }
         state_ = state::active;
         rt_.log().info("{} runs here", describe());
+        telemetry_event e;
+        e.what = telemetry_event::kind::singleton_started;
+        e.node = rt_.self();
+        e.detail = name_;
+        rt_.events().emit(e);
       });
     });
   };
@@ -287,6 +292,11 @@ NODUS_DECL void singleton_node::try_take() {
       rt_.log().warn("{}: another node keeps it after partitions merged; stopping here",
                      describe());
       stand_by();
+      telemetry_event e;
+      e.what = telemetry_event::kind::singleton_stopped;
+      e.node = rt_.self();
+      e.detail = name_;
+      rt_.events().emit(e);
     });
   };
   names.register_name(name_, *pid, name_conflict_policy::notify_other, std::move(on_conflict),
