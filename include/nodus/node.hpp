@@ -43,13 +43,17 @@
 #include "nodus/process/detail/term_delivery.hpp"
 #include "nodus/process/detail/waiter.hpp"
 #include "nodus/process/detail/wire_delivery.hpp"
-#include "nodus/process/global.hpp"
-#include "nodus/process/groups.hpp"
 #include "nodus/process/interface.hpp"
 #include "nodus/process/server.hpp"
 #include "nodus/process/supervisor.hpp"
 
 namespace nodus {
+
+// Declared in process/server.hpp (groups, global_registry) and here, defined by
+// process/groups.hpp and process/global.hpp (nodus.hpp includes them): groups(), global() and the
+// global_name calls need them.
+struct global_name;
+class telemetry;
 
 // no_topology: a node that forms no cluster by itself (the default Topology).
 struct no_topology {};
@@ -413,41 +417,53 @@ class node {
     return detail::mailbox_stats_of<S>(core_.rt());
   }
   // groups(scope) -> a scope of this node's process groups, wire-compatible with OTP's pg
-  // (nodus/process/groups.hpp); made at its first use, "pg" by default (Erlang's default scope).
-  [[nodiscard]] nodus::groups groups(std::string_view scope = "pg") {
-    return nodus::groups(core_.rt(), scope);
+  // (nodus/process/groups.hpp, which nodus.hpp includes); made at its first use, "pg" by default
+  // (Erlang's default scope).
+  template <class Groups = nodus::groups>
+  [[nodiscard]] Groups groups(std::string_view scope = "pg") {
+    return Groups(core_.rt(), scope);
   }
 
   // telemetry() -> this node's telemetry events (nodus/core/telemetry.hpp): connects (with
   // libcluster's names), node ups and downs, global name conflicts, singleton moves.
   [[nodiscard]] nodus::telemetry& telemetry() noexcept { return core_.rt().events(); }
 
-  // global() -> this node's cluster-wide names, as Erlang's :global
-  // (nodus/process/global.hpp).
-  [[nodiscard]] global_registry global() { return global_registry(core_.rt()); }
+  // global() -> this node's cluster-wide names, as Erlang's :global (nodus/process/global.hpp,
+  // which nodus.hpp includes).
+  template <class Registry = global_registry>
+  [[nodiscard]] Registry global() {
+    return Registry(core_.rt());
+  }
 
   // call<S>(global_name{n}, msg[, timeout]) / cast<S>(global_name{n}, msg) /
   // send<S>(global_name{n}, msg): to S on the node of the process that holds the global name n
   // (a local lookup); noproc when nobody holds it. Otherwise as with a node.
-  template <class S, class Req>
-  result<reply_t<S, detail::message_type_t<Req>>> call(const global_name& to, Req&& msg,
-                                                       std::chrono::milliseconds timeout = {}) {
+  // (The reply type comes from the body: overload resolution of a local call, whose first
+  // argument is its message, does not look into it. clang-format misreads requires-clauses.)
+  // clang-format off
+  template <class S, class Name, class Req>
+    requires std::is_same_v<Name, global_name>
+  auto call(const Name& to, Req&& msg, std::chrono::milliseconds timeout = {}) {
+    using P = reply_t<S, detail::message_type_t<Req>>;
     auto n = global().node_of(to.name);
-    if (!n) return n.error();
+    if (!n) return result<P>(n.error());
     return call<S>(*n, static_cast<Req&&>(msg), timeout);
   }
-  template <class S, class M>
-  result<void> cast(const global_name& to, M&& msg) {
+  template <class S, class Name, class M>
+    requires std::is_same_v<Name, global_name>
+  result<void> cast(const Name& to, M&& msg) {
     auto n = global().node_of(to.name);
     if (!n) return n.error();
     return cast<S>(*n, static_cast<M&&>(msg));
   }
-  template <class S, class M>
-  result<void> send(const global_name& to, M&& msg) {
+  template <class S, class Name, class M>
+    requires std::is_same_v<Name, global_name>
+  result<void> send(const Name& to, M&& msg) {
     auto n = global().node_of(to.name);
     if (!n) return n.error();
     return send<S>(*n, static_cast<M&&>(msg));
   }
+  // clang-format on
 
   // registered() -> the names registered on this node, sorted.
   [[nodiscard]] std::vector<std::string> registered() const { return core_.rt().registered(); }

@@ -20,6 +20,8 @@
 #include "nodus/message/protocol.hpp"
 
 #include "nodus/process/caller.hpp"
+#include "nodus/process/global.hpp"
+#include "nodus/process/groups.hpp"
 #include "nodus/process/interface.hpp"
 #include "nodus/process/mailbox.hpp"
 #include "nodus/process/server.hpp"

@@ -144,10 +144,13 @@ struct erl_node {
 
 BOOST_AUTO_TEST_SUITE(groups)
 
-// On one node without distribution: join, leave, a second join counted twice, and a server's
-// members gone with its instance (its restart joins again with a new pid).
-BOOST_AUTO_TEST_CASE(a_local_node_keeps_its_groups_and_a_crashed_member_leaves_them) {
-  node_type node;
+// On one node alone: join, leave, a second join counted twice, and a server's members gone with
+// its instance (its restart joins again with a new pid). A node without a name has no groups.
+BOOST_AUTO_TEST_CASE(a_lone_node_keeps_its_groups_and_a_crashed_member_leaves_them) {
+  node_type unnamed;
+  BOOST_REQUIRE(!unnamed.start(nodus::supervisor<nodus::one_for_one, member>{}));  // init joins
+  BOOST_TEST(unnamed.groups().members(workers()).empty());
+  node_type node(node_options("pgl@127.0.0.1"));
   BOOST_REQUIRE(node.start(nodus::supervisor<nodus::one_for_one, member>{}));
   node.run_in_background();
   auto g = node.groups();

@@ -82,14 +82,12 @@ class local_end {
   // node_up(e) / node_down(e): a visible node connected / disconnected (monitor_nodes).
   virtual void node_up(const nodus::node_up& e) = 0;
   virtual void node_down(const nodus::node_down& e) = 0;
-  // process_groups() -> the node's process group scopes, which the distribution attaches to and
-  // routes their messages to.
-  [[nodiscard]] virtual pg_registry& process_groups() noexcept = 0;
   // events() -> the node's telemetry, which the distribution emits connects and node ups and
   // downs to.
   [[nodiscard]] virtual nodus::telemetry& events() noexcept = 0;
-  // cluster_names() -> the node's cluster-wide names, likewise.
-  [[nodiscard]] virtual dist::global_names& cluster_names() noexcept = 0;
+  // stop_instance(pid, why): stops the server instance pid of this node, if it still runs (a
+  // global name it lost when partitions merged).
+  virtual void stop_instance(const etf::pid& pid, const error& why) = 0;
 
  protected:
   local_end() = default;
@@ -190,6 +188,15 @@ class distribution {
   virtual void add_pending(std::uint64_t call_id, const node_name& peer, pending_reply p) = 0;
   // fail_pending(call id, e): fails and forgets the pending call.
   virtual void fail_pending(std::uint64_t call_id, const error& e) = 0;
+
+  // ---- process groups and cluster-wide names (kept by the distribution) ----------------------
+  // process_groups() -> the node's process group scopes (dist/pg_scope.hpp).
+  [[nodiscard]] virtual pg_registry& process_groups() noexcept = 0;
+  // cluster_names() -> the node's cluster-wide names (dist/global_names.hpp).
+  [[nodiscard]] virtual global_names& cluster_names() noexcept = 0;
+  // instance_ended(pid): a server instance of this node ended (after it stopped taking
+  // messages): it leaves its process groups and its global names.
+  virtual void instance_ended(const etf::pid& pid) = 0;
 
   // ---- BEAM peers (dist/erlang_frame.hpp) ---------------------------------------------------
 

@@ -64,14 +64,23 @@ class native_distribution final : public distribution,
                                   private names_transport {
  public:
   native_distribution(asio::io_context& io, local_end& node, logger& log, settings s)
-      : io_(io), node_(node), log_(log), s_(clamped(std::move(s))), global_(log, global_hooks()) {}
+      : io_(io),
+        node_(node),
+        log_(log),
+        s_(clamped(std::move(s))),
+        groups_(log, self_pid_of(s_.self)),
+        names_(
+            log, s_.self,
+            [&node](const etf::pid& p, const error& why) { node.stop_instance(p, why); },
+            &node.events()),
+        global_(log, global_hooks()) {}
   ~native_distribution() override { shutdown(); }
 
   result<void> listen() override {
     if (auto r = open_table(); !r) return r;
     // Outside m_: a scope asks for the connected peers (none yet) when it attaches.
-    node_.process_groups().attach(this, erlang_pid());
-    node_.cluster_names().attach(this);
+    groups_.attach(this, erlang_pid());
+    names_.attach(this);
     return {};
   }
 
@@ -125,15 +134,14 @@ class native_distribution final : public distribution,
         if (auto [conn, native] = tb->connection_to(peer); conn && !native) global_.node_up(peer);
       }
       emit(telemetry_event::kind::node_up, peer);
-      node_.process_groups().node_up(peer);
-      if (auto tb = table(); tb && tb->connection_to(peer).second)
-        node_.cluster_names().node_up(peer);
+      groups_.node_up(peer);
+      if (auto tb = table(); tb && tb->connection_to(peer).second) names_.node_up(peer);
       node_.node_up(nodus::node_up{peer});
     });
     table_->on_node_down([this](const node_name& peer, node_down_reason r) {
       global_.node_down(peer);
-      node_.process_groups().node_down(peer);
-      node_.cluster_names().node_down(peer);
+      groups_.node_down(peer);
+      names_.node_down(peer);
       emit(telemetry_event::kind::node_down, peer, {}, std::string(to_string(r)));
       node_.node_down(nodus::node_down{peer, r});
     });
@@ -189,7 +197,7 @@ class native_distribution final : public distribution,
         // Outside m_: global_member takes m_ (through its hooks) under its own lock.
         if (adopted) {
           global_.start(pid_);
-          node_.process_groups().attach(this, pid_);
+          groups_.attach(this, pid_);
         }
       } else {
         agent->stop();
@@ -251,8 +259,8 @@ class native_distribution final : public distribution,
 
   void shutdown() override {
     global_.stop();
-    node_.process_groups().detach();
-    node_.cluster_names().detach();
+    groups_.detach();
+    names_.detach();
     {
       std::lock_guard lock(timers_m_);
       stopping_timers_ = true;
@@ -364,6 +372,13 @@ class native_distribution final : public distribution,
   }
 
   [[nodiscard]] etf::pid erlang_pid() const override { return pid_; }
+
+  [[nodiscard]] pg_registry& process_groups() noexcept override { return groups_; }
+  [[nodiscard]] global_names& cluster_names() noexcept override { return names_; }
+  void instance_ended(const etf::pid& pid) override {
+    groups_.member_exited(pid);
+    names_.member_exited(pid);
+  }
 
   result<void> call_erlang(const node_name& peer, std::uint64_t id, std::string_view name,
                            std::span<const std::byte> request) override {
@@ -953,14 +968,14 @@ class native_distribution final : public distribution,
       global_.on_message(peer, message);
       return;
     }
-    if (auto* scope = node_.process_groups().find(name)) {
+    if (auto* scope = groups_.find(name)) {
       scope->on_message(peer, message);  // a process group scope: pg's own messages
       return;
     }
     if (name == global_names::process_name) {
       // The cluster-wide names of nodus nodes: from a nodus peer only.
       if (connection_of(peer).second) {
-        node_.cluster_names().on_message(peer, message);
+        names_.on_message(peer, message);
       } else {
         log_.debug("{}: ignoring {} to {} (not a nodus node)", peer, message.to_string(200), name);
       }
@@ -1032,7 +1047,7 @@ class native_distribution final : public distribution,
     if (pid != nullptr && *pid == pid_) return;
     // A process group scope lives as long as the node: its monitors (peer scopes set them) never
     // fire while it runs.
-    if (pid != nullptr && node_.process_groups().find(*pid) != nullptr) return;
+    if (pid != nullptr && groups_.find(*pid) != nullptr) return;
     const auto* atom = target.as_atom();
     if (atom != nullptr && (atom->str() == "net_kernel" || atom->str() == "global_name_server")) {
       return;
@@ -1075,7 +1090,7 @@ class native_distribution final : public distribution,
       on_reg_send(peer, name, message);
       return;
     }
-    if (auto* scope = node_.process_groups().find(to)) {
+    if (auto* scope = groups_.find(to)) {
       scope->on_message(peer, message);
       return;
     }
@@ -1122,8 +1137,8 @@ class native_distribution final : public distribution,
   // on_monitor_exit(peer, ref, reason): a BEAM server this node calls is gone (or never was):
   // the call fails now, as gen_server:call exits with the monitor's reason.
   void on_monitor_exit(const node_name& peer, const etf::reference& ref, const etf::term& reason) {
-    if (global_.on_monitor_exit(peer, ref)) return;           // a holder of a global lock
-    if (node_.process_groups().on_monitor_exit(ref)) return;  // a peer's process group scope
+    if (global_.on_monitor_exit(peer, ref)) return;  // a holder of a global lock
+    if (groups_.on_monitor_exit(ref)) return;        // a peer's process group scope
     auto id = call_id_of(ref);
     if (!id) return;  // a monitor this node did not set: nothing to end
     auto c = take_pending(*id, &peer);
@@ -1362,6 +1377,15 @@ class native_distribution final : public distribution,
   }
 
   const settings s_;
+
+  // self_pid_of(self) -> the node's pid before listen() gives it its creation.
+  static etf::pid self_pid_of(const node_name& self) {
+    etf::pid p;
+    if (auto a = etf::atom::make(self.str())) p.node = *a;
+    return p;
+  }
+  pg_registry groups_;  // the process group scopes (dist/pg_scope.hpp)
+  global_names names_;  // the cluster-wide names (dist/global_names.hpp)
 
   mutable std::mutex m_;
   std::shared_ptr<cluster::node_table> table_;

@@ -6,6 +6,7 @@
 //   node.call<db_cleaner>(nodus::global_name{"db_cleaner"}, run_now{});   // wherever it runs
 //   node.global().whereis_name("db_cleaner");                 // its pid: a local lookup
 //
+// Cluster-wide names are the distribution's: a node needs a name (options.name) for them.
 // A registration is all or none across the connected nodus nodes; the name goes when its server
 // instance ends (a restarted instance registers again), or its node goes down. When partitions
 // merge, a name held on both sides is kept by one of them, the same one on every node, and the
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,7 @@
 #include "nodus/dist/global_names.hpp"
 #include "nodus/process/detail/remote_ops.hpp"
 #include "nodus/process/detail/runtime.hpp"
+#include "nodus/process/supervisor.hpp"
 
 namespace nodus {
 
@@ -69,22 +72,26 @@ class global_registry {
                                       std::function<void(result<void>)> done);
 
   // unregister_name(name) -> whether a server of this node held it (it goes on every node).
-  bool unregister_name(std::string_view name) { return names().unregister_name(name); }
+  bool unregister_name(std::string_view name) {
+    return names() != nullptr && names()->unregister_name(name);
+  }
   // whereis_name(name) -> the pid that holds name, from this node's copy (no message).
   [[nodiscard]] std::optional<etf::pid> whereis_name(std::string_view name) const {
-    return names().whereis_name(name);
+    return names() != nullptr ? names()->whereis_name(name) : std::nullopt;
   }
   // registered_names() -> every name, sorted.
   [[nodiscard]] std::vector<std::string> registered_names() const {
-    return names().registered_names();
+    return names() != nullptr ? names()->registered_names() : std::vector<std::string>{};
   }
   // on_change(cb) -> an id: cb(name, pid, or nothing when it went) after each change, on the
   // thread that made it; it must not block. remove_on_change(id).
   std::uint64_t on_change(
       std::function<void(const std::string&, const std::optional<etf::pid>&)> cb) {
-    return names().on_change(std::move(cb));
+    return names() != nullptr ? names()->on_change(std::move(cb)) : 0;
   }
-  void remove_on_change(std::uint64_t id) { names().remove_on_change(id); }
+  void remove_on_change(std::uint64_t id) {
+    if (names() != nullptr) names()->remove_on_change(id);
+  }
 
   // send(name, msg): msg as a term to the process that holds name (global:send/2); noproc when
   // nobody does.
@@ -99,7 +106,10 @@ class global_registry {
   NODUS_DECL result<node_name> node_of(std::string_view name) const;
 
  private:
-  [[nodiscard]] dist::global_names& names() const { return rt_->cluster_names(); }
+  // names() -> the distribution's names; nullptr for a node without distribution.
+  [[nodiscard]] dist::global_names* names() const {
+    return rt_->dist() != nullptr ? &rt_->dist()->cluster_names() : nullptr;
+  }
   NODUS_DECL result<etf::pid> pid_of_server(std::string_view server) const;
 
   detail::runtime* rt_;
@@ -107,6 +117,19 @@ class global_registry {
 
 }  // namespace nodus
 
+// singleton<S>'s child (process/supervisor.hpp) runs over these names: its maker is defined
+// here, its code in process/impl/singleton.ipp.
+namespace nodus::detail {
+template <class S>
+struct singleton_maker {
+  static std::unique_ptr<child_node> make(runtime& rt, std::string_view name,
+                                          std::unique_ptr<child_node> worker) {
+    return std::make_unique<singleton_node>(rt, name, std::move(worker));
+  }
+};
+}  // namespace nodus::detail
+
 #if defined(NODUS_HEADER_ONLY)
 #include "nodus/process/impl/global.ipp"
+#include "nodus/process/impl/singleton.ipp"
 #endif

@@ -7,6 +7,8 @@
 //   g.members(nodus::etf::atom("workers"));         // every member's pid, cluster-wide
 //   g.publish(nodus::etf::atom("workers"), job{7}); // job to each member (as Pid ! Job)
 //
+// Process groups are the distribution's: a node needs a name (options.name) for them.
+//
 // A group is any Erlang term (an atom, a binary, a tuple...), compared exactly as Erlang does.
 // Members are pids: a nodus server's running instance (self_pid()), or a BEAM process. Lookups
 // are local: they read this node's copy, which the scopes of all nodes keep up to date (Erlang's
@@ -34,12 +36,16 @@ namespace nodus {
 // node. Thread-safe.
 class groups {
  public:
+  // groups(rt, scope): the scope of rt's node; a node without distribution has none (joins fail
+  // with errc::not_connected, lookups are empty).
   groups(detail::runtime& rt, std::string_view scope)
-      : rt_(&rt), s_(&rt.process_groups().scope(scope)) {}
+      : rt_(&rt),
+        s_(rt.dist() != nullptr ? &rt.dist()->process_groups().scope(scope) : nullptr),
+        name_(scope) {}
 
   // scope() -> the scope's name; pid() -> the pid its peers know it by.
-  [[nodiscard]] const std::string& scope() const noexcept { return s_->name(); }
-  [[nodiscard]] etf::pid pid() const { return s_->pid(); }
+  [[nodiscard]] const std::string& scope() const noexcept { return name_; }
+  [[nodiscard]] etf::pid pid() const { return s_ != nullptr ? s_->pid() : etf::pid{}; }
 
   // join(group, pid): the running server instance pid (of this node) joins group; joining twice
   // counts twice (leave twice). Errors: noproc when pid is no running server of this node (only
@@ -60,12 +66,14 @@ class groups {
   // members(group) -> every member on every node (pg:get_members); local_members(group) -> this
   // node's (pg:get_local_members); which_groups() -> the groups with members (pg:which_groups).
   [[nodiscard]] std::vector<etf::pid> members(const etf::term& group) const {
-    return s_->members(group);
+    return s_ != nullptr ? s_->members(group) : std::vector<etf::pid>{};
   }
   [[nodiscard]] std::vector<etf::pid> local_members(const etf::term& group) const {
-    return s_->local_members(group);
+    return s_ != nullptr ? s_->local_members(group) : std::vector<etf::pid>{};
   }
-  [[nodiscard]] std::vector<etf::term> which_groups() const { return s_->which_groups(); }
+  [[nodiscard]] std::vector<etf::term> which_groups() const {
+    return s_ != nullptr ? s_->which_groups() : std::vector<etf::term>{};
+  }
 
   // monitor(group, cb) -> a subscription id and the members now (pg:monitor/2): cb(event) for
   // every later join and leave of group, in order, on a thread of the node or of the caller that
@@ -73,10 +81,15 @@ class groups {
   // demonitor(id) -> whether id was a subscription.
   std::pair<std::uint64_t, std::vector<etf::pid>> monitor(const etf::term& group,
                                                           group_callback cb) {
+    if (s_ == nullptr) return {0, {}};
     return s_->monitor(group, std::move(cb));
   }
-  auto monitor_scope(group_callback cb) { return s_->monitor_scope(std::move(cb)); }
-  bool demonitor(std::uint64_t id) { return s_->demonitor(id); }
+  std::pair<std::uint64_t, std::vector<std::pair<etf::term, std::vector<etf::pid>>>> monitor_scope(
+      group_callback cb) {
+    if (s_ == nullptr) return {0, {}};
+    return s_->monitor_scope(std::move(cb));
+  }
+  bool demonitor(std::uint64_t id) { return s_ != nullptr && s_->demonitor(id); }
 
   // publish(group, msg) -> how many members msg was sent to: msg (a type that maps to an Erlang
   // term) to every member of group, as Pid ! Msg (a nodus server takes it in handle_info).
@@ -104,7 +117,8 @@ class groups {
   }
 
   detail::runtime* rt_;
-  dist::pg_scope* s_;
+  dist::pg_scope* s_;  // nullptr without distribution
+  std::string name_;
 };
 
 }  // namespace nodus

@@ -54,12 +54,16 @@
 #include "nodus/process/detail/remote_ops.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/detail/unique_function.hpp"
-#include "nodus/process/global.hpp"
-#include "nodus/process/groups.hpp"
 #include "nodus/process/interface.hpp"
 #include "nodus/process/mailbox.hpp"
 
 namespace nodus {
+
+// Process groups and cluster-wide names (nodus/process/groups.hpp, global.hpp): declared here,
+// defined where a distributed program includes them (nodus.hpp), so that a TU of local servers
+// does not compile them.
+class groups;
+class global_registry;
 
 // infinite_timeout: a call timeout that never expires (Erlang's :infinity); so does any timeout of
 // a century or more.
@@ -397,14 +401,19 @@ class server_base {
   // self_pid() -> this instance's pid, as BEAM processes see it: they can send to it, call it,
   // and monitor it (which fires when this instance ends). A restarted instance has another.
   [[nodiscard]] etf::pid self_pid() const { return cell_->rt().pid_of(*cell_, generation_); }
-  // groups(scope) -> a scope of the node's process groups (nodus/process/groups.hpp), e.g.
-  // groups().join(topic, self_pid()) in init(): this instance leaves its groups when it ends.
-  [[nodiscard]] nodus::groups groups(std::string_view scope = "pg") const {
-    return nodus::groups(cell_->rt(), scope);
+  // groups(scope) -> a scope of the node's process groups (nodus/process/groups.hpp, which
+  // nodus.hpp includes), e.g. groups().join(topic, self_pid()) in init(): this instance leaves
+  // its groups when it ends.
+  template <class Groups = nodus::groups>
+  [[nodiscard]] Groups groups(std::string_view scope = "pg") const {
+    return Groups(cell_->rt(), scope);
   }
-  // global() -> the node's cluster-wide names (nodus/process/global.hpp), e.g.
-  // global().async_register_name(name, self_pid(), ...) in init().
-  [[nodiscard]] global_registry global() const { return global_registry(cell_->rt()); }
+  // global() -> the node's cluster-wide names (nodus/process/global.hpp, which nodus.hpp
+  // includes), e.g. global().async_register_name(name, self_pid(), ...) in init().
+  template <class Registry = global_registry>
+  [[nodiscard]] Registry global() const {
+    return Registry(cell_->rt());
+  }
   // log() -> the node's logger.
   [[nodiscard]] logger& log() const noexcept { return cell_->rt().log(); }
 

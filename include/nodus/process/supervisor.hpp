@@ -27,7 +27,6 @@
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/process/detail/runtime.hpp"
-#include "nodus/process/global.hpp"
 #include "nodus/process/server.hpp"
 
 namespace nodus {
@@ -197,6 +196,13 @@ class singleton_node final : public child_node {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for callbacks that outlive it
 };
 
+// singleton_maker<S>::make(rt, name, worker) -> singleton<S>'s child; defined with the global
+// names (process/impl/singleton.ipp, which nodus/process/global.hpp includes): an "incomplete
+// type" error naming it means that the program uses nodus::singleton without including
+// <nodus/nodus.hpp>.
+template <class S>
+struct singleton_maker;
+
 // supervisor_node: a running supervisor. Not a template: one is compiled for every tree
 // (process/impl/supervisor.ipp).
 class supervisor_node final : public child_node {
@@ -275,7 +281,9 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
     std::unique_ptr<child_node> worker = std::make_unique<worker_node<S>>(
         rt, [] { return std::make_unique<S>(); }, Wire::template pointer<S>(),
         Wire::template term_pointer<S>());
-    out.push_back(std::make_unique<singleton_node>(rt, S::name.view(), std::move(worker)));
+    // singleton_maker is defined by nodus/process/global.hpp (nodus.hpp includes it): a
+    // singleton is a distributed program's.
+    out.push_back(singleton_maker<S>::make(rt, S::name.view(), std::move(worker)));
   } else if constexpr (is_intensity<C>::value) {
     // not a child: the supervisor's restart intensity
   } else if constexpr (is_supervisor_spec<C>::value) {

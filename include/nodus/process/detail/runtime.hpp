@@ -29,8 +29,6 @@
 #include "nodus/core/node_name.hpp"
 #include "nodus/core/telemetry.hpp"
 #include "nodus/dist/distribution.hpp"
-#include "nodus/dist/global_names.hpp"
-#include "nodus/dist/pg_scope.hpp"
 #include "nodus/process/detail/call_op.hpp"
 #include "nodus/process/detail/unique_function.hpp"
 
@@ -151,19 +149,12 @@ class runtime final : public dist::local_end {
                                                     std::uint32_t serial) const override;
   NODUS_DECL void node_up(const nodus::node_up& e) override;
   NODUS_DECL void node_down(const nodus::node_down& e) override;
-  // process_groups() -> the node's process group scopes (dist/pg_scope.hpp).
-  [[nodiscard]] dist::pg_registry& process_groups() noexcept override { return groups_; }
   // events() -> the node's telemetry (core/telemetry.hpp).
   [[nodiscard]] nodus::telemetry& events() noexcept override { return events_; }
-  // cluster_names() -> the node's cluster-wide names (dist/global_names.hpp).
-  [[nodiscard]] dist::global_names& cluster_names() noexcept override { return cluster_names_; }
   // runs(pid) -> pid is the running instance of a server of this node.
   [[nodiscard]] NODUS_DECL bool runs(const etf::pid& pid) const;
   // stop_instance(pid, why): stops the server instance pid of this node (if it still runs).
-  NODUS_DECL void stop_instance(const etf::pid& pid, const error& why);
-  // instance_ended(pid): a server instance of this node ended: it leaves its process groups and
-  // its global names.
-  NODUS_DECL void instance_ended(const etf::pid& pid);
+  NODUS_DECL void stop_instance(const etf::pid& pid, const error& why) override;
 
   // subscribe(cell, generation): node_up / node_down go to cell's instance `generation`.
   NODUS_DECL void subscribe(cell_base& cell, std::uint64_t generation);
@@ -235,9 +226,7 @@ class runtime final : public dist::local_end {
   std::vector<std::shared_ptr<node_up_callback>> up_callbacks_;
   std::vector<std::shared_ptr<node_down_callback>> down_callbacks_;
 
-  nodus::telemetry events_;           // before the names and the distribution, which emit to it
-  dist::pg_registry groups_;          // before dist_, which attaches to it
-  dist::global_names cluster_names_;  // likewise
+  nodus::telemetry events_;  // before the names and the distribution, which emit to it
   std::atomic<bool> dist_ready_{false};
   std::unique_ptr<dist::distribution> dist_;  // last: destroyed first, it calls back into this
 };

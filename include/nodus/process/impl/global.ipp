@@ -22,6 +22,11 @@ NODUS_DECL void global_registry::async_register_name(std::string_view name, cons
                format("a global name has 1 to 255 bytes, not {}", name.size())));
     return;
   }
+  if (names() == nullptr) {
+    done(error(errc::not_connected,
+               format("global names need a distributed node: {} has no name", rt_->self())));
+    return;
+  }
   if (!rt_->runs(pid)) {
     done(error(errc::noproc, format("{} is no running server of {}; only local processes "
                                     "register global names",
@@ -30,11 +35,11 @@ NODUS_DECL void global_registry::async_register_name(std::string_view name, cons
   }
   // It may end while the registration runs: its end unregisters what it holds by then; a name
   // given after that goes at once (checked when the answer comes).
-  names().register_name(
+  names()->register_name(
       std::string(name), pid, policy, std::move(on_conflict),
       [rt = rt_, pid, n = std::string(name), done = std::move(done)](result<void> r) {
         if (r && !rt->runs(pid)) {
-          (void)rt->cluster_names().unregister_name(n);
+          if (auto* d = rt->dist()) (void)d->cluster_names().unregister_name(n);
           done(error(errc::noproc, format("{} ended while it registered the global name '{}'",
                                           etf::term(pid).to_string(100), n)));
           return;

@@ -9,6 +9,10 @@
 namespace nodus {
 
 NODUS_DECL result<void> groups::join(const etf::term& group, const etf::pid& pid) {
+  if (s_ == nullptr) {
+    return error(errc::not_connected,
+                 format("process groups need a distributed node: {} has no name", rt_->self()));
+  }
   if (!rt_->runs(pid)) {
     return error(errc::noproc, format("{} is no running server of {}; only local processes join "
                                       "groups",
@@ -26,6 +30,7 @@ NODUS_DECL result<void> groups::join(const etf::term& group, const etf::pid& pid
 }
 
 NODUS_DECL bool groups::leave(const etf::term& group, const etf::pid& pid) {
+  if (s_ == nullptr) return false;
   const etf::pid one[] = {pid};
   return s_->leave(group, one);
 }

@@ -71,21 +71,7 @@ NODUS_DECL runtime::runtime(asio::io_context& io, node_name self, logger& log,
       self_(self),
       log_(log),
       default_call_timeout_(default_call_timeout),
-      events_(log),
-      groups_(log,
-              [&] {
-                etf::pid p;
-                if (auto node = etf::atom::make(self_.str())) p.node = *node;
-                return p;
-              }()),
-      cluster_names_(
-          log, self_, [this](const etf::pid& p, const error& why) { stop_instance(p, why); },
-          &events_) {}
-
-NODUS_DECL void runtime::instance_ended(const etf::pid& pid) {
-  groups_.member_exited(pid);
-  cluster_names_.member_exited(pid);
-}
+      events_(log) {}
 
 NODUS_DECL bool runtime::runs(const etf::pid& pid) const {
   if (pid.id == 0) return false;

@@ -231,7 +231,7 @@ NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
   }
   // It leaves its process groups and global names once it no longer runs, so that a join racing
   // with its end (which checks that it runs after joining) leaves nothing behind.
-  rt().instance_ended(instance);
+  if (auto* d = rt().dist()) d->instance_ended(instance);
   if (crash_reply_) std::exchange(crash_reply_, {})();
   {
     // Callers captured by queued continuations fail with queued_error too.
