@@ -25,49 +25,8 @@ if ! command -v elixir >/dev/null; then
   exit 77
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local rc=$?
-  for p in "${pids[@]}"; do
-    {
-      kill -9 "$p"
-      wait "$p"
-    } 2>/dev/null || true
-  done
-  if ((rc != 0)); then
-    for f in "$work"/*.log; do
-      [[ -e $f ]] || continue
-      echo "---- $(basename "$f")"
-      cat "$f"
-    done
-  fi
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_for [-x] FILE TEXT [SECONDS]: until FILE has a line containing TEXT (with -x: that is
-# TEXT), a fixed string; fails after SECONDS (default 20).
-wait_for() {
-  local how=-qF
-  if [[ $1 == -x ]]; then
-    how=-qxF
-    shift
-  fi
-  local file=$1 text=$2 limit=${3:-20}
-  local deadline=$((SECONDS + limit))
-  while ((SECONDS < deadline)); do
-    grep "$how" -- "$text" "$file" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "FAILED: no line with '$text' in $(basename "$file") within $limit s" >&2
-  return 1
-}
+# shellcheck source=tests/examples/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cookie=walkthrough_$$
 eport=$(free_port)
