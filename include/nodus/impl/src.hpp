@@ -28,11 +28,11 @@
 #include "nodus/impl/options.ipp"
 #include "nodus/process/impl/call_op.ipp"
 #include "nodus/process/impl/global.ipp"
-#include "nodus/process/impl/singleton.ipp"
 #include "nodus/process/impl/groups.ipp"
 #include "nodus/process/impl/remote_ops.ipp"
 #include "nodus/process/impl/runtime.ipp"
 #include "nodus/process/impl/server.ipp"
+#include "nodus/process/impl/singleton.ipp"
 #include "nodus/process/impl/supervisor.ipp"
 #include "nodus/process/impl/term_delivery.ipp"
 

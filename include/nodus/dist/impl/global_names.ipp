@@ -328,10 +328,6 @@ NODUS_DECL void global_names::remove_on_change(std::uint64_t id) {
 }
 
 NODUS_DECL void global_names::member_exited(const etf::pid& pid) {
-  {
-    std::lock_guard lock(m_);
-    if (names_.empty()) return;
-  }
   std::vector<std::string> mine;
   {
     std::lock_guard lock(m_);
