@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "nodus/cluster/events.hpp"
-#include "nodus/codec/etf/term.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
@@ -29,6 +28,14 @@
 namespace asio {
 class io_context;
 }
+
+// The Erlang terms that cross this interface, by reference (codec/etf/term.hpp): a TU of local
+// servers does not parse the term format.
+namespace nodus::etf {
+class term;
+struct pid;
+struct reference;
+}  // namespace nodus::etf
 
 namespace nodus::dist {
 

@@ -51,7 +51,7 @@
 #include "nodus/message/type_name.hpp"
 #include "nodus/process/caller.hpp"
 #include "nodus/process/detail/call_op.hpp"
-#include "nodus/process/detail/remote_ops.hpp"
+#include "nodus/process/detail/remote_decl.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/detail/unique_function.hpp"
 #include "nodus/process/interface.hpp"
@@ -394,7 +394,13 @@ class server_base {
   [[nodiscard]] std::string_view self_name() const noexcept { return cell_->name(); }
   // self_pid() -> this instance's pid, as BEAM processes see it: they can send to it, call it,
   // and monitor it (which fires when this instance ends). A restarted instance has another.
-  [[nodiscard]] etf::pid self_pid() const { return cell_->rt().pid_of(*cell_, generation_); }
+  // Needs <nodus/remote.hpp> (the term format).
+  template <class Pid = etf::pid>
+  [[nodiscard]] Pid self_pid() const {
+    detail::require_remote_ops<Pid>();
+    const detail::dependent_t<Pid, detail::runtime>& r = cell_->rt();
+    return r.pid_of(*cell_, generation_);
+  }
   // log() -> the node's logger.
   [[nodiscard]] logger& log() const noexcept { return cell_->rt().log(); }
 
@@ -574,6 +580,7 @@ class server : public server_base {
                    timeout);
       return;
     }
+    detail::require_remote_ops<Target>();
     auto* self = &typed_cell();
     detail::call_remote<Target>(
         rt(), node, static_cast<Req&&>(msg),
@@ -593,6 +600,7 @@ class server : public server_base {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_cast<Target, detail::message_type_t<M>>::ok;
     if (node == self_node()) return cast<Target>(detail::message_value(static_cast<M&&>(msg)));
+    detail::require_remote_ops<Target>();
     return detail::cast_remote<Target, nodus::cast>(rt(), node, static_cast<M&&>(msg));
   }
   template <class Target, class M>
@@ -600,12 +608,14 @@ class server : public server_base {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_info<Target, detail::message_type_t<M>>::ok;
     if (node == self_node()) return send<Target>(detail::message_value(static_cast<M&&>(msg)));
+    detail::require_remote_ops<Target>();
     return detail::cast_remote<Target, nodus::info>(rt(), node, static_cast<M&&>(msg));
   }
 
   // send(pid, msg): msg, as an Erlang term, to the process pid names (node::send(pid, msg)).
   template <class M>
   result<void> send(const etf::pid& to, const M& msg) {
+    detail::require_remote_ops<M>();
     return detail::send_to_pid(rt(), to, msg);
   }
 

@@ -176,7 +176,8 @@ class runtime final : public dist::local_end {
   }
   // pid_of(cell, generation) -> the pid of cell's instance generation, as BEAM processes see it:
   // {this node, the cell's number, the generation's low 32 bits, the distribution's creation}
-  // (creation 0 on a node without distribution).
+  // (creation 0 on a node without distribution). Defined with the term format
+  // (process/impl/term_delivery.ipp).
   [[nodiscard]] NODUS_DECL etf::pid pid_of(const cell_base& cell, std::uint64_t generation) const;
   // registered() -> the registered names, sorted.
   [[nodiscard]] NODUS_DECL std::vector<std::string> registered() const;

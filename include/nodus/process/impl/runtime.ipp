@@ -210,18 +210,6 @@ NODUS_DECL std::string_view runtime::name_of(std::uint32_t number, std::uint32_t
   return c->name();
 }
 
-NODUS_DECL etf::pid runtime::pid_of(const cell_base& cell, std::uint64_t generation) const {
-  etf::pid p;
-  if (auto* d = dist()) {
-    p = d->erlang_pid();
-  } else if (auto node = etf::atom::make(self_.str())) {
-    p.node = *node;
-  }
-  p.id = cell.number();
-  p.serial = static_cast<std::uint32_t>(generation);
-  return p;
-}
-
 NODUS_DECL bool runtime::is_running(std::string_view name) const {
   const cell_base* c = whereis(name);
   return c != nullptr && c->running();

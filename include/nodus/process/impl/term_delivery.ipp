@@ -11,6 +11,21 @@
 
 namespace nodus::detail {
 
+// runtime::pid_of (process/detail/runtime.hpp) is here, with the term format, rather than in
+// runtime.ipp: a TU of local servers does not parse the term format (server_base::self_pid()
+// needs <nodus/remote.hpp>).
+NODUS_DECL etf::pid runtime::pid_of(const cell_base& cell, std::uint64_t generation) const {
+  etf::pid p;
+  if (auto* d = dist()) {
+    p = d->erlang_pid();
+  } else if (auto node = etf::atom::make(self_.str())) {
+    p.node = *node;
+  }
+  p.id = cell.number();
+  p.serial = static_cast<std::uint32_t>(generation);
+  return p;
+}
+
 NODUS_DECL void format_erlang_from(std::string& out, const erlang_caller& c) {
   out += etf::term::tuple({etf::term(c.pid), c.tag}).to_string(200);
 }
