@@ -219,13 +219,14 @@ class node {
   // it for good). Not from a thread of this node.
   template <class S, class... Args>
   result<void> spawn(Args&&... args) {
-    auto c = std::make_unique<detail::cell<S>>(
-        core_.rt(), [... a = std::decay_t<Args>(static_cast<Args&&>(args))] {
-          return std::make_unique<S>(a...);
+    auto* c =
+        new detail::cell<S>(core_.rt(), [... a = std::decay_t<Args>(static_cast<Args&&>(args))] {
+          return detail::box<S>(new S(a...));
         });
+    std::unique_ptr<detail::cell_base> owned(c);
     c->set_wire_delivery(detail::protocol_wire<Protocol>::template pointer<S>());
     c->set_term_delivery(detail::protocol_wire<Protocol>::template term_pointer<S>());
-    return core_.spawn(std::move(c));
+    return core_.spawn(std::move(owned));
   }
 
   // run(): runs the node on this thread and options.threads - 1 more until stop(); returns the

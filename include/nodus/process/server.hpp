@@ -846,7 +846,7 @@ class cell final : public cell_common {
   using bound = mailbox_decl<S>;
 
  public:
-  using factory = std::function<std::unique_ptr<S>()>;
+  using factory = std::function<box<S>()>;
 
   cell(runtime& rt, factory make)
       : cell_common(rt, S::name.view(), typeid(S), payload::value, bound::value),
@@ -864,7 +864,7 @@ class cell final : public cell_common {
 
   result<void> start() override {
     if (auto r = rt().register_name(*this); !r) return r;
-    std::unique_ptr<S> inst;
+    box<S> inst;
     try {
       inst = make_();
     } catch (...) {
@@ -1150,7 +1150,7 @@ class cell final : public cell_common {
   }
 
   factory make_;
-  std::unique_ptr<S> instance_;  // touched only in the server's context
+  box<S> instance_;  // touched only in the server's context
 };
 
 // mailbox_stats_of<S>(rt) -> the mailbox counters of S on this node; only its declared limit when
