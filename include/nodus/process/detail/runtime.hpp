@@ -212,13 +212,19 @@ class runtime final : public dist::local_end {
     cell_base* cell;
     std::uint64_t generation;
   };
-  // fan_out(e, callbacks): e to the monitoring servers, then to the callback subscriptions.
-  template <class Event, class Callbacks>
-  void fan_out(const Event& e, const Callbacks& callbacks);
+  // A callback subscription, up or down: one list of one type for both events (fewer
+  // instantiations in every TU of a node than a list per event); fan_out copies the list of
+  // pointers, never a callback.
+  struct node_callback {
+    node_up_callback up;
+    node_down_callback down;
+  };
+  // fan_out(e): e to the monitoring servers, then to the callback subscriptions.
+  template <class Event>
+  void fan_out(const Event& e);
   std::mutex sub_m_;
   std::vector<subscriber> subscribers_;
-  std::vector<std::shared_ptr<node_up_callback>> up_callbacks_;
-  std::vector<std::shared_ptr<node_down_callback>> down_callbacks_;
+  std::vector<std::shared_ptr<const node_callback>> callbacks_;
 
   std::atomic<bool> dist_ready_{false};
   std::unique_ptr<dist::distribution> dist_;  // last: destroyed first, it calls back into this

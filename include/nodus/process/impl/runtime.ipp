@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -79,17 +80,23 @@ NODUS_DECL std::uint64_t runtime::next_registry_version() noexcept {
   return counter.fetch_add(1, std::memory_order_relaxed);
 }
 
-template <class Event, class Callbacks>
-void runtime::fan_out(const Event& e, const Callbacks& callbacks) {
+template <class Event>
+void runtime::fan_out(const Event& e) {
   std::vector<subscriber> subs;
-  Callbacks cbs;
+  std::vector<std::shared_ptr<const node_callback>> cbs;
   {
     std::lock_guard lock(sub_m_);
     subs = subscribers_;
-    cbs = callbacks;
+    cbs = callbacks_;
   }
   for (const auto& s : subs) s.cell->notify(e, s.generation);
-  for (const auto& cb : cbs) (*cb)(e);
+  for (const auto& cb : cbs) {
+    if constexpr (std::is_same_v<Event, nodus::node_up>) {
+      if (cb->up) cb->up(e);
+    } else {
+      if (cb->down) cb->down(e);
+    }
+  }
 }
 
 NODUS_DECL result<void> runtime::deliver(const dist::inbound_message& m) {
@@ -117,9 +124,9 @@ NODUS_DECL result<void> runtime::deliver(const dist::inbound_message& m) {
   return c->deliver_from_wire(m);
 }
 
-NODUS_DECL void runtime::node_up(const nodus::node_up& e) { fan_out(e, up_callbacks_); }
+NODUS_DECL void runtime::node_up(const nodus::node_up& e) { fan_out(e); }
 
-NODUS_DECL void runtime::node_down(const nodus::node_down& e) { fan_out(e, down_callbacks_); }
+NODUS_DECL void runtime::node_down(const nodus::node_down& e) { fan_out(e); }
 
 NODUS_DECL void runtime::subscribe(cell_base& cell, std::uint64_t generation) {
   std::lock_guard lock(sub_m_);
@@ -139,12 +146,12 @@ NODUS_DECL void runtime::unsubscribe(cell_base& cell) {
 
 NODUS_DECL void runtime::on_node_up(node_up_callback cb) {
   std::lock_guard lock(sub_m_);
-  up_callbacks_.push_back(std::make_shared<node_up_callback>(std::move(cb)));
+  callbacks_.push_back(std::make_shared<const node_callback>(node_callback{std::move(cb), {}}));
 }
 
 NODUS_DECL void runtime::on_node_down(node_down_callback cb) {
   std::lock_guard lock(sub_m_);
-  down_callbacks_.push_back(std::make_shared<node_down_callback>(std::move(cb)));
+  callbacks_.push_back(std::make_shared<const node_callback>(node_callback{{}, std::move(cb)}));
 }
 
 NODUS_DECL result<void> runtime::register_name(cell_base& cell) {
