@@ -9,8 +9,10 @@
 //   node.run();                                     // until stop() or the top supervisor gives up
 //
 // A node that is distributed (options.name set) needs the distribution compiled into the
-// program: include <nodus/nodus.hpp> in one of its files (or link nodus::compiled). A program of
-// local servers only includes this header and compiles no network code.
+// program: include <nodus/nodus.hpp> in one of its files (or link nodus::compiled). A file that
+// calls, casts or sends to other nodes, or names a node with a protocol of messages, includes
+// <nodus/remote.hpp> (nodus.hpp does); a compile error says so. A program of local servers only
+// includes this header and parses no network code and no Erlang term format.
 #pragma once
 
 #include <chrono>
@@ -38,11 +40,9 @@
 #include "nodus/fwd.hpp"
 #include "nodus/message/protocol.hpp"
 #include "nodus/options.hpp"
-#include "nodus/process/detail/remote_ops.hpp"
+#include "nodus/process/detail/remote_decl.hpp"
 #include "nodus/process/detail/runtime.hpp"
-#include "nodus/process/detail/term_delivery.hpp"
 #include "nodus/process/detail/waiter.hpp"
-#include "nodus/process/detail/wire_delivery.hpp"
 #include "nodus/process/interface.hpp"
 #include "nodus/process/server.hpp"
 #include "nodus/process/supervisor.hpp"
@@ -59,16 +59,27 @@ class telemetry;
 struct no_topology {};
 
 namespace detail {
-// protocol_wire<Protocol>: the Wire of make_supervisor for a node of that protocol.
+// protocol_wire<Protocol>: the Wire of make_supervisor for a node of that protocol. The
+// deliveries from other nodes (<nodus/remote.hpp>) only for a protocol with messages.
 template <class Protocol>
 struct protocol_wire {
   template <class S>
   static constexpr cell_base::wire_delivery pointer() noexcept {
-    return wire_delivery<S, Protocol>::pointer();
+    if constexpr (Protocol::size == 0) {
+      return nullptr;
+    } else {
+      require_remote_ops<S>();
+      return wire_delivery<S, Protocol>::pointer();
+    }
   }
   template <class S>
   static constexpr cell_base::term_delivery term_pointer() noexcept {
-    return term_delivery<S, Protocol>::pointer();
+    if constexpr (Protocol::size == 0) {
+      return nullptr;
+    } else {
+      require_remote_ops<S>();
+      return term_delivery<S, Protocol>::pointer();
+    }
   }
 };
 
@@ -214,13 +225,14 @@ class node {
   // it for good). Not from a thread of this node.
   template <class S, class... Args>
   result<void> spawn(Args&&... args) {
-    auto c = std::make_unique<detail::cell<S>>(
-        core_.rt(), [... a = std::decay_t<Args>(static_cast<Args&&>(args))] {
-          return std::make_unique<S>(a...);
+    auto* c =
+        new detail::cell<S>(core_.rt(), [... a = std::decay_t<Args>(static_cast<Args&&>(args))] {
+          return detail::box<S>(new S(a...));
         });
-    c->set_wire_delivery(detail::wire_delivery<S, Protocol>::pointer());
-    c->set_term_delivery(detail::term_delivery<S, Protocol>::pointer());
-    return core_.spawn(std::move(c));
+    std::unique_ptr<detail::cell_base> owned(c);
+    c->set_wire_delivery(detail::protocol_wire<Protocol>::template pointer<S>());
+    c->set_term_delivery(detail::protocol_wire<Protocol>::template term_pointer<S>());
+    return core_.spawn(std::move(owned));
   }
 
   // run(): runs the node on this thread and options.threads - 1 more until stop(); returns the
@@ -348,6 +360,7 @@ class node {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_cast<S, detail::message_type_t<M>>::ok;
     if (to == self()) return cast<S>(detail::message_value(static_cast<M&&>(msg)));
+    detail::require_remote_ops<S>();
     return detail::cast_remote<S, nodus::cast>(core_.rt(), to, static_cast<M&&>(msg));
   }
   template <class S, class M>
@@ -355,6 +368,7 @@ class node {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_info<S, detail::message_type_t<M>>::ok;
     if (to == self()) return send<S>(detail::message_value(static_cast<M&&>(msg)));
+    detail::require_remote_ops<S>();
     return detail::cast_remote<S, nodus::info>(core_.rt(), to, static_cast<M&&>(msg));
   }
   // cast<S>(node, msg, wait_if_busy{timeout}) / send<S>(node, msg, wait_if_busy{timeout}): the
@@ -366,6 +380,7 @@ class node {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_cast<S, detail::message_type_t<M>>::ok;
     if (to == self()) return cast<S>(detail::message_value(static_cast<M&&>(msg)));
+    detail::require_remote_ops<S>();
     return detail::cast_remote<S, nodus::cast>(core_.rt(), to, static_cast<M&&>(msg), &busy);
   }
   template <class S, class M>
@@ -373,6 +388,7 @@ class node {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_info<S, detail::message_type_t<M>>::ok;
     if (to == self()) return send<S>(detail::message_value(static_cast<M&&>(msg)));
+    detail::require_remote_ops<S>();
     return detail::cast_remote<S, nodus::info>(core_.rt(), to, static_cast<M&&>(msg), &busy);
   }
 
@@ -382,10 +398,12 @@ class node {
   // nodedown when pid's node is not connected, busy as cast().
   template <class M>
   result<void> send(const etf::pid& to, const M& msg) {
+    detail::require_remote_ops<M>();
     return detail::send_to_pid(core_.rt(), to, msg);
   }
   template <class M>
   result<void> send(const etf::pid& to, const M& msg, wait_if_busy busy) {
+    detail::require_remote_ops<M>();
     return detail::send_to_pid(core_.rt(), to, msg, &busy);
   }
 
@@ -482,6 +500,7 @@ class node {
       detail::call_local<S>(core_.rt(), detail::message_value(static_cast<Req&&>(msg)), timeout,
                             static_cast<Handler&&>(h));
     } else {
+      detail::require_remote_ops<S>();
       detail::call_remote<S>(core_.rt(), to, static_cast<Req&&>(msg), timeout,
                              static_cast<Handler&&>(h));
     }

@@ -30,6 +30,7 @@
 #include "nodus/cluster/topology.hpp"
 #include "nodus/node.hpp"
 #include "nodus/options.hpp"
+#include "nodus/remote.hpp"
 
 #if defined(NODUS_HEADER_ONLY)
 #include "nodus/dist/native_distribution.hpp"

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "nodus/cluster/events.hpp"
-#include "nodus/codec/etf/term.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
@@ -33,6 +32,14 @@ class io_context;
 namespace nodus {
 class telemetry;  // core/telemetry.hpp
 }
+
+// The Erlang terms that cross this interface, by reference (codec/etf/term.hpp): a TU of local
+// servers does not parse the term format.
+namespace nodus::etf {
+class term;
+struct pid;
+struct reference;
+}  // namespace nodus::etf
 
 namespace nodus::dist {
 
@@ -85,9 +92,9 @@ class local_end {
   // events() -> the node's telemetry, which the distribution emits connects and node ups and
   // downs to.
   [[nodiscard]] virtual nodus::telemetry& events() noexcept = 0;
-  // stop_instance(pid, why): stops the server instance pid of this node, if it still runs (a
-  // global name it lost when partitions merged).
-  virtual void stop_instance(const etf::pid& pid, const error& why) = 0;
+  // stop_instance(number, serial, why): stops the server instance of this node whose pid has
+  // that number and serial, if it still runs (a global name it lost when partitions merged).
+  virtual void stop_instance(std::uint32_t number, std::uint32_t serial, const error& why) = 0;
 
  protected:
   local_end() = default;
@@ -194,9 +201,10 @@ class distribution {
   [[nodiscard]] virtual pg_registry& process_groups() noexcept = 0;
   // cluster_names() -> the node's cluster-wide names (dist/global_names.hpp).
   [[nodiscard]] virtual global_names& cluster_names() noexcept = 0;
-  // instance_ended(pid): a server instance of this node ended (after it stopped taking
-  // messages): it leaves its process groups and its global names.
-  virtual void instance_ended(const etf::pid& pid) = 0;
+  // instance_ended(number, serial): the server instance of this node whose pid has that number
+  // and serial (runtime::pid_of) ended, after it stopped taking messages: it leaves its process
+  // groups and its global names.
+  virtual void instance_ended(std::uint32_t number, std::uint32_t serial) = 0;
 
   // ---- BEAM peers (dist/erlang_frame.hpp) ---------------------------------------------------
 

@@ -71,7 +71,9 @@ class native_distribution final : public distribution,
         groups_(log, self_pid_of(s_.self)),
         names_(
             log, s_.self,
-            [&node](const etf::pid& p, const error& why) { node.stop_instance(p, why); },
+            [&node](const etf::pid& p, const error& why) {
+              node.stop_instance(p.id, p.serial, why);
+            },
             &node.events()),
         global_(log, global_hooks()) {}
   ~native_distribution() override { shutdown(); }
@@ -375,7 +377,10 @@ class native_distribution final : public distribution,
 
   [[nodiscard]] pg_registry& process_groups() noexcept override { return groups_; }
   [[nodiscard]] global_names& cluster_names() noexcept override { return names_; }
-  void instance_ended(const etf::pid& pid) override {
+  void instance_ended(std::uint32_t number, std::uint32_t serial) override {
+    etf::pid pid = pid_;
+    pid.id = number;
+    pid.serial = serial;
     groups_.member_exited(pid);
     names_.member_exited(pid);
   }

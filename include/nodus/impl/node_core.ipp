@@ -21,7 +21,7 @@
 
 #include "nodus/core/format.hpp"
 #include "nodus/detail/node_core.hpp"
-#include "nodus/epmd/protocol.hpp"
+#include "nodus/epmd/port.hpp"
 #include "nodus/process/detail/waiter.hpp"
 #include "nodus/process/supervisor.hpp"
 

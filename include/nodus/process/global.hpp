@@ -28,6 +28,7 @@
 #include "nodus/dist/global_names.hpp"
 #include "nodus/process/detail/remote_ops.hpp"
 #include "nodus/process/detail/runtime.hpp"
+#include "nodus/process/detail/term_delivery.hpp"
 #include "nodus/process/supervisor.hpp"
 
 namespace nodus {

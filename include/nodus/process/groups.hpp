@@ -29,6 +29,7 @@
 #include "nodus/dist/pg_scope.hpp"
 #include "nodus/process/detail/remote_ops.hpp"
 #include "nodus/process/detail/runtime.hpp"
+#include "nodus/process/detail/term_delivery.hpp"
 
 namespace nodus {
 

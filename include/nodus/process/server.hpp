@@ -51,7 +51,7 @@
 #include "nodus/message/type_name.hpp"
 #include "nodus/process/caller.hpp"
 #include "nodus/process/detail/call_op.hpp"
-#include "nodus/process/detail/remote_ops.hpp"
+#include "nodus/process/detail/remote_decl.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/detail/unique_function.hpp"
 #include "nodus/process/interface.hpp"
@@ -400,7 +400,13 @@ class server_base {
   [[nodiscard]] std::string_view self_name() const noexcept { return cell_->name(); }
   // self_pid() -> this instance's pid, as BEAM processes see it: they can send to it, call it,
   // and monitor it (which fires when this instance ends). A restarted instance has another.
-  [[nodiscard]] etf::pid self_pid() const { return cell_->rt().pid_of(*cell_, generation_); }
+  // Needs <nodus/remote.hpp> (the term format; nodus.hpp includes it).
+  template <class Pid = etf::pid>
+  [[nodiscard]] Pid self_pid() const {
+    detail::require_remote_ops<Pid>();
+    const detail::dependent_t<Pid, detail::runtime>& r = cell_->rt();
+    return r.pid_of(*cell_, generation_);
+  }
   // groups(scope) -> a scope of the node's process groups (nodus/process/groups.hpp, which
   // nodus.hpp includes), e.g. groups().join(topic, self_pid()) in init(): this instance leaves
   // its groups when it ends.
@@ -593,6 +599,7 @@ class server : public server_base {
                    timeout);
       return;
     }
+    detail::require_remote_ops<Target>();
     auto* self = &typed_cell();
     detail::call_remote<Target>(
         rt(), node, static_cast<Req&&>(msg),
@@ -612,6 +619,7 @@ class server : public server_base {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_cast<Target, detail::message_type_t<M>>::ok;
     if (node == self_node()) return cast<Target>(detail::message_value(static_cast<M&&>(msg)));
+    detail::require_remote_ops<Target>();
     return detail::cast_remote<Target, nodus::cast>(rt(), node, static_cast<M&&>(msg));
   }
   template <class Target, class M>
@@ -619,12 +627,14 @@ class server : public server_base {
     [[maybe_unused]] constexpr bool declared =
         detail::checked_info<Target, detail::message_type_t<M>>::ok;
     if (node == self_node()) return send<Target>(detail::message_value(static_cast<M&&>(msg)));
+    detail::require_remote_ops<Target>();
     return detail::cast_remote<Target, nodus::info>(rt(), node, static_cast<M&&>(msg));
   }
 
   // send(pid, msg): msg, as an Erlang term, to the process pid names (node::send(pid, msg)).
   template <class M>
   result<void> send(const etf::pid& to, const M& msg) {
+    detail::require_remote_ops<M>();
     return detail::send_to_pid(rt(), to, msg);
   }
 
@@ -861,7 +871,7 @@ class cell final : public cell_common {
   using bound = mailbox_decl<S>;
 
  public:
-  using factory = std::function<std::unique_ptr<S>()>;
+  using factory = std::function<box<S>()>;
 
   cell(runtime& rt, factory make)
       : cell_common(rt, S::name.view(), typeid(S), payload::value, bound::value),
@@ -879,7 +889,7 @@ class cell final : public cell_common {
 
   result<void> start() override {
     if (auto r = rt().register_name(*this); !r) return r;
-    std::unique_ptr<S> inst;
+    box<S> inst;
     try {
       inst = make_();
     } catch (...) {
@@ -1165,7 +1175,7 @@ class cell final : public cell_common {
   }
 
   factory make_;
-  std::unique_ptr<S> instance_;  // touched only in the server's context
+  box<S> instance_;  // touched only in the server's context
 };
 
 // mailbox_stats_of<S>(rt) -> the mailbox counters of S on this node; only its declared limit when

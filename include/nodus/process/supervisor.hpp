@@ -125,8 +125,9 @@ class child_node {
   // stop(done): done() once stopped.
   virtual void stop(std::function<void()> done) = 0;
   [[nodiscard]] virtual std::string describe() const = 0;
-  // next_pid() -> the pid a server child's next instance will have (nothing for a supervisor).
-  [[nodiscard]] virtual std::optional<etf::pid> next_pid() { return std::nullopt; }
+  // next_instance() -> the instance a server child starts next, by its cell's number and its
+  // generation (runtime::pid_of makes its pid); nothing for a supervisor.
+  [[nodiscard]] virtual std::optional<instance_id> next_instance() { return std::nullopt; }
   // on_exit(reason): set by the parent; the child exited without being asked to.
   std::function<void(error)> on_exit;
 };
@@ -157,10 +158,9 @@ class worker_node final : public child_node {
     cell_.stop(error(errc::shutdown, "shutdown"), std::move(done));
   }
   [[nodiscard]] std::string describe() const override { return format("'{}'", S::name.view()); }
-  [[nodiscard]] std::optional<etf::pid> next_pid() override {
-    auto& rt = cell_.rt();
-    if (!rt.register_name(cell_)) return std::nullopt;  // its number comes with the name
-    return rt.pid_of(cell_, cell_.generation() + 1);
+  [[nodiscard]] std::optional<instance_id> next_instance() override {
+    if (!cell_.rt().register_name(cell_)) return std::nullopt;  // its number comes with the name
+    return instance_id{cell_.number(), cell_.generation() + 1};
   }
 
  private:
@@ -278,9 +278,9 @@ template <class Wire, class C>
 void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
   if constexpr (is_singleton<C>::value) {
     using S = typename is_singleton<C>::server;
-    std::unique_ptr<child_node> worker = std::make_unique<worker_node<S>>(
-        rt, [] { return std::make_unique<S>(); }, Wire::template pointer<S>(),
-        Wire::template term_pointer<S>());
+    std::unique_ptr<child_node> worker(new worker_node<S>(
+        rt, [] { return box<S>(new S()); }, Wire::template pointer<S>(),
+        Wire::template term_pointer<S>()));
     // singleton_maker is defined by nodus/process/global.hpp (nodus.hpp includes it): a
     // singleton is a distributed program's.
     out.push_back(singleton_maker<S>::make(rt, S::name.view(), std::move(worker)));
@@ -296,9 +296,11 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
     static_assert(std::is_default_constructible_v<C>,
                   "nodus::supervisor<Strategy, Children...>: a supervised server must be default "
                   "constructible (it is built afresh at each restart)");
-    out.push_back(std::make_unique<worker_node<C>>(
-        rt, [] { return std::make_unique<C>(); }, Wire::template pointer<C>(),
-        Wire::template term_pointer<C>()));
+    // new rather than std::make_unique: no std::unique_ptr<worker_node<C>> and std::unique_ptr<C>
+    // (some 30 functions each at -O0) per server type.
+    out.push_back(std::unique_ptr<child_node>(new worker_node<C>(
+        rt, [] { return box<C>(new C()); }, Wire::template pointer<C>(),
+        Wire::template term_pointer<C>())));
   }
 }
 

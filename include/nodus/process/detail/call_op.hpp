@@ -159,12 +159,11 @@ class unique_callback {
 
  public:
   template <class F>
-  explicit unique_callback(F&& f)
-      : p_(std::make_unique<impl<std::decay_t<F>>>(static_cast<F&&>(f))) {}
+  explicit unique_callback(F&& f) : p_(new impl<std::decay_t<F>>(static_cast<F&&>(f))) {}
   void operator()(Arg&& a) { p_->call(static_cast<Arg&&>(a)); }
 
  private:
-  std::unique_ptr<base> p_;
+  box<base> p_;
 };
 
 // The op of a handler that runs on a node's io_context (the default): one class per Reply type,

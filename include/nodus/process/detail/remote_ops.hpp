@@ -25,24 +25,15 @@
 #include "nodus/message/reflect.hpp"
 #include "nodus/message/type_name.hpp"
 #include "nodus/process/detail/call_op.hpp"
+#include "nodus/process/detail/remote_decl.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/interface.hpp"
 
-namespace nodus {
-
-// wait_if_busy{timeout}: given to a cast or send to another node, waits while the peer's send
-// queue is at its busy limit (options::dist_buf_busy_limit), up to timeout (0: the node's
-// call_timeout), instead of failing at once with errc::busy; errc::busy still when the queue has
-// not drained by then, errc::nodedown when the peer goes down meanwhile. On a thread of the node
-// (a handler) it does not wait, which would stall the node: the message fails with busy as
-// without it.
-struct wait_if_busy {
-  std::chrono::milliseconds timeout{0};
-};
-
-}  // namespace nodus
-
 namespace nodus::detail {
+
+// Complete here: the remote operations are defined (see require_remote_ops, remote_decl.hpp).
+template <class T>
+struct remote_ops_defined : std::true_type {};
 
 using dist::frame_kind;
 
@@ -143,75 +134,6 @@ result<void> send_encoded(dist::distribution& d, const node_name& peer, SetHeade
   return d.send(peer, parts, std::move(o), a);
 }
 
-// to_shared_message(msg) -> the message on the heap, shared by the send: moved, never serialized
-// twice. Moving a trivially copyable message copies its bytes; that copy is counted. Send a
-// std::shared_ptr<const M> (or unique_ptr) to avoid it.
-template <class M>
-std::shared_ptr<const std::remove_cvref_t<M>> to_shared_message(M&& m) {
-  using T = std::remove_cvref_t<M>;
-  if constexpr (std::is_trivially_copyable_v<T>) codec::detail::count_copy(sizeof(T));
-  return std::make_shared<const T>(static_cast<M&&>(m));
-}
-template <class T>
-std::shared_ptr<const T> to_shared_message(std::shared_ptr<const T> m) {
-  return m;
-}
-template <class T>
-std::shared_ptr<const T> to_shared_message(std::shared_ptr<T> m) {
-  return m;
-}
-template <class T>
-std::shared_ptr<const T> to_shared_message(std::unique_ptr<T> m) {
-  return std::shared_ptr<const T>(std::move(m));
-}
-
-// message_value(msg) -> the message itself, for a local send of a message given by pointer.
-template <class M>
-decltype(auto) message_value(M&& m) {
-  if constexpr (requires {
-                  *m;
-                  typename std::remove_cvref_t<M>::element_type;
-                }) {
-    return std::remove_cvref_t<decltype(*m)>(*m);
-  } else {
-    return static_cast<M&&>(m);
-  }
-}
-
-// message_ref(msg) -> the message itself, without a copy, for msg or a pointer to it.
-template <class M>
-const auto& message_ref(const M& m) {
-  if constexpr (requires {
-                  *m;
-                  typename M::element_type;
-                }) {
-    return *m;
-  } else {
-    return m;
-  }
-}
-
-// message_type_t<M>: the message type behind M, M = T, shared_ptr<T>, unique_ptr<T>.
-template <class M>
-struct message_type {
-  using type = std::remove_cvref_t<M>;
-};
-template <class T>
-struct message_type<std::shared_ptr<T>> {
-  using type = std::remove_const_t<T>;
-};
-template <class T>
-struct message_type<std::unique_ptr<T>> {
-  using type = T;
-};
-template <class M>
-using message_type_t = typename message_type<std::remove_cvref_t<M>>::type;
-
-// is_message_pointer_v<M>: M is a shared_ptr / unique_ptr to the message (sent without a copy).
-template <class M>
-inline constexpr bool is_message_pointer_v =
-    !std::is_same_v<std::remove_cvref_t<M>, message_type_t<M>>;
-
 // A call op that answers a remote caller: the reply travels back over the wire.
 template <class Reply>
 class remote_reply_op final : public call_op<Reply> {
@@ -286,8 +208,7 @@ NODUS_DECL result<void> send_local_term(runtime& rt, const etf::pid& to,
 // send_to_pid(rt, to, msg, busy): msg as a term to the process to
 // (dist::distribution::send_erlang_pid); busy as cast_remote's.
 template <class T>
-result<void> send_to_pid(runtime& rt, const etf::pid& to, const T& msg,
-                         const wait_if_busy* busy = nullptr) {
+result<void> send_to_pid(runtime& rt, const etf::pid& to, const T& msg, const wait_if_busy* busy) {
   static_assert(on_beam_message_v<T>,
                 "nodus: a message sent to a pid must map to an Erlang term "
                 "(nodus/codec/etf/typed.hpp)");
@@ -396,8 +317,7 @@ void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::mil
 // limit (after waiting up to busy->timeout, given busy); delivery is not confirmed (as
 // Erlang's cast).
 template <class S, template <class> class Kind, class M>
-result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg,
-                         const wait_if_busy* busy = nullptr) {
+result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg, const wait_if_busy* busy) {
   using T = message_type_t<M>;
   constexpr bool native = on_native_v<T>;
   constexpr bool beam = on_beam_message_v<T>;

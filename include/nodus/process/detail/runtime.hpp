@@ -36,6 +36,13 @@ namespace nodus::detail {
 
 class runtime;
 
+// instance_id: one instance of a named server, as its pids name it: its cell's number (from the
+// registration) and its generation (runtime::pid_of).
+struct instance_id {
+  std::uint32_t number = 0;
+  std::uint64_t generation = 0;
+};
+
 // cell_base: the runtime's record of one named server: its mailbox and its current instance.
 // Lifecycle operations (start, stop) run on the supervision strand.
 class cell_base {
@@ -153,8 +160,10 @@ class runtime final : public dist::local_end {
   [[nodiscard]] nodus::telemetry& events() noexcept override { return events_; }
   // runs(pid) -> pid is the running instance of a server of this node.
   [[nodiscard]] NODUS_DECL bool runs(const etf::pid& pid) const;
-  // stop_instance(pid, why): stops the server instance pid of this node (if it still runs).
-  NODUS_DECL void stop_instance(const etf::pid& pid, const error& why) override;
+  // stop_instance(number, serial, why): stops that server instance of this node (if it still
+  // runs).
+  NODUS_DECL void stop_instance(std::uint32_t number, std::uint32_t serial,
+                                const error& why) override;
 
   // subscribe(cell, generation): node_up / node_down go to cell's instance `generation`.
   NODUS_DECL void subscribe(cell_base& cell, std::uint64_t generation);
@@ -183,8 +192,10 @@ class runtime final : public dist::local_end {
   }
   // pid_of(cell, generation) -> the pid of cell's instance generation, as BEAM processes see it:
   // {this node, the cell's number, the generation's low 32 bits, the distribution's creation}
-  // (creation 0 on a node without distribution).
+  // (creation 0 on a node without distribution). Defined with the term format
+  // (process/impl/term_delivery.ipp).
   [[nodiscard]] NODUS_DECL etf::pid pid_of(const cell_base& cell, std::uint64_t generation) const;
+  [[nodiscard]] NODUS_DECL etf::pid pid_of(instance_id instance) const;
   // registered() -> the registered names, sorted.
   [[nodiscard]] NODUS_DECL std::vector<std::string> registered() const;
 
@@ -218,13 +229,19 @@ class runtime final : public dist::local_end {
     cell_base* cell;
     std::uint64_t generation;
   };
-  // fan_out(e, callbacks): e to the monitoring servers, then to the callback subscriptions.
-  template <class Event, class Callbacks>
-  void fan_out(const Event& e, const Callbacks& callbacks);
+  // A callback subscription, up or down: one list of one type for both events (fewer
+  // instantiations in every TU of a node than a list per event); fan_out copies the list of
+  // pointers, never a callback.
+  struct node_callback {
+    node_up_callback up;
+    node_down_callback down;
+  };
+  // fan_out(e): e to the monitoring servers, then to the callback subscriptions.
+  template <class Event>
+  void fan_out(const Event& e);
   std::mutex sub_m_;
   std::vector<subscriber> subscribers_;
-  std::vector<std::shared_ptr<node_up_callback>> up_callbacks_;
-  std::vector<std::shared_ptr<node_down_callback>> down_callbacks_;
+  std::vector<std::shared_ptr<const node_callback>> callbacks_;
 
   nodus::telemetry events_;  // before the names and the distribution, which emit to it
   std::atomic<bool> dist_ready_{false};

@@ -1,12 +1,35 @@
 // nodus/process/detail/unique_function.hpp: a move-only void() callable (std::move_only_function
-// is C++23 and absent from GCC 12 in C++20 mode).
+// is C++23 and absent from GCC 12 in C++20 mode), and box<T>, a light owning pointer.
 #pragma once
 
-#include <memory>
 #include <type_traits>
 #include <utility>
 
 namespace nodus::detail {
+
+// box<T>: owns one T on the heap, as std::unique_ptr<T> does, with a fraction of its functions
+// (each std::unique_ptr<T>, with its tuple and deleter, costs a TU some 30 functions at -O0).
+template <class T>
+class box {
+ public:
+  box() = default;
+  explicit box(T* p) noexcept : p_(p) {}
+  box(box&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  box& operator=(box&& o) noexcept {
+    box(static_cast<box&&>(o)).swap(*this);
+    return *this;
+  }
+  ~box() { delete p_; }
+  void swap(box& o) noexcept { std::swap(p_, o.p_); }
+  void reset() noexcept { box().swap(*this); }
+  [[nodiscard]] T* get() const noexcept { return p_; }
+  T* operator->() const noexcept { return p_; }
+  T& operator*() const noexcept { return *p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+ private:
+  T* p_ = nullptr;
+};
 
 // unique_function: owns any move-only callable taking no arguments and returning void.
 class unique_function {
@@ -25,13 +48,13 @@ class unique_function {
   unique_function() = default;
   template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, unique_function>>>
   unique_function(F&& f)  // NOLINT(google-explicit-constructor)
-      : p_(std::make_unique<impl<std::decay_t<F>>>(static_cast<F&&>(f))) {}
+      : p_(new impl<std::decay_t<F>>(static_cast<F&&>(f))) {}
 
   void operator()() { p_->call(); }
-  explicit operator bool() const noexcept { return p_ != nullptr; }
+  explicit operator bool() const noexcept { return static_cast<bool>(p_); }
 
  private:
-  std::unique_ptr<base> p_;
+  box<base> p_;
 };
 
 }  // namespace nodus::detail

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -73,20 +74,10 @@ NODUS_DECL runtime::runtime(asio::io_context& io, node_name self, logger& log,
       default_call_timeout_(default_call_timeout),
       events_(log) {}
 
-NODUS_DECL bool runtime::runs(const etf::pid& pid) const {
-  if (pid.id == 0) return false;
-  if (auto* d = dist()) {
-    const etf::pid self = d->erlang_pid();
-    if (pid.node != self.node || pid.creation != self.creation) return false;
-  } else if (pid.node.str() != self_.str()) {
-    return false;
-  }
-  return !name_of(pid.id, pid.serial).empty();
-}
-
-NODUS_DECL void runtime::stop_instance(const etf::pid& pid, const error& why) {
-  asio::post(supervision_, [this, pid, why] {
-    const std::string_view name = name_of(pid.id, pid.serial);
+NODUS_DECL void runtime::stop_instance(std::uint32_t number, std::uint32_t serial,
+                                       const error& why) {
+  asio::post(supervision_, [this, number, serial, why] {
+    const std::string_view name = name_of(number, serial);
     cell_base* c = name.empty() ? nullptr : whereis(name);
     if (c == nullptr) return;  // it ended already
     log_.warn("stopping '{}': {}", name, why.message());
@@ -101,17 +92,23 @@ NODUS_DECL std::uint64_t runtime::next_registry_version() noexcept {
   return counter.fetch_add(1, std::memory_order_relaxed);
 }
 
-template <class Event, class Callbacks>
-void runtime::fan_out(const Event& e, const Callbacks& callbacks) {
+template <class Event>
+void runtime::fan_out(const Event& e) {
   std::vector<subscriber> subs;
-  Callbacks cbs;
+  std::vector<std::shared_ptr<const node_callback>> cbs;
   {
     std::lock_guard lock(sub_m_);
     subs = subscribers_;
-    cbs = callbacks;
+    cbs = callbacks_;
   }
   for (const auto& s : subs) s.cell->notify(e, s.generation);
-  for (const auto& cb : cbs) (*cb)(e);
+  for (const auto& cb : cbs) {
+    if constexpr (std::is_same_v<Event, nodus::node_up>) {
+      if (cb->up) cb->up(e);
+    } else {
+      if (cb->down) cb->down(e);
+    }
+  }
 }
 
 NODUS_DECL result<void> runtime::deliver(const dist::inbound_message& m) {
@@ -139,9 +136,9 @@ NODUS_DECL result<void> runtime::deliver(const dist::inbound_message& m) {
   return c->deliver_from_wire(m);
 }
 
-NODUS_DECL void runtime::node_up(const nodus::node_up& e) { fan_out(e, up_callbacks_); }
+NODUS_DECL void runtime::node_up(const nodus::node_up& e) { fan_out(e); }
 
-NODUS_DECL void runtime::node_down(const nodus::node_down& e) { fan_out(e, down_callbacks_); }
+NODUS_DECL void runtime::node_down(const nodus::node_down& e) { fan_out(e); }
 
 NODUS_DECL void runtime::subscribe(cell_base& cell, std::uint64_t generation) {
   std::lock_guard lock(sub_m_);
@@ -161,12 +158,12 @@ NODUS_DECL void runtime::unsubscribe(cell_base& cell) {
 
 NODUS_DECL void runtime::on_node_up(node_up_callback cb) {
   std::lock_guard lock(sub_m_);
-  up_callbacks_.push_back(std::make_shared<node_up_callback>(std::move(cb)));
+  callbacks_.push_back(std::make_shared<const node_callback>(node_callback{std::move(cb), {}}));
 }
 
 NODUS_DECL void runtime::on_node_down(node_down_callback cb) {
   std::lock_guard lock(sub_m_);
-  down_callbacks_.push_back(std::make_shared<node_down_callback>(std::move(cb)));
+  callbacks_.push_back(std::make_shared<const node_callback>(node_callback{{}, std::move(cb)}));
 }
 
 NODUS_DECL result<void> runtime::register_name(cell_base& cell) {
@@ -230,18 +227,6 @@ NODUS_DECL std::string_view runtime::name_of(std::uint32_t number, std::uint32_t
   }
   if (!c->running() || static_cast<std::uint32_t>(c->generation()) != serial) return {};
   return c->name();
-}
-
-NODUS_DECL etf::pid runtime::pid_of(const cell_base& cell, std::uint64_t generation) const {
-  etf::pid p;
-  if (auto* d = dist()) {
-    p = d->erlang_pid();
-  } else if (auto node = etf::atom::make(self_.str())) {
-    p.node = *node;
-  }
-  p.id = cell.number();
-  p.serial = static_cast<std::uint32_t>(generation);
-  return p;
 }
 
 NODUS_DECL bool runtime::is_running(std::string_view name) const {

@@ -201,7 +201,7 @@ NODUS_DECL void cell_common::drain() {
 }
 
 NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
-  const etf::pid instance = rt().pid_of(*this, generation());
+  const std::uint32_t instance_serial = static_cast<std::uint32_t>(generation());
   if (how != end::init_failed) terminate_instance(reason);
   if (auto* d = rt().dist(); d != nullptr && how != end::init_failed) {
     // BEAM processes' monitors of it fire: normal, shutdown, or why it crashed.
@@ -231,7 +231,7 @@ NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
   }
   // It leaves its process groups and global names once it no longer runs, so that a join racing
   // with its end (which checks that it runs after joining) leaves nothing behind.
-  if (auto* d = rt().dist()) d->instance_ended(instance);
+  if (auto* d = rt().dist()) d->instance_ended(number(), instance_serial);
   if (crash_reply_) std::exchange(crash_reply_, {})();
   {
     // Callers captured by queued continuations fail with queued_error too.

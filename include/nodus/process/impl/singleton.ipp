@@ -87,15 +87,15 @@ NODUS_DECL void singleton_node::try_take() {
   if (names.whereis_name(name_)) return;  // held: stand by until it goes
   // The name first, for the pid the next instance will have, so that S starts only where the
   // name was given (nowhere else, not even for a moment).
-  const auto pid = worker_->next_pid();
-  if (!pid) {
+  const auto next = worker_->next_instance();
+  if (!next) {
     rt_.log().error("{}: the name '{}' is taken on this node", describe(), name_);
     return;
   }
   state_ = state::starting;
   const std::uint64_t mine = ++incarnation_;
   auto alive = alive_;
-  auto on_result = [this, mine, alive, pid = *pid](result<void> took) {
+  auto on_result = [this, mine, alive, pid = rt_.pid_of(*next)](result<void> took) {
     asio::post(rt_.supervision(), [this, mine, alive, pid, took = std::move(took)] {
       if (!*alive || mine != incarnation_ || state_ != state::starting) {
         // Stopped meanwhile: a name it was given goes again.
@@ -152,7 +152,8 @@ NODUS_DECL void singleton_node::try_take() {
       rt_.events().emit(e);
     });
   };
-  names.register_name(name_, *pid, name_conflict_policy::notify_other, std::move(on_conflict),
+  const etf::pid pid = rt_.pid_of(*next);
+  names.register_name(name_, pid, name_conflict_policy::notify_other, std::move(on_conflict),
                       std::move(on_result));
 }
 

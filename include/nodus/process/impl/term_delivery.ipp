@@ -11,6 +11,36 @@
 
 namespace nodus::detail {
 
+// runtime::pid_of and runtime::runs (process/detail/runtime.hpp) are here, with the term format,
+// rather than in runtime.ipp: a TU of local servers does not parse the term format
+// (server_base::self_pid() needs <nodus/remote.hpp>).
+NODUS_DECL etf::pid runtime::pid_of(const cell_base& cell, std::uint64_t generation) const {
+  return pid_of(instance_id{cell.number(), generation});
+}
+
+NODUS_DECL etf::pid runtime::pid_of(instance_id instance) const {
+  etf::pid p;
+  if (auto* d = dist()) {
+    p = d->erlang_pid();
+  } else if (auto node = etf::atom::make(self_.str())) {
+    p.node = *node;
+  }
+  p.id = instance.number;
+  p.serial = static_cast<std::uint32_t>(instance.generation);
+  return p;
+}
+
+NODUS_DECL bool runtime::runs(const etf::pid& pid) const {
+  if (pid.id == 0) return false;
+  if (auto* d = dist()) {
+    const etf::pid self = d->erlang_pid();
+    if (pid.node != self.node || pid.creation != self.creation) return false;
+  } else if (pid.node.str() != self_.str()) {
+    return false;
+  }
+  return !name_of(pid.id, pid.serial).empty();
+}
+
 NODUS_DECL void format_erlang_from(std::string& out, const erlang_caller& c) {
   out += etf::term::tuple({etf::term(c.pid), c.tag}).to_string(200);
 }
