@@ -1,6 +1,7 @@
 # tests/examples/lib.sh: what the multi-process example tests share; sourced, not run. It makes
 # the work folder ($work) and the list of children ($pids, each killed at exit), prints every
 # *.log of the work folder when the test fails, and defines free_port and wait_for.
+# KEEP_WORK=1 keeps the work folder (its path is in the output of mktemp: /tmp/tmp.*).
 # shellcheck shell=bash
 
 work=$(mktemp -d)
@@ -20,7 +21,7 @@ cleanup() {
       cat "$f"
     done
   fi
-  rm -rf "$work"
+  [[ -n ${KEEP_WORK:-} ]] || rm -rf "$work"
   exit "$rc"
 }
 trap cleanup EXIT
