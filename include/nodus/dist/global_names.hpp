@@ -31,7 +31,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -191,7 +190,10 @@ class global_names {
   std::map<std::uint64_t, std::function<void(const std::string&, const std::optional<etf::pid>&)>>
       watchers_;
   std::uint64_t next_watcher_ = 1;
-  std::minstd_rand rng_{std::random_device{}()};
+  // retry_pause() -> a random pause of 5 to 49 ms before a registration tries again (under m_):
+  // a xorshift64* generator, seeded in the constructor (no <random> in every distributed TU).
+  [[nodiscard]] NODUS_DECL std::chrono::milliseconds retry_pause() noexcept;
+  std::uint64_t rng_ = 0;
   // flush(): the sends waiting to go out, and whether a thread sends them now.
   std::vector<std::pair<node_name, etf::term>> queue_;
   bool sending_ = false;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <exception>
 #include <string>
 #include <tuple>
@@ -45,7 +47,22 @@ inline bool first_wins(const etf::pid& a, const etf::pid& b) {
 
 NODUS_DECL global_names::global_names(logger& log, node_name self, stop_hook stop,
                                       nodus::telemetry* events)
-    : log_(log), self_(std::move(self)), stop_(std::move(stop)), events_(events) {}
+    : log_(log), self_(std::move(self)), stop_(std::move(stop)), events_(events) {
+  // Seeded from the clock and this object's address: nodes racing for one name must not pause
+  // alike (a seed of 0 would stay 0).
+  const auto t =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  rng_ = (t ^ (reinterpret_cast<std::uintptr_t>(this) * 0x9E3779B97F4A7C15ULL)) | 1;
+}
+
+NODUS_DECL std::chrono::milliseconds global_names::retry_pause() noexcept {
+  // xorshift64* (Marsaglia's xorshift with Vigna's multiplier, "An experimental exploration of
+  // Marsaglia's xorshift generators, scrambled", 2016).
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  return std::chrono::milliseconds(5 + (rng_ * 0x2545F4914F6CDD1DULL >> 32) % 45);
+}
 
 NODUS_DECL void global_names::attach(names_transport* t) {
   std::lock_guard lock(m_);
@@ -254,7 +271,7 @@ NODUS_DECL void global_names::attempt(std::int64_t ref) {
                                         "for {} ms",
                                         g.name, register_timeout.count())));
       } else {
-        const auto pause = std::chrono::milliseconds(5 + rng_() % 45);
+        const auto pause = retry_pause();
         transport_->names_after(pause, [this, ref] { attempt(ref); });
       }
     } else {
@@ -489,7 +506,7 @@ NODUS_DECL void global_names::on_message(const node_name& peer, const etf::term&
           const std::int64_t next = next_ref_++;
           pending_.emplace(next, std::move(g));
           pending_.erase(it);
-          const auto pause = std::chrono::milliseconds(5 + rng_() % 45);
+          const auto pause = retry_pause();
           transport_->names_after(pause, [this, next] { attempt(next); });
         }
       }
