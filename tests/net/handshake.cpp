@@ -99,12 +99,13 @@ BOOST_AUTO_TEST_CASE(values_match_erlang) {
   BOOST_TEST(net::dflag_v4_nc == (std::uint64_t{1} << 34));
   BOOST_TEST(net::dflag_alias == (std::uint64_t{1} << 35));
   BOOST_TEST(net::dflag_nodus == (std::uint64_t{1} << 60));
+  BOOST_TEST(net::dflag_nodus_terms == (std::uint64_t{1} << 61));
   // dist.h DFLAG_DIST_MANDATORY_25 spelled out as a number.
   BOOST_TEST(net::dflags_mandatory_25 == 0x1070f94u);
   // ... plus DIST_MONITOR (0x8) and DIST_MONITOR_NAME (0x20): nodus answers MONITOR_P; and
   // DIST_HDR_ATOM_CACHE (0x2000) and FRAGMENTS (0x800000): nodus reads the distribution header;
-  // ALIAS (1 << 35): nodus takes ALIAS_SEND.
-  BOOST_TEST(net::dflags_nodus_default == 0x1000000c07872fbdULL);
+  // ALIAS (1 << 35): nodus takes ALIAS_SEND; NODUS (1 << 60) and NODUS_TERMS (1 << 61).
+  BOOST_TEST(net::dflags_nodus_default == 0x3000000c07872fbdULL);
 }
 
 BOOST_AUTO_TEST_CASE(otp25_sends_all_mandatory_flags_but_not_ours) {
@@ -112,6 +113,7 @@ BOOST_AUTO_TEST_CASE(otp25_sends_all_mandatory_flags_but_not_ours) {
   BOOST_TEST((otp25_flags & net::dflags_mandatory_26) == net::dflags_mandatory_26);
   BOOST_TEST((otp25_flags & net::dflag_mandatory_25_digest) != 0u);
   BOOST_TEST((otp25_flags & net::dflag_nodus) == 0u);
+  BOOST_TEST((otp25_flags & net::dflag_nodus_terms) == 0u);
   BOOST_TEST((net::dflags_nodus_default & net::dflag_nodus) != 0u);
   BOOST_TEST((net::dflags_nodus_default & net::dflag_dist_hdr_atom_cache) != 0u);
   BOOST_TEST((net::dflags_nodus_default & net::dflag_fragments) != 0u);
@@ -199,7 +201,7 @@ BOOST_AUTO_TEST_CASE(round_trips) {
   {
     bytes w;
     hs::encode(hs::name_message{net::dflags_nodus_default, 42, "a@h"_node}, w);
-    BOOST_TEST(w == from_hex("00124e1000000c07872fbd0000002a0003614068"));
+    BOOST_TEST(w == from_hex("00124e3000000c07872fbd0000002a0003614068"));
     auto m = hs::decode_name(body_of(w));
     BOOST_REQUIRE(m);
     BOOST_TEST(m->flags == net::dflags_nodus_default);

@@ -1176,6 +1176,13 @@ class native_distribution final : public distribution,
       frame_header header;
       std::vector<std::byte> body;
     };
+    if (auto conn = native_connection(peer);
+        conn && ((*conn)->flags() & net::dflag_nodus_terms) == 0) {
+      return error(errc::protocol_mismatch,
+                   format("{} is a nodus node from before term frames (no NODUS_TERMS flag): it "
+                          "takes no process group, global name or pid message",
+                          peer));
+    }
     auto o = std::make_shared<owner_t>();
     o->body.assign(term.begin(), term.end());
     o->header.set(frame_kind::term, name, name.empty() ? number : 0, name.empty() ? serial : 0,

@@ -33,6 +33,9 @@
 // would: to the process registered under the target name (a server, taking it as an info
 // message, or a process group scope: dist/pg_scope.hpp), or, without a name, to the pid
 // {receiver, word1, word2, receiver's creation} (node::send(pid, msg) to a nodus node's server).
+// Term frames go only to a peer that set net::dflag_nodus_terms in the handshake (a nodus node
+// from before them would drop the link on an unknown kind); to another, a send fails with
+// errc::protocol_mismatch.
 //
 // A connection whose peer is not a nodus node (a BEAM node) gets no native frames: it speaks
 // Erlang's distribution messages and external term format (dist/erlang_frame.hpp), chosen per

@@ -55,6 +55,10 @@ inline constexpr dist_flags dflag_altact_sig = dist_flags{1} << 37;
 // When both sides set it they switch to native frames. Checked against Erlang 25.2: a handshake
 // whose flags carry this unknown bit completes normally.
 inline constexpr dist_flags dflag_nodus = dist_flags{1} << 60;
+// A nodus node that takes term frames (dist/native_frame.hpp, frame_kind::term: process groups,
+// global names, send to a pid) sets this too; a nodus node from before them does not, and gets
+// none (a frame kind it does not know would make it drop the link).
+inline constexpr dist_flags dflag_nodus_terms = dist_flags{1} << 61;
 
 // The flags an OTP 25 node requires of its peer (dist.h DFLAG_DIST_MANDATORY_25); a peer that sets
 // dflag_mandatory_25_digest is taken to have all of them (dist_util.erl expand_mandatory_25_flag).
@@ -72,12 +76,12 @@ inline constexpr dist_flags dflags_mandatory_26 = dflag_v4_nc | dflag_unlink_id;
 // waits for its timeout instead of failing with noproc), the distribution header with its atom
 // cache and fragmented messages (dist/erlang_frame.hpp reads them; OTP offers both, and sends
 // big messages in fragments that other messages may interleave with), process aliases (ALIAS_SEND:
-// a BEAM server replies to the alias a nodus call's tag names), and the nodus bit. A flag is a
+// a BEAM server replies to the alias a nodus call's tag names), and the nodus bits. A flag is a
 // promise about what we can decode: add one only together with its support.
 inline constexpr dist_flags dflags_nodus_default =
     dflag_published | dflags_mandatory_25 | dflags_mandatory_26 | dflag_mandatory_25_digest |
     dflag_dist_monitor | dflag_dist_monitor_name | dflag_dist_hdr_atom_cache | dflag_fragments |
-    dflag_alias | dflag_nodus;
+    dflag_alias | dflag_nodus | dflag_nodus_terms;
 
 // expand_mandatory_25(flags) -> flags, plus every OTP 25 mandatory flag if the digest bit is set.
 [[nodiscard]] constexpr dist_flags expand_mandatory_25(dist_flags flags) noexcept {
@@ -120,6 +124,7 @@ inline constexpr dist_flags dflags_nodus_default =
     case dflag_local_ext: return "LOCAL_EXT";
     case dflag_altact_sig: return "ALTACT_SIG";
     case dflag_nodus: return "NODUS";
+    case dflag_nodus_terms: return "NODUS_TERMS";
     default: return "";
   }
 }
