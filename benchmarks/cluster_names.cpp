@@ -3,12 +3,14 @@
 //
 //   register_name      the latency of registering a cluster-wide name with N connected nodes:
 //                      nodus node.global().register_name (blocking, from the main thread; and
-//                      async_register_name, timed to its completion on the node's thread) vs
-//                      Erlang's global:register_name/2 (from a process of the first erl node)
+//                      async_register_name started and completed on the node's thread, as in a
+//                      server) vs Erlang's global:register_name/2 (from a process of the first
+//                      erl node)
 //   pg join -> visible the time from a join on the first node until the member is visible on
 //                      the last one (pg:monitor / groups().monitor event there, which fires once
-//                      get_members / members() has it): nodus groups().join vs pg:join; and a
-//                      mixed pair, a nodus join seen by erl's pg and an erl join seen by nodus
+//                      get_members / members() has it): nodus groups().join (from the main
+//                      thread, and from the node's thread) vs pg:join; and a mixed pair, a nodus
+//                      join seen by erl's pg and an erl join seen by nodus
 //
 //   cluster_names                    N = 2, 8, 16; 200 registrations and 200 pg rounds per N and
 //                                    system, in 4 interleaved blocks; 100 mixed rounds each way
@@ -189,23 +191,30 @@ double register_blocking(bench_node& n, const std::string& name) {
   return since_ns(t0, t1);
 }
 
-// register_async(node, pid, name) -> ns from async_register_name to its completion (timed there,
-// on the node's thread).
+// register_async(node, pid, name) -> ns from async_register_name to its completion, both on the
+// node's thread (as from a server's handler): started from a handler posted there.
 double register_async(bench_node& n, const etf::pid& pid, const std::string& name) {
-  auto done = std::make_shared<std::promise<std::pair<bool, bench_clock::time_point>>>();
+  struct outcome {
+    bench_clock::time_point t0, t1;
+    std::string error;
+    bool ok = false;
+  };
+  auto done = std::make_shared<std::promise<void>>();
+  auto out = std::make_shared<outcome>();
   auto f = done->get_future();
-  auto error = std::make_shared<std::string>();
-  const auto t0 = bench_clock::now();
-  n.node.global().async_register_name(name, pid, nodus::name_conflict_policy::stop_other, {},
-                                      [done, error](nodus::result<void> r) {
-                                        const auto t1 = bench_clock::now();
-                                        if (!r) *error = r.error().message();
-                                        done->set_value({r.has_value(), t1});
-                                      });
+  asio::post(n.node.io_context(), [&n, pid, name, done, out] {
+    out->t0 = bench_clock::now();
+    n.node.global().async_register_name(name, pid, nodus::name_conflict_policy::stop_other, {},
+                                        [done, out](nodus::result<void> r) {
+                                          out->t1 = bench_clock::now();
+                                          out->ok = r.has_value();
+                                          if (!r) out->error = r.error().message();
+                                          done->set_value();
+                                        });
+  });
   if (f.wait_for(15s) != std::future_status::ready) fail("nodus async_register_name hung");
-  const auto [ok, t1] = f.get();
-  if (!ok) fail("nodus async_register_name(" + name + "): " + *error);
-  return since_ns(t0, t1);
+  if (!out->ok) fail("nodus async_register_name(" + name + "): " + out->error);
+  return since_ns(out->t0, out->t1);
 }
 
 // What a groups().monitor subscription saw of one group: the first join (steady and realtime
@@ -251,14 +260,26 @@ etf::term group_term(std::string_view tag, long n, long block, long i) {
       {etf::term(etf::atom(tag)), etf::term(n), etf::term(block), etf::term(i)});
 }
 
-// pg_round(a, b, group) -> ns from a's join to b's event; then a leaves and b sees it go.
-double pg_round(bench_node& a, bench_node& b, const etf::term& group) {
+// pg_round(a, b, group, on_node) -> ns from a's join (from this thread, or on_node: from a
+// handler posted to a's thread, as a server would) to b's event; then a leaves and b sees it go.
+double pg_round(bench_node& a, bench_node& b, const etf::term& group, bool on_node = false) {
   group_watch w;
   auto [id, now] = b.node.groups().monitor(group, w.callback());
   if (!now.empty()) fail("pg group " + group.to_string(100) + " is not empty");
-  const auto t0 = bench_clock::now();
-  if (auto r = a.node.groups().join<holder>(group); !r) {
-    fail("nodus groups().join: " + r.error().message());
+  bench_clock::time_point t0;
+  if (on_node) {
+    std::promise<std::string> joined;
+    asio::post(a.node.io_context(), [&] {
+      t0 = bench_clock::now();
+      auto r = a.node.groups().join<holder>(group);
+      joined.set_value(r ? std::string() : r.error().message());
+    });
+    if (auto e = joined.get_future().get(); !e.empty()) fail("nodus groups().join: " + e);
+  } else {
+    t0 = bench_clock::now();
+    if (auto r = a.node.groups().join<holder>(group); !r) {
+      fail("nodus groups().join: " + r.error().message());
+    }
   }
   if (!w.wait_joined(5s)) fail("nodus: the join of " + group.to_string(100) + " never arrived");
   const double ns = since_ns(t0, *w.s->joined);
@@ -512,7 +533,7 @@ struct settings {
 };
 
 struct row_figures {
-  std::vector<double> nodus_blocking, nodus_async, erl_register, nodus_pg, erl_pg;
+  std::vector<double> nodus_blocking, nodus_async, erl_register, nodus_pg, nodus_pg_on_node, erl_pg;
 };
 
 std::string load_average() {
@@ -645,6 +666,7 @@ int main(int argc, char** argv) {
     for (long i = 0; i < cfg.warmup; ++i) {
       (void)register_blocking(a, nodus::format("w{}_{}", n, i));
       (void)pg_round(a, b, group_term("w", n, 0, i));
+      (void)pg_round(a, b, group_term("w", n, 1, i), true);
     }
     if (!c1_holder) c1_holder = a.node.global().whereis_name(nodus::format("w{}_0", n));
     if (!c1_holder) fail("c1's holder has no name after the warm-up");
@@ -674,6 +696,9 @@ int main(int argc, char** argv) {
       }
       for (long i = 0; i < rounds; ++i) {
         f.nodus_pg.push_back(pg_round(a, b, group_term("r", n, blk, i)));
+      }
+      for (long i = 0; i < rounds; ++i) {
+        f.nodus_pg_on_node.push_back(pg_round(a, b, group_term("t", n, blk, i), true));
       }
       if (with_erl) {
         auto v = erl_pg(tag, rounds);
@@ -784,14 +809,16 @@ int main(int argc, char** argv) {
   for (const auto& [n, f] : rows) {
     const auto er = summarize(f.erl_register);
     row("register_name, blocking", n, summarize(f.nodus_blocking), er);
-    row("register_name, async", n, summarize(f.nodus_async), er);
+    row("register_name, on c1", n, summarize(f.nodus_async), er);
     row("pg join -> visible", n, summarize(f.nodus_pg), summarize(f.erl_pg));
+    row("pg join -> visible, on c1", n, summarize(f.nodus_pg_on_node), summarize(f.erl_pg));
   }
   std::printf(
-      "\nratios: nodus time / erl time (below 1: nodus is faster). register_name: nodus's "
-      "blocking call from the main thread (async: async_register_name timed to its completion) vs "
-      "global:register_name/2 in a process of e1; pg: join on c1 / e1 until the pg monitor event "
-      "on cN / eN\n");
+      "\nratios: nodus time / erl time (below 1: nodus is faster). nodus: the blocking "
+      "register_name and the join from the main thread; \"on c1\": async_register_name and the "
+      "join from c1's thread (as in a server), timed there. Erlang: global:register_name/2 and "
+      "pg:join in a process of e1. pg: from the join on c1 / e1 to the pg monitor event on cN / "
+      "eN\n");
   if (with_erl) {
     std::printf(
         "\nmixed: pairs connected only to each other, driven from here one step at a time (the "
