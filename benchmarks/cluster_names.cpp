@@ -16,6 +16,7 @@
 //                                    system, in 4 interleaved blocks; 100 mixed rounds each way
 //   cluster_names --quick            N = 2, 8; 40 of each (--smoke is the same)
 //   cluster_names --sizes 2,4 --names 100 --rounds 100 --mixed 50 --blocks 2
+//   cluster_names --busy-poll 50     options.busy_poll (microseconds) on every nodus node
 //
 // nodus: up to 16 nodes in this process (c1..c16@127.0.0.1, one thread each, no port mapper,
 // ephemeral ports), each running the server `holder`; the first N form a mesh (c1 connects to
@@ -103,7 +104,7 @@ extern "C" void on_fatal_signal(int sig) {
 }
 
 struct bench_node {
-  explicit bench_node(const std::string& name) : node(make_options(name)) {
+  bench_node(const std::string& name, long busy_poll_us) : node(make_options(name, busy_poll_us)) {
     if (!node.start(nodus::supervisor<nodus::one_for_one, holder>{})) {
       fail("nodus node " + name + " did not start");
     }
@@ -113,13 +114,14 @@ struct bench_node {
     node.stop();
     (void)node.join();
   }
-  static nodus::options make_options(const std::string& name) {
+  static nodus::options make_options(const std::string& name, long busy_poll_us) {
     nodus::options o;
     o.name = nodus::node_name::parse(name).value();
     o.cookie = cookie;
     o.epmd = false;
     o.cluster.form = false;
     o.threads = 1;
+    o.busy_poll = std::chrono::microseconds(busy_poll_us);
     o.level = nodus::log_level::warn;
     return o;
   }
@@ -525,11 +527,12 @@ std::string ratio(std::optional<summary> a, std::optional<summary> b, bool p90) 
 
 struct settings {
   std::vector<int> sizes{2, 8, 16};
-  long names = 200;   // registrations per N and system
-  long rounds = 200;  // pg rounds per N and system
-  long mixed = 100;   // mixed rounds each way
-  long blocks = 4;    // interleaved blocks the counts are split into
-  long warmup = 10;   // untimed of each, per N
+  long names = 200;    // registrations per N and system
+  long rounds = 200;   // pg rounds per N and system
+  long mixed = 100;    // mixed rounds each way
+  long blocks = 4;     // interleaved blocks the counts are split into
+  long warmup = 10;    // untimed of each, per N
+  long busy_poll = 0;  // options.busy_poll of every nodus node, microseconds
 };
 
 struct row_figures {
@@ -590,10 +593,12 @@ int main(int argc, char** argv) {
       cfg.mixed = number();
     } else if (a == "--blocks") {
       cfg.blocks = number();
+    } else if (a == "--busy-poll" && i + 1 < argc) {
+      cfg.busy_poll = std::max(0L, std::atol(argv[++i]));
     } else {
       std::fprintf(stderr,
                    "usage: cluster_names [--quick] [--sizes 2,8,16] [--names N] [--rounds N] "
-                   "[--mixed N] [--blocks N]\n");
+                   "[--mixed N] [--blocks N] [--busy-poll US]\n");
       return 2;
     }
   }
@@ -634,9 +639,10 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<bench_node>> nodes;
   for (std::size_t k = 1; k <= max_size; ++k) {
-    nodes.push_back(std::make_unique<bench_node>("c" + std::to_string(k) + "@127.0.0.1"));
+    nodes.push_back(
+        std::make_unique<bench_node>("c" + std::to_string(k) + "@127.0.0.1", cfg.busy_poll));
   }
-  auto nx = std::make_unique<bench_node>("nx@127.0.0.1");
+  auto nx = std::make_unique<bench_node>("nx@127.0.0.1", cfg.busy_poll);
   std::optional<etf::pid> c1_holder;
 
   std::vector<std::pair<int, row_figures>> rows;
@@ -791,6 +797,9 @@ int main(int argc, char** argv) {
       "%s before the run; %ld registrations and %ld pg rounds per figure in %ld interleaved "
       "blocks; %.1f s in all\n\n",
       otp.c_str(), cpus(), load_before.c_str(), cfg.names, cfg.rounds, cfg.blocks, seconds);
+  if (cfg.busy_poll > 0) {
+    std::printf("nodus nodes run with options.busy_poll = %ld us\n\n", cfg.busy_poll);
+  }
   for (const char* v : {"ERL_FLAGS", "ERL_AFLAGS", "ERL_ZFLAGS"}) {
     if (const char* e = std::getenv(v); e != nullptr && *e != '\0') {
       std::printf("erl nodes run with %s=%s\n\n", v, e);
