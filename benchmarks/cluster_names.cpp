@@ -276,7 +276,9 @@ double pg_round(bench_node& a, bench_node& b, const etf::term& group, bool on_no
       auto r = a.node.groups().join<holder>(group);
       joined.set_value(r ? std::string() : r.error().message());
     });
-    if (auto e = joined.get_future().get(); !e.empty()) fail("nodus groups().join: " + e);
+    auto f = joined.get_future();
+    if (f.wait_for(15s) != std::future_status::ready) fail("c1's thread did not run the join");
+    if (auto e = f.get(); !e.empty()) fail("nodus groups().join: " + e);
   } else {
     t0 = bench_clock::now();
     if (auto r = a.node.groups().join<holder>(group); !r) {
