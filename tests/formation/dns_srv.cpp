@@ -275,6 +275,29 @@ BOOST_AUTO_TEST_CASE(runtime_settings_override_the_types_and_a_service_name_work
   BOOST_TEST(ctx.count_lines("wrong.test") == 0u, ctx.transcript());
 }
 
+BOOST_AUTO_TEST_CASE(an_answer_too_large_for_udp_comes_over_tcp) {
+  if (skip_without_netns()) return;
+  // 40 pods: about 1 KiB of records even compressed, over the 512 bytes of a UDP answer without
+  // EDNS; dnsmasq sets TC, and the resolver asks again over TCP.
+  const std::string service = "nodus-headless.default.svc.cluster.local";
+  std::vector<std::string> targets;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 40; ++i) {
+    targets.push_back("nodus-" + std::to_string(i) + "." + service);
+    if (i != 7) expected.push_back("app@" + targets.back());
+  }
+  std::sort(expected.begin(), expected.end());
+  srv_dns host(srv_args(service, targets));
+  nodus::cluster_options settings;
+  settings.srv_query = service;
+  poll_run<srv_strategy> run(&host.ns, "app@nodus-7." + service, settings);
+  auto& ctx = run.ctx();
+  BOOST_REQUIRE_MESSAGE(ctx.wait([](const auto& calls, const auto&) { return !calls.empty(); }),
+                        "no set_nodes call" << ctx.transcript());
+  BOOST_TEST(ctx.calls().front().names == expected, ctx.transcript());
+  BOOST_TEST(ctx.count_lines("failed") == 0u, ctx.transcript());
+}
+
 BOOST_AUTO_TEST_CASE(empty_answers_are_failed_lookups_that_change_nothing) {
   if (skip_without_netns()) return;
   const std::string name = "_nodus._tcp.nodes.test";
