@@ -9,11 +9,13 @@
 //   -DNODUS_TOPOLOGY_GOSSIP       gossip_strategy: multicast 233.252.1.32:45892  simple_cluster_gossip
 //   -DNODUS_TOPOLOGY_DNS          dns_poll_strategy: n@<each address of          simple_cluster_dns
 //                                 nodes.local>
+//   -DNODUS_TOPOLOGY_DNS_SRV      dns_srv_strategy: n@<each SRV target of        simple_cluster_dns_srv
+//                                 nodus-headless.default.svc.cluster.local>
 // clang-format on
 //
 // Each can be extended or overridden at run time (see nodus::options::from_args): for example
 // `--cluster-hosts a@10.0.0.1,b@10.0.0.2`, `--cluster-dns nodes.prod`, `--cluster-interval 1000`,
-// `NODUS_CLUSTER_SECRET=...` for gossip.
+// `NODUS_CLUSTER_SECRET=...` for gossip. docs/kubernetes.md deploys the two DNS ones.
 #pragma once
 
 #include <nodus/cluster/topology.hpp>
@@ -23,6 +25,8 @@
 #include <nodus/cluster/gossip.hpp>
 #elif defined(NODUS_TOPOLOGY_DNS)
 #include <nodus/cluster/dns_poll.hpp>
+#elif defined(NODUS_TOPOLOGY_DNS_SRV)
+#include <nodus/cluster/dns_srv.hpp>
 #endif
 
 #if defined(NODUS_TOPOLOGY_LOCAL_EPMD)
@@ -35,6 +39,12 @@ using example_topology = nodus::topology<nodus::named<"example", nodus::gossip_s
 using example_topology = nodus::topology<
     nodus::named<"example", nodus::dns_poll_strategy<nodus::dns_query<"nodes.local">,
                                                      nodus::node_basename<"n">>>>;
+#elif defined(NODUS_TOPOLOGY_DNS_SRV)
+// libcluster's Kubernetes.DNSSRV: the pods of a StatefulSet behind the headless service
+// nodus-headless, each named n@<its pod's FQDN> (docs/kubernetes.md).
+using example_topology = nodus::topology<nodus::named<
+    "example", nodus::dns_srv_strategy<nodus::srv_query<"nodus-headless.default.svc.cluster.local">,
+                                       nodus::node_basename<"n">>>>;
 #else
 // The seed's libcluster config: topologies: [example: [strategy: Cluster.Strategy.Epmd,
 // config: [hosts: [:"n1@127.0.0.1", :"n2@127.0.0.1", :"n3@127.0.0.1"]]]]

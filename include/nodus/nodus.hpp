@@ -1,7 +1,7 @@
 // nodus/nodus.hpp: the public surface of nodus (include the topic headers for less), except the
 // gossip and DNS strategies, which a program that uses them includes itself
-// (nodus/cluster/gossip.hpp, nodus/cluster/dns_poll.hpp): they cost every TU 1.5 s of compile
-// time.
+// (nodus/cluster/gossip.hpp, nodus/cluster/dns_poll.hpp, nodus/cluster/dns_srv.hpp): they cost
+// every TU 1.5 s of compile time.
 //
 // Header-only, it also compiles the distribution (dist/native_distribution.hpp) into the TU, which
 // a distributed node needs in one file of its program; a program of local servers includes

@@ -85,8 +85,9 @@ struct options {
   // --sync-nodes-optional A,B,..,
   // --sync-nodes-mandatory A,B,.., --sync-nodes-timeout MS, --epmd-port P, --no-epmd, and the
   // cluster settings: --no-cluster, --cluster-hosts [+]A,B,.. (replace, or add with a leading '+'),
-  // --cluster-hosts-file PATH, --cluster-dns NAME, --cluster-dns-basename B,
-  // --cluster-interval MS, --cluster-secret S, --cluster-wait MS, --gossip-group ADDR,
+  // --cluster-hosts-file PATH, --cluster-dns NAME, --cluster-dns-srv NAME,
+  // --cluster-dns-basename B, --cluster-interval MS, --cluster-secret S, --cluster-wait MS,
+  // --gossip-group ADDR,
   // --gossip-port P, --gossip-if ADDR, --gossip-ttl N; --help or -h set help_requested. Other
   // arguments are left for the program (see `rest`), except unknown --cluster-* and --gossip-*
   // flags, which are errors (a typo there would silently leave a cluster unformed). Fails with a

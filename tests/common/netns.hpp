@@ -354,13 +354,16 @@ class lan {
 // (no upstream, no /etc/hosts, no DHCP). It makes itself the namespace's resolver
 // (set_resolver), and returns from its constructor and set_records only once the namespace
 // resolves the records as given (bounded: throws std::runtime_error with dnsmasq's output
-// otherwise). The address must exist in the namespace (add_address) first. Not thread-safe.
+// otherwise). Extra arguments (--srv-host=..., --txt-record=...) add records of other kinds,
+// which dnsmasq loads at start and SIGHUP does not reload: they are served once the hosts
+// file's are. The address must exist in the namespace (add_address) first. Not thread-safe.
 class dnsmasq {
  public:
   // {address, name}: one line of the hosts file ("198.18.0.1", "nodes.test"); IPv6 allowed.
   using records = std::vector<std::pair<std::string, std::string>>;
 
-  dnsmasq(netns& ns, std::string address, const records& initial = {})
+  dnsmasq(netns& ns, std::string address, const records& initial = {},
+          const std::vector<std::string>& extra_args = {})
       : ns_(ns), address_(std::move(address)) {
     if (!installed()) throw std::runtime_error("dnsmasq is not installed (Debian: dnsmasq-base)");
     // The pid in the name lets netns::sweep_stale remove it after a crash.
@@ -373,15 +376,24 @@ class dnsmasq {
       // Debug mode (--no-daemon) stays in the foreground, keeps root (so it can reread our 0700
       // directory on SIGHUP) and writes no pid file. --local=/#/ answers "no such name" for any
       // other name instead of "refused". TTL 0 and no negative cache: a change shows at once.
-      process_ = std::make_unique<child_process>(
-          ns_.exec({"dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--log-facility=-",
-                    "--no-resolv", "--no-hosts", "--bind-interfaces",
-                    "--listen-address=" + address_, "--addn-hosts=" + hosts_path(), "--local=/#/",
-                    "--local-ttl=0", "--no-negcache"}),
-          process_options()
-              .output_file(log_path())
-              .stop_signal(SIGTERM)
-              .stop_grace(std::chrono::seconds(2)));
+      std::vector<std::string> argv{"dnsmasq",
+                                    "--no-daemon",
+                                    "--conf-file=/dev/null",
+                                    "--log-facility=-",
+                                    "--no-resolv",
+                                    "--no-hosts",
+                                    "--bind-interfaces",
+                                    "--listen-address=" + address_,
+                                    "--addn-hosts=" + hosts_path(),
+                                    "--local=/#/",
+                                    "--local-ttl=0",
+                                    "--no-negcache"};
+      argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+      process_ =
+          std::make_unique<child_process>(ns_.exec(argv), process_options()
+                                                              .output_file(log_path())
+                                                              .stop_signal(SIGTERM)
+                                                              .stop_grace(std::chrono::seconds(2)));
       wait_for(initial, {});
     } catch (...) {
       cleanup();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <nodus/cluster/dns_poll.hpp>
+#include <nodus/cluster/dns_srv.hpp>
 #include <nodus/cluster/gossip.hpp>
 #include <nodus/cluster/topology.hpp>
 #include <nodus/node.hpp>
@@ -43,6 +44,8 @@ using hosts_file_topology =
 using gossip_topology = nodus::topology<nodus::gossip_strategy<nodus::polling_interval<200>>>;
 using dns_topology = nodus::topology<
     nodus::dns_poll_strategy<nodus::node_basename<"n">, nodus::polling_interval<200>>>;
+using dns_srv_topology = nodus::topology<
+    nodus::dns_srv_strategy<nodus::node_basename<"n">, nodus::polling_interval<200>>>;
 
 std::mutex out_mutex;
 
@@ -137,6 +140,7 @@ int run_peer(int argc, char* argv[]) {
   if (kind == "hosts_file") return run_node<hosts_file_topology>(std::move(*opts));
   if (kind == "gossip") return run_node<gossip_topology>(std::move(*opts));
   if (kind == "dns") return run_node<dns_topology>(std::move(*opts));
+  if (kind == "dns_srv") return run_node<dns_srv_topology>(std::move(*opts));
   if (kind == "none") return run_node<nodus::no_topology>(std::move(*opts));
   say("start-failed unknown topology " + kind);
   return 2;

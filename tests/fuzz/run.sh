@@ -11,6 +11,8 @@
 #                   client reads them) (epmd/protocol.hpp)
 #   gossip          gossip heartbeats, with and without a secret (cluster/gossip.hpp)
 #   hosts_file      the .hosts.erlang parser (cluster/topology.hpp parse_hosts_erlang)
+#   dns_srv         DNS responses with SRV records (cluster/detail/srv_answer.hpp
+#                   parse_srv_answer)
 #   node_name       node names and name@ip:port targets (core/node_name.hpp, parse_node_address,
 #                   parse_target)
 #   native_frame    a nodus peer's frames: native frame headers (dist/native_frame.hpp) and the
@@ -31,7 +33,7 @@ seconds=${1:-15}
 dir=${NODUS_FUZZ_DIR:-build-fuzz}
 cxx=${NODUS_FUZZ_CXX:-clang++}
 harnesses=(etf_decode erlang_frame global_member native_message handshake epmd gossip hosts_file
-  node_name native_frame)
+  node_name native_frame dns_srv)
 if [[ -n ${ONLY:-} ]]; then IFS=, read -r -a harnesses <<<"$ONLY"; fi
 
 flags=(-std=c++20 -g -O1 -DASIO_STANDALONE -DASIO_NO_DEPRECATED -Iinclude)

@@ -1,6 +1,6 @@
 // The fuzzers' seed corpora, written by nodus's own encoders: seeds DIR writes DIR/<harness>/N
 // for each harness of tests/fuzz/ (etf_decode, erlang_frame, global_member, native_message,
-// handshake, epmd, gossip, hosts_file, node_name, native_frame).
+// handshake, epmd, gossip, hosts_file, node_name, native_frame, dns_srv).
 // Built and run by tests/fuzz/run.sh.
 #include <array>
 #include <cstddef>
@@ -365,6 +365,61 @@ int main(int argc, char** argv) {
        {"n1@127.0.0.1", "n1@127.0.0.1:4370", "n2@::1:4370", "a-b_C9@host.example.com", "n@[::1]:1",
         "n1@127.0.0.1:0", "n1@127.0.0.1:65536", "@h", "n@", "n1@h:x"}) {
     write(root / "node_name", n++, text_bytes(text));
+  }
+
+  // DNS responses with SRV records (RFC 1035 4.1, RFC 2782), written byte by byte: nodus has no
+  // DNS encoder. One plain, one whose second target is compressed and with a CNAME in between,
+  // one with the root target, one NXDOMAIN.
+  {
+    const auto u16 = [](std::vector<std::byte>& b, unsigned v) {
+      b.push_back(std::byte(v >> 8));
+      b.push_back(std::byte(v & 0xff));
+    };
+    const auto name = [](std::vector<std::byte>& b, std::string_view text, bool end) {
+      std::size_t pos = 0;
+      while (pos < text.size()) {
+        auto dot = text.find('.', pos);
+        if (dot == std::string_view::npos) dot = text.size();
+        b.push_back(std::byte(dot - pos));
+        for (std::size_t i = pos; i < dot; ++i) b.push_back(std::byte(text[i]));
+        pos = dot + 1;
+      }
+      if (end) b.push_back(std::byte{0});
+    };
+    const auto response = [&](unsigned flags, unsigned answers) {
+      std::vector<std::byte> b;
+      for (unsigned v : {0x1234u, flags, 1u, answers, 0u, 0u}) u16(b, v);
+      name(b, "nodus.default.svc.cluster.local", true);
+      u16(b, 33);
+      u16(b, 1);
+      return b;
+    };
+    const auto srv_fixed = [&](std::vector<std::byte>& b, unsigned type, unsigned rdlength) {
+      u16(b, 0xC00C);  // the owner: a pointer to the question's name
+      for (unsigned v : {type, 1u, 0u, 30u, rdlength}) u16(b, v);
+    };
+    n = 0;
+    auto plain = response(0x8180, 2);
+    for (const std::string_view t : {"nodus-0.nodus.default.svc.cluster.local", "n1.test"}) {
+      srv_fixed(plain, 33, 6 + static_cast<unsigned>(t.size()) + 2);
+      for (unsigned v : {10u, 50u, 4369u}) u16(plain, v);
+      name(plain, t, true);
+    }
+    write(root / "dns_srv", n++, plain);
+    auto compressed = response(0x8180, 2);
+    srv_fixed(compressed, 5, 2);
+    u16(compressed, 0xC00C);
+    srv_fixed(compressed, 33, 6 + 8 + 2);
+    for (unsigned v : {0u, 0u, 0u}) u16(compressed, v);
+    name(compressed, "nodus-1", false);
+    u16(compressed, 0xC00C);
+    write(root / "dns_srv", n++, compressed);
+    auto root_target = response(0x8180, 1);
+    srv_fixed(root_target, 33, 7);
+    for (unsigned v : {0u, 0u, 0u}) u16(root_target, v);
+    root_target.push_back(std::byte{0});
+    write(root / "dns_srv", n++, root_target);
+    write(root / "dns_srv", n++, response(0x8183, 0));
   }
 
   std::cout << "seeds written to " << root.string() << "\n";

@@ -127,8 +127,8 @@ BOOST_AUTO_TEST_CASE(help_lists_the_program_every_flag_its_value_and_its_variabl
     if (f.env != nullptr) BOOST_TEST(contains(help, f.env), "help does not name " << f.env);
   }
   for (const char* env : {"NODUS_CLUSTER_HOSTS", "NODUS_CLUSTER_HOSTS_FILE", "NODUS_CLUSTER_DNS",
-                          "NODUS_CLUSTER_DNS_BASENAME", "NODUS_CLUSTER_INTERVAL",
-                          "NODUS_CLUSTER_SECRET", "NODUS_CLUSTER_WAIT"}) {
+                          "NODUS_CLUSTER_DNS_SRV", "NODUS_CLUSTER_DNS_BASENAME",
+                          "NODUS_CLUSTER_INTERVAL", "NODUS_CLUSTER_SECRET", "NODUS_CLUSTER_WAIT"}) {
     BOOST_TEST(contains(help, env), "help does not name " << env);
   }
   std::size_t start = 0;
@@ -206,6 +206,7 @@ BOOST_AUTO_TEST_CASE(options_from_args_reads_every_value_flag) {
            {"--epmd-port", "4370"},
            {"--cluster-hosts-file", "/etc/hosts.erlang"},
            {"--cluster-dns", "app.local"},
+           {"--cluster-dns-srv", "app-headless.default.svc.cluster.local"},
            {"--cluster-dns-basename", "app"},
            {"--cluster-interval", "250"},
            {"--cluster-secret", "s3"},
@@ -234,6 +235,7 @@ BOOST_AUTO_TEST_CASE(options_from_args_reads_every_value_flag) {
   BOOST_TEST(o->epmd_port == 4370u);
   BOOST_TEST(o->cluster.hosts_file == "/etc/hosts.erlang");
   BOOST_TEST(o->cluster.dns_query == "app.local");
+  BOOST_TEST(o->cluster.srv_query == "app-headless.default.svc.cluster.local");
   BOOST_TEST(o->cluster.dns_basename == "app");
   BOOST_TEST(o->cluster.interval.count() == 250);
   BOOST_TEST(o->cluster.secret.value_or("") == "s3");

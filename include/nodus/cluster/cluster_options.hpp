@@ -27,9 +27,13 @@ struct cluster_options {
   // NODUS_CLUSTER_HOSTS_FILE).
   std::string hosts_file;
   // dns_poll_strategy: the name to poll (--cluster-dns NAME; NODUS_CLUSTER_DNS) and the node
-  // basename (--cluster-dns-basename B; NODUS_CLUSTER_DNS_BASENAME).
+  // basename (--cluster-dns-basename B; NODUS_CLUSTER_DNS_BASENAME), which dns_srv_strategy uses
+  // too.
   std::string dns_query;
   std::string dns_basename;
+  // dns_srv_strategy: the name whose SRV records to poll (--cluster-dns-srv NAME;
+  // NODUS_CLUSTER_DNS_SRV).
+  std::string srv_query;
   // Every strategy's polling / heartbeat / retry interval (--cluster-interval MS;
   // NODUS_CLUSTER_INTERVAL); 0: each type's own.
   std::chrono::milliseconds interval{0};

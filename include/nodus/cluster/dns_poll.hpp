@@ -72,6 +72,7 @@ struct dns_poll_config {
   std::string query;
   std::string basename;
   std::chrono::milliseconds interval{0};
+  std::string_view what = "addresses";  // what a lookup finds, for the log ("3 addresses")
 };
 
 // dns_poller: the state of one running dns_poll_strategy, shared with its asynchronous handlers.

@@ -311,8 +311,16 @@ NODUS_DECL std::span<const option_flag> option_table() {
          return {};
        },
        [](const options& o) { return !o.cluster.dns_query.empty(); }},
+      {"--cluster-dns-srv", "NAME", "NODUS_CLUSTER_DNS_SRV",
+       "dns_srv_strategy's DNS name whose SRV records to poll (default: the topology's)",
+       [](options& o, sv v) -> result<void> {
+         o.cluster.srv_query = std::string(v);
+         return {};
+       },
+       [](const options& o) { return !o.cluster.srv_query.empty(); }},
       {"--cluster-dns-basename", "B", "NODUS_CLUSTER_DNS_BASENAME",
-       "dns_poll_strategy's node basename, as in B@ip (default: the topology's)",
+       "dns_poll_strategy's and dns_srv_strategy's node basename, as in B@ip or B@host "
+       "(default: the topology's)",
        [](options& o, sv v) -> result<void> {
          o.cluster.dns_basename = std::string(v);
          return {};

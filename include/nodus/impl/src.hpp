@@ -44,6 +44,7 @@
 
 // Cluster formation: the engine and the strategies' type-independent parts.
 #include "nodus/cluster/impl/dns_poll.ipp"
+#include "nodus/cluster/impl/dns_srv.ipp"
 #include "nodus/cluster/impl/formation.ipp"
 #include "nodus/cluster/impl/gossip.ipp"
 #include "nodus/cluster/impl/topology.ipp"

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -66,8 +67,6 @@ inline result<std::vector<asio::ip::address>> lookup_addresses(const std::string
   return out;
 }
 
-using lookup_callback = std::function<void(result<std::vector<asio::ip::address>>)>;
-
 // lookup_service: per io_context, the callbacks of the lookups in flight and the way back to the
 // io_context. When the io_context shuts down (before its scheduler: services shut down in reverse
 // order of creation) the way back closes and the callbacks are destroyed there, as Asio destroys
@@ -83,10 +82,11 @@ class lookup_service final : public asio::execution_context::service {
 
   // A lookup in flight: where its answer goes. The executor stays here, not on the lookup's
   // thread: that thread may end after the io_context is gone, and the last copy of a strand
-  // executor must not be destroyed then (its service would be gone).
+  // executor must not be destroyed then (its service would be gone). deliver() hands the answer,
+  // which the lookup's thread stored before it posted, to the caller's callback.
   struct waiter {
     asio::any_io_executor executor;
-    lookup_callback cb;
+    std::function<void()> deliver;
   };
   struct way_back {
     std::mutex m;
@@ -112,38 +112,52 @@ class lookup_service final : public asio::execution_context::service {
   std::shared_ptr<way_back> back_;
 };
 
-// async_lookup(ex, host, cb): cb(addresses or error) on ex, from a lookup on a thread of its own;
-// never called (cb is destroyed instead) once ex's io_context has shut down.
-inline void async_lookup(const asio::any_io_executor& ex, std::string host, lookup_callback cb) {
+// async_blocking<T>(ex, what, work, cb): cb(work()) on ex, work() run on a thread of its own;
+// never called (cb is destroyed instead) once ex's io_context has shut down. `what` names the
+// lookup in the error cb gets when max_in_flight lookups run already ("look up 'host'").
+template <class T>
+void async_blocking(const asio::any_io_executor& ex, std::string what,
+                    std::function<result<T>()> work, std::function<void(result<T>)> cb) {
   auto& ctx = asio::query(ex, asio::execution::context);
   auto back = asio::use_service<lookup_service>(ctx).back();
+  // The answer: written by the lookup's thread before it posts deliver(), read by deliver().
+  auto slot = std::make_shared<std::optional<result<T>>>();
   std::uint64_t id = 0;
   {
     std::lock_guard lock(back->m);
     if (back->open && back->waiting.size() < lookup_service::max_in_flight) {
       id = ++back->next_id;
-      back->waiting.emplace(id, lookup_service::waiter{ex, std::move(cb)});
+      back->waiting.emplace(id,
+                            lookup_service::waiter{ex, [slot, cb]() { cb(std::move(**slot)); }});
     }
   }
   if (id == 0) {
-    asio::post(ex, [cb = std::move(cb), host] {
+    asio::post(ex, [cb = std::move(cb), what = std::move(what)] {
       cb(error(errc::not_connected,
-               "cannot look up '" + host + "': " + std::to_string(lookup_service::max_in_flight) +
+               "cannot " + what + ": " + std::to_string(lookup_service::max_in_flight) +
                    " lookups are in flight already (is the DNS server answering?)"));
     });
     return;
   }
-  std::thread([back, id, host = std::move(host)] {
-    auto answer = lookup_addresses(host);
+  std::thread([back, id, slot, work = std::move(work)] {
+    slot->emplace(work());
     std::lock_guard lock(back->m);
     auto it = back->waiting.find(id);
     if (!back->open || it == back->waiting.end()) return;  // the node is gone
-    asio::post(it->second.executor,
-               [cb = std::move(it->second.cb), answer = std::move(answer)]() mutable {
-                 cb(std::move(answer));
-               });
+    asio::post(it->second.executor, std::move(it->second.deliver));
     back->waiting.erase(it);
   }).detach();
+}
+
+using lookup_callback = std::function<void(result<std::vector<asio::ip::address>>)>;
+
+// async_lookup(ex, host, cb): cb(addresses or error) on ex, from lookup_addresses(host) on a
+// thread of its own; never called (cb is destroyed instead) once ex's io_context has shut down.
+inline void async_lookup(const asio::any_io_executor& ex, std::string host, lookup_callback cb) {
+  std::string what = "look up '" + host + "'";
+  async_blocking<std::vector<asio::ip::address>>(
+      ex, std::move(what), [host = std::move(host)] { return lookup_addresses(host); },
+      std::move(cb));
 }
 
 }  // namespace nodus::cluster::detail
