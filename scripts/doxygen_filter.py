@@ -23,12 +23,15 @@
 #   that does not end with ':'.
 # - `// clang-format off|on` and `// NOLINTNEXTLINE` / `NOLINTBEGIN` / `NOLINTEND` lines vanish
 #   (an empty line, or an empty comment line inside a block).
+# - Comments already in Doxygen's syntax (///, //!, ///<) are passed through as they are.
 # - Code is passed through as it is, except for a Doxygen bug around the name `local` (LOCAL_NAME).
 import re
 import sys
 
 TOOL_LINE = re.compile(r"^\s*//\s*(clang-format\s+(off|on)\b|NOLINT(NEXTLINE|BEGIN|END)\b)")
-PURE_COMMENT = re.compile(r"^(\s*)//(.*)$")
+PURE_COMMENT = re.compile(r"^(\s*)//(?![/!])(.*)$")
+# A comment already in Doxygen's syntax (///, //!, ///<, //!<) is the author's choice: kept as is.
+DOXYGEN_COMMENT = re.compile(r"^\s*//[/!]")
 ACCESS = re.compile(r"^\s*(public|private|protected)\s*:")
 ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|vs|cf)\. ")
 SPECIALS = re.compile(r"(\\(?!\")|[@<>&#%])")  # \" is Doxygen's own escape of a quote
@@ -246,7 +249,7 @@ def filter_text(path, text):
                     pp_stack.pop()
             in_pp = stripped.endswith("\\")
             continue
-        if PURE_COMMENT.match(line) or not stripped:
+        if PURE_COMMENT.match(line) or DOXYGEN_COMMENT.match(line) or not stripped:
             continue
         code, col = split_code(line)
         delta = 0
@@ -287,12 +290,12 @@ def filter_text(path, text):
     # Pass 2: trailing comments, then comment runs.
     handled = [False] * n
     for i in range(n):
-        if PURE_COMMENT.match(lines[i]) or handled[i]:
+        if PURE_COMMENT.match(lines[i]) or DOXYGEN_COMMENT.match(lines[i]) or handled[i]:
             continue
         code_end = trailing[i] if trailing[i] >= 0 else len(lines[i])
         if not lines[i].lstrip().startswith("#"):
             out[i] = LOCAL_NAME.sub(r"local\2\1", lines[i][:code_end]) + lines[i][code_end:]
-        if trailing[i] < 0:
+        if trailing[i] < 0 or lines[i][trailing[i] + 2 : trailing[i] + 3] in ("/", "!"):
             continue
         # The trailing comment, and the // lines under it aligned with it (its continuation).
         col = trailing[i]
