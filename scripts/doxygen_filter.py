@@ -35,11 +35,14 @@ DOXYGEN_COMMENT = re.compile(r"^\s*//[/!]")
 ACCESS = re.compile(r"^\s*(public|private|protected)\s*:")
 ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|vs|cf)\. ")
 SPECIALS = re.compile(r"(\\(?!\")|[@<>&#%])")  # \" is Doxygen's own escape of a quote
-# Doxygen 1.9.4 reads `local` before whitespace as a Slice keyword, even in C++: `std::uint8_t
-# local = 121;` loses its name. `local= 121;` (same length) is read right.
 # A line of C++ in a comment ends with ; { or } (before a comment of its own).
 CXX_LINE = re.compile(r"[;{}]\s*(//.*)?$")
-FORWARD = re.compile(r"\s*((class|struct|union)\s+[\w:]+|enum\s+(class\s+)?\w+(\s*:[\w:\s]+)?)\s*;")
+# `struct x;`, `enum class e : int;` (after their template <...> line, if any).
+FORWARD = re.compile(
+    r"\s*((class|struct|union)\s+[\w:]+|enum\s+(class\s+)?\w+(\s*:[\w:\s]+)?)\s*;"
+)
+# Doxygen 1.9.4 reads `local` before whitespace as a Slice keyword, even in C++: `std::uint8_t
+# local = 121;` loses its name. `local= 121;` (same length) is read right.
 LOCAL_NAME = re.compile(r"\blocal([ \t]+)([={;])")
 
 
