@@ -9,8 +9,9 @@
 #   description (`\file`), without the `nodus/x.hpp: ` prefix that the page title repeats.
 # - A run of `//` lines directly above a declaration at namespace, class or enum scope becomes a
 #   `///` block; a run followed by a blank line (a section comment), or above a preprocessor line,
-#   an access specifier, a forward declaration or a closing brace, stays a plain comment. Comments inside function bodies
-#   and initializers stay plain (Doxygen would append them to the function's description).
+#   an access specifier, a forward declaration or a closing brace, stays a plain comment.
+#   Comments inside function bodies and initializers stay plain (Doxygen would append them to the
+#   function's description).
 # - A trailing `// ...` after a member or an enumerator (and the `//` lines under it aligned with
 #   it) becomes `///< ...`. NOLINT comments and `}  // namespace x` stay plain.
 # - Text is escaped so that Doxygen shows it as written: \ @ < > & # % would be commands or HTML,
