@@ -18,6 +18,7 @@ packages=(
   elixir                        # the walkthrough's Elixir side beside simple_cluster (else skipped)
   iproute2                      # ip: network namespaces for the multi-host tests (gossip, DNS)
   dnsmasq-base                  # a real DNS server for the DNS polling tests
+  doxygen                       # the API reference from the headers' comments (scripts/docs.sh)
 )
 
 missing=()
