@@ -109,6 +109,10 @@ struct bench_node {
       fail("nodus node " + name + " did not start");
     }
     node.run_in_background();
+    // One holder takes every name here (Erlang's side registers a fresh process per name): let
+    // it hold several, as kernel's global_multi_name_action = allow would. Without it a second
+    // name for one pid is refused (dist/global_names.hpp).
+    node.global().allow_multiple_names(true);
   }
   ~bench_node() {
     node.stop();

@@ -95,6 +95,16 @@ BOOST_AUTO_TEST_CASE(a_name_is_registered_on_every_node_or_on_none_and_goes_with
   const auto r = b.node.global().register_name<holder>("cleaner");
   BOOST_REQUIRE(!r.has_value());
   BOOST_TEST((r.error() == nodus::errc::already_registered), r.error().message());
+  // A process holds one name, as in Erlang's global (check_dupname), unless allowed more.
+  const auto second = a.node.global().register_name<holder>("cleaner2");
+  BOOST_REQUIRE(!second.has_value());
+  BOOST_TEST((second.error() == nodus::errc::already_registered), second.error().message());
+  BOOST_TEST(!b.where("cleaner2").has_value());
+  a.node.global().allow_multiple_names(true);
+  BOOST_TEST(a.node.global().register_name<holder>("cleaner2").has_value());
+  BOOST_TEST((b.where("cleaner2") == pid));
+  a.node.global().allow_multiple_names(false);
+  BOOST_TEST(a.node.global().unregister_name("cleaner2"));
   // A typed call through the name, from a node that does not hold it.
   const auto answer = c.node.call<holder>(nodus::global_name{"cleaner"}, whoami{});
   BOOST_REQUIRE(answer.has_value());
@@ -156,6 +166,9 @@ BOOST_AUTO_TEST_CASE(racing_registrations_of_one_name_give_exactly_one_yes) {
       BOOST_TEST(wait_until([&] {
         return a.where(name.c_str()).has_value() && a.where(name.c_str()) == b.where(name.c_str());
       }));
+      // The winner lets it go: its server may hold one name only (the next round's).
+      BOOST_TEST((x.has_value() ? a : b).node.global().unregister_name(name));
+      BOOST_TEST(wait_until([&] { return !a.where(name.c_str()) && !b.where(name.c_str()); }));
     }
   }
 }

@@ -24,6 +24,7 @@
 // global (dist/global_member.hpp keeps answering global's protocol, so it is never broken).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -76,8 +77,10 @@ class names_transport {
   virtual void names_send(const node_name& peer, const etf::term& message) = 0;
   // names_peers() -> the visible nodus nodes connected now.
   [[nodiscard]] virtual std::vector<node_name> names_peers() const = 0;
-  // names_after(delay, f): f() on a thread of the node after delay.
-  virtual void names_after(std::chrono::milliseconds delay, std::function<void()> f) = 0;
+  // names_after(delay, f) -> a canceller: f() on a thread of the node after delay, unless the
+  // canceller ran first (it may be empty: nothing to cancel).
+  virtual std::function<void()> names_after(std::chrono::milliseconds delay,
+                                            std::function<void()> f) = 0;
 
  protected:
   names_transport() = default;
@@ -113,10 +116,16 @@ class global_names {
   // register_name(name, pid, policy, on_conflict, done): done(ok) once every connected nodus
   // node has pid under name (yes), done(already_registered) when one of them has the name (no),
   // done(timeout) when other registrations kept its lock. pid must be a process of this node
-  // (the caller checks). on_conflict runs here if pid loses the name in a merge.
+  // (the caller checks). on_conflict runs here if pid loses the name in a merge. As in Erlang's
+  // global (global.erl check_dupname), a pid holds one name: done(already_registered) when it
+  // holds another, unless allow_multiple_names(true) (kernel's global_multi_name_action = allow).
   NODUS_DECL void register_name(std::string name, const etf::pid& pid, name_conflict_policy policy,
                                 name_conflict_callback on_conflict,
                                 std::function<void(result<void>)> done);
+  // allow_multiple_names(yes): whether a pid of this node may hold several names (default no).
+  void allow_multiple_names(bool yes) noexcept {
+    multi_names_.store(yes, std::memory_order_relaxed);
+  }
   // unregister_name(name) -> whether this node's process held it (it goes everywhere).
   NODUS_DECL bool unregister_name(std::string_view name);
   // whereis_name(name) -> its pid, from this node's copy.
@@ -157,6 +166,7 @@ class global_names {
     bool committing = false;      // registered here, register sent: waiting for the acks
     std::int64_t id = 0;          // the first round's reference (later rounds take new ones)
     std::chrono::steady_clock::time_point deadline;
+    std::function<void()> cancel_expiry;  // the watchdog's timer (names_after), once answered
   };
   // What to do once the lock is let go, in order.
   struct outbox {
@@ -194,6 +204,7 @@ class global_names {
   // a xorshift64* generator, seeded in the constructor (no <random> in every distributed TU).
   [[nodiscard]] NODUS_DECL std::chrono::milliseconds retry_pause() noexcept;
   std::uint64_t rng_ = 0;
+  std::atomic<bool> multi_names_{false};
   // flush(): the sends waiting to go out, and whether a thread sends them now.
   std::vector<std::pair<node_name, etf::term>> queue_;
   bool sending_ = false;

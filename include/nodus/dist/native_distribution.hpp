@@ -1285,19 +1285,27 @@ class native_distribution final : public distribution,
     }
     return out;
   }
-  void names_after(std::chrono::milliseconds delay, std::function<void()> f) override {
+  std::function<void()> names_after(std::chrono::milliseconds delay,
+                                    std::function<void()> f) override {
     auto timer = std::make_shared<asio::steady_timer>(io_, delay);
     {
       // Kept (weakly) so that shutdown() cancels them: a pending timer would keep the node's
-      // threads running until it fires.
+      // threads running until it fires. The gone ones are swept when the list has doubled since
+      // the last sweep (amortised: a burst of registrations does not scan it each time).
       std::lock_guard lock(timers_m_);
-      if (stopping_timers_) return;
-      std::erase_if(names_timers_, [](const auto& w) { return w.expired(); });
+      if (stopping_timers_) return {};
+      if (names_timers_.size() >= names_timers_sweep_) {
+        std::erase_if(names_timers_, [](const auto& w) { return w.expired(); });
+        names_timers_sweep_ = std::max<std::size_t>(64, 2 * names_timers_.size());
+      }
       names_timers_.push_back(timer);
     }
     timer->async_wait([timer, f = std::move(f)](std::error_code ec) {
       if (!ec) f();
     });
+    return [w = std::weak_ptr<asio::steady_timer>(timer)] {
+      if (auto t = w.lock()) t->cancel();
+    };
   }
 
   // global_hooks(): what global_member sends through.
@@ -1417,6 +1425,7 @@ class native_distribution final : public distribution,
 
   std::mutex timers_m_;
   std::vector<std::weak_ptr<asio::steady_timer>> names_timers_;  // names_after's, for shutdown
+  std::size_t names_timers_sweep_ = 64;  // sweep names_timers_ when it reaches this size
   bool stopping_timers_ = false;
 };
 

@@ -72,6 +72,12 @@ class global_registry {
                                       name_conflict_callback on_conflict,
                                       std::function<void(result<void>)> done);
 
+  // allow_multiple_names(yes): whether a process of this node may hold several names (default
+  // no: register_name fails with already_registered for a pid that holds one, as Erlang's global
+  // does unless kernel's global_multi_name_action is allow).
+  void allow_multiple_names(bool yes) {
+    if (names() != nullptr) names()->allow_multiple_names(yes);
+  }
   // unregister_name(name) -> whether a server of this node held it (it goes on every node).
   bool unregister_name(std::string_view name) {
     return names() != nullptr && names()->unregister_name(name);

@@ -155,6 +155,7 @@ NODUS_DECL void global_names::answer_locked(outbox& out, std::int64_t ref, resul
   if (it->second.done) {
     out.calls.emplace_back([done = std::move(it->second.done), r = std::move(r)] { done(r); });
   }
+  if (it->second.cancel_expiry) out.calls.emplace_back(std::move(it->second.cancel_expiry));
   pending_.erase(it);
 }
 
@@ -196,7 +197,18 @@ NODUS_DECL void global_names::register_name(std::string name, const etf::pid& pi
                                             std::function<void(result<void>)> done) {
   std::int64_t ref = 0;
   {
-    std::lock_guard lock(m_);
+    std::unique_lock lock(m_);
+    if (!multi_names_.load(std::memory_order_relaxed)) {
+      for (const auto& [held, e] : names_) {
+        if (e.pid != pid) continue;
+        lock.unlock();
+        done(error(errc::already_registered,
+                   format("{} holds the global name '{}' already; a process holds one name, as in "
+                          "Erlang's global (allow_multiple_names lifts it)",
+                          etf::term(pid).to_string(80), held)));
+        return;
+      }
+    }
     ref = next_ref_++;
     registration g;
     g.name = std::move(name);
@@ -206,12 +218,12 @@ NODUS_DECL void global_names::register_name(std::string name, const etf::pid& pi
     g.done = std::move(done);
     g.deadline = std::chrono::steady_clock::now() + register_timeout;
     g.id = ref;
-    pending_.emplace(ref, std::move(g));
     // A peer that never answers (it does not keep names) must not hold the answer forever.
     if (transport_ != nullptr) {
-      transport_->names_after(register_timeout + std::chrono::seconds(1),
-                              [this, ref] { expire(ref); });
+      g.cancel_expiry = transport_->names_after(register_timeout + std::chrono::seconds(1),
+                                                [this, ref] { expire(ref); });
     }
+    pending_.emplace(ref, std::move(g));
   }
   attempt(ref);
 }
