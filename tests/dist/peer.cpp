@@ -254,7 +254,9 @@ void flood(Node& node, nodus::node_name to, long ms, bool wait) {
 // flight at any time (a new one as soon as one ends), each with a 30 s timeout, so that a call
 // that never ends shows as hung rather than as a timeout. Prints `storm mark ISSUED DONE` once
 // `mark` calls ended, `storm full N` once N (= inflight) calls are in flight after the mark (the
-// test stops `to` at the mark, so that nothing ends and the storm fills up, then kills it), and,
+// test stops `to` at the mark, so that nothing ends and the storm fills up, then kills it),
+// `storm steady N` once, full, no call ended for 100 ms (the replies that had left `to` before it
+// stopped are all taken: a slow node may still be reading them when it is first full), and,
 // when every call ended or 15 s after the last
 // was issued, `storm done issued= ok= nodedown= timeout= busy= other= wrong= hung=
 // inflight_at_down= max_ms= down_to_last_ms= ms= first_other=`: the counts by outcome (wrong: a
@@ -276,11 +278,17 @@ void storm(Node& node, nodus::node_name to, std::uint64_t total, std::uint64_t i
   };
   auto st = std::make_shared<state>();
   const auto start = clock::now();
-  bool marked = false, full = false;
+  bool marked = false, full = false, steady = false;
   for (std::uint64_t i = 0; i < total; ++i) {
     {
       std::unique_lock lock(st->m);
-      st->cv.wait(lock, [&] { return st->in_flight < inflight; });
+      while (st->in_flight >= inflight) {
+        const bool quiet = st->cv.wait_for(lock, 100ms) == std::cv_status::timeout;
+        if (quiet && full && !steady && st->in_flight == inflight) {
+          steady = true;
+          say(nodus::format("storm steady {}", st->in_flight));
+        }
+      }
       ++st->in_flight;
       if (!marked && st->done >= mark) {
         marked = true;
