@@ -12,6 +12,7 @@
 // node, and node::run() returns the error). Defaults are Elixir's: 3 restarts in 5 seconds.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -193,7 +194,9 @@ class singleton_node final : public child_node {
   state state_ = state::stopped;
   std::uint64_t watch_ = 0;        // the global names' on_change subscription
   std::uint64_t incarnation_ = 0;  // changes at each start and stop: stale callbacks are ignored
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for callbacks that outlive it
+  // For callbacks that outlive it: read on the supervision strand and by timers, cleared by the
+  // destructor (atomic: they may run on another thread meanwhile).
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 // singleton_maker<S>::make(rt, name, worker) -> singleton<S>'s child; defined with the global
