@@ -4,7 +4,8 @@
 //   nodus::supervisor<nodus::one_for_all, nodus::restart_intensity<5, 10000>, a, b,
 //                     nodus::supervisor<nodus::rest_for_one, c, d>>
 //
-// Children start in order and stop in reverse order. A child that crashes (or stops by itself) is
+// Children start in order and stop in reverse order. A child that crashes (or stops by itself,
+// unless its restart type says otherwise: nodus::transient, nodus::temporary) is
 // restarted with fresh state by the strategy: one_for_one restarts it alone; one_for_all stops
 // the others and restarts all; rest_for_one stops and restarts it and the children after it. More
 // than max_restarts restarts within period makes the supervisor stop its children and exit with
@@ -44,6 +45,25 @@ struct restart_intensity {
                 "nodus::restart_intensity<MaxRestarts, PeriodMs>: MaxRestarts must be >= 0 and "
                 "PeriodMs > 0");
 };
+
+// Restart types of a child (OTP's, see "Child specification" in the supervisor manual:
+// https://www.erlang.org/doc/man/supervisor.html#type-restart): permanent (the default) is always
+// restarted; transient only after an abnormal exit (a crash, or a failed restart), not after it
+// stopped itself with stop(); temporary never. The exit of a child that is not restarted counts
+// for no restart intensity and makes one_for_all / rest_for_one restart no sibling; and when a
+// sibling's exit restarts the others, a temporary child they stopped is not started again (nor
+// is a child that is down: a transient that stopped normally).
+enum class restart_type : unsigned char { permanent, transient, temporary };
+
+// permanent<C> / transient<C> / temporary<C>: a supervisor's child C (a server type or a nested
+// supervisor) with that restart type.
+//   nodus::supervisor<nodus::one_for_one, a, nodus::transient<b>, nodus::temporary<c>>
+template <class Child>
+struct permanent {};
+template <class Child>
+struct transient {};
+template <class Child>
+struct temporary {};
 
 // singleton<S>: a child that runs S exactly once in the cluster. Every node's supervisor lists
 // it; the node that registers S::name as a global name (nodus/process/global.hpp) runs S, the
@@ -90,7 +110,9 @@ inline constexpr bool is_strategy_v =
 }  // namespace detail
 
 // supervisor<Strategy, Children...>: a supervisor spec. Children are server types (default
-// constructed at each start) or nested supervisor specs; `flags` may be changed at run time.
+// constructed at each start), nested supervisor specs, singleton<S>, either of the first two
+// with a restart type (permanent<C>, transient<C>, temporary<C>); `flags` may be changed at run
+// time.
 template <class Strategy, class... Children>
 struct supervisor {
   static_assert(detail::is_strategy_v<Strategy>,
@@ -106,6 +128,37 @@ template <class T>
 struct is_supervisor_spec : std::false_type {};
 template <class St, class... Cs>
 struct is_supervisor_spec<supervisor<St, Cs...>> : std::true_type {};
+// restart_of<T>: whether T is a restart-type wrapper; its child and restart type.
+template <class T>
+struct restart_of {
+  static constexpr bool wrapped = false;
+  using child = T;
+  static constexpr restart_type type = restart_type::permanent;
+};
+template <class C>
+struct restart_of<permanent<C>> {
+  static constexpr bool wrapped = true;
+  using child = C;
+  static constexpr restart_type type = restart_type::permanent;
+};
+template <class C>
+struct restart_of<transient<C>> {
+  static constexpr bool wrapped = true;
+  using child = C;
+  static constexpr restart_type type = restart_type::transient;
+};
+template <class C>
+struct restart_of<temporary<C>> {
+  static constexpr bool wrapped = true;
+  using child = C;
+  static constexpr restart_type type = restart_type::temporary;
+};
+// restarted(type, reason) -> whether a child of that restart type that exited for reason is
+// restarted (the self-stop of a server exits with errc::ok).
+[[nodiscard]] inline bool restarted(restart_type type, const error& reason) noexcept {
+  return type == restart_type::permanent ||
+         (type == restart_type::transient && reason.code() != make_error_code(errc::ok));
+}
 template <class T>
 struct is_singleton : std::false_type {};
 template <class S>
@@ -130,6 +183,8 @@ class child_node {
   [[nodiscard]] virtual std::optional<instance_id> next_instance() { return std::nullopt; }
   // on_exit(reason): set by the parent; the child exited without being asked to.
   std::function<void(error)> on_exit;
+  // restart: whether the parent restarts it when it exits (set by the parent's spec).
+  restart_type restart = restart_type::permanent;
 };
 
 // worker_node<S>: a server child.
@@ -276,7 +331,18 @@ std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<S
 
 template <class Wire, class C>
 void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
-  if constexpr (is_singleton<C>::value) {
+  if constexpr (restart_of<C>::wrapped) {
+    using inner = typename restart_of<C>::child;
+    static_assert(!restart_of<inner>::wrapped,
+                  "nodus::permanent / transient / temporary<Child>: a child has one restart type "
+                  "(Child is itself a nodus::permanent, transient or temporary)");
+    static_assert(!is_intensity<inner>::value && !is_singleton<inner>::value,
+                  "nodus::permanent / transient / temporary<Child>: Child must be a server type "
+                  "or a nested nodus::supervisor<...> (a restart_intensity is not a child; a "
+                  "singleton's restart is the cluster's)");
+    add_child<Wire, inner>(rt, out);
+    out.back()->restart = restart_of<C>::type;
+  } else if constexpr (is_singleton<C>::value) {
     using S = typename is_singleton<C>::server;
     std::unique_ptr<child_node> worker(new worker_node<S>(
         rt, [] { return box<S>(new S()); }, Wire::template pointer<S>(),
