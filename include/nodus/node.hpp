@@ -54,6 +54,10 @@ namespace nodus {
 // global_name calls need them.
 struct global_name;
 class telemetry;
+// Defined by process/dynamic_supervisor.hpp (nodus.hpp includes it): dynamic_supervisor() needs
+// it.
+template <class Wire>
+class dynamic_supervisor_ref;
 
 // no_topology: a node that forms no cluster by itself (the default Topology).
 struct no_topology {};
@@ -482,6 +486,46 @@ class node {
     return send<S>(*n, static_cast<M&&>(msg));
   }
   // clang-format on
+
+  // call<S>(local_name{n}, msg[, timeout]) / cast<S>(local_name{n}, msg) /
+  // send<S>(local_name{n}, msg): to the server S of this node registered under the run-time name
+  // n (a dynamic supervisor's child); as with S's own name otherwise.
+  // clang-format off
+  template <class S, class Name, class Req>
+    requires std::is_same_v<Name, local_name>
+  auto call(const Name& to, Req&& msg, std::chrono::milliseconds timeout = {}) {
+    using P = reply_t<S, std::remove_cvref_t<Req>>;
+    if (auto e = core_.blocking_error(to.name)) return result<P>(*e);
+    auto w = std::make_shared<detail::waiter<result<P>>>();
+    detail::call_local<S>(core_.rt(), static_cast<Req&&>(msg),
+                          timeout.count() == 0 ? opts().call_timeout : timeout,
+                          detail::waiter_setter<result<P>>(w), to.name);
+    if (auto r = w->wait()) return std::move(*r);
+    return result<P>(error(errc::shutdown, "the node stopped before the call completed"));
+  }
+  template <class S, class Name, class M>
+    requires std::is_same_v<Name, local_name>
+  result<void> cast(const Name& to, M&& msg) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_cast<S, std::remove_cvref_t<M>>::ok;
+    return detail::cast_local<S, nodus::cast>(core_.rt(), static_cast<M&&>(msg), to.name);
+  }
+  template <class S, class Name, class M>
+    requires std::is_same_v<Name, local_name>
+  result<void> send(const Name& to, M&& msg) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_info<S, std::remove_cvref_t<M>>::ok;
+    return detail::cast_local<S, nodus::info>(core_.rt(), static_cast<M&&>(msg), to.name);
+  }
+  // clang-format on
+
+  // dynamic_supervisor(name) -> a handle on this node's nodus::dynamic_supervisor<name, ...>
+  // (nodus/process/dynamic_supervisor.hpp, which nodus.hpp includes): start_child<S>(...),
+  // terminate_child, which_children.
+  template <class Ref = dynamic_supervisor_ref<detail::protocol_wire<Protocol>>>
+  [[nodiscard]] Ref dynamic_supervisor(std::string_view name) {
+    return Ref(core_, name);
+  }
 
   // registered() -> the names registered on this node, sorted.
   [[nodiscard]] std::vector<std::string> registered() const { return core_.rt().registered(); }

@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -26,6 +27,7 @@
 
 #include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
+#include "nodus/core/fixed_string.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/server.hpp"
@@ -82,6 +84,20 @@ struct supervisor_flags {
   std::chrono::milliseconds period{5000};
 };
 
+// max_children<N>: an option of a dynamic_supervisor: it refuses to start more than N children
+// (errc::max_children). Without it: no limit.
+template <std::size_t N>
+struct max_children {
+  static_assert(N > 0, "nodus::max_children<N>: N must be > 0");
+};
+
+// child_info: one child of a dynamic supervisor, as which_children() reports it.
+struct child_info {
+  std::string name;
+  restart_type restart = restart_type::permanent;
+  bool running = false;  // false while it is being restarted
+};
+
 namespace detail {
 template <class T>
 struct is_intensity : std::false_type {};
@@ -122,6 +138,43 @@ struct supervisor {
   supervisor_flags flags = detail::intensity_of<Children...>::flags;
 };
 
+// dynamic_supervisor<Name, Options...>: a supervisor that starts with no children and is given
+// them at run time, each with its own name and restart type (Elixir's DynamicSupervisor, OTP's
+// simple_one_for_one: https://hexdocs.pm/elixir/DynamicSupervisor.html). A child of a supervisor
+// spec like any other; options: restart_intensity<...> (default 3 restarts in 5 s),
+// max_children<N>.
+//
+//   nodus::supervisor<nodus::one_for_one, nodus::dynamic_supervisor<"downloads">>
+//   node.dynamic_supervisor("downloads").start_child<download>("download/42", restart, url);
+//
+// (node.dynamic_supervisor(name) is nodus/process/dynamic_supervisor.hpp's, which nodus.hpp
+// includes.) Each child is a server S constructed from copies of the arguments at every (re)start
+// and registered under its own name: node.call<S>(nodus::local_name{"download/42"}, msg). The
+// strategy is one_for_one. A child that is not restarted (temporary, a transient that stopped
+// normally) is forgotten. When the restart intensity is exceeded, the dynamic supervisor stops
+// every child and exits; its parent restarts it with no children.
+namespace detail {
+template <class T>
+struct max_children_of {
+  static constexpr std::size_t value = 0;
+};
+template <std::size_t N>
+struct max_children_of<max_children<N>> {
+  static constexpr std::size_t value = N;
+};
+}  // namespace detail
+template <fixed_string Name, class... Options>
+struct dynamic_supervisor {
+  static_assert(((detail::is_intensity<Options>::value ||
+                  detail::max_children_of<Options>::value != 0) &&
+                 ...),
+                "nodus::dynamic_supervisor<Name, Options...>: each option is a "
+                "nodus::restart_intensity<...> or a nodus::max_children<N>");
+  static constexpr fixed_string name = Name;
+  supervisor_flags flags = detail::intensity_of<Options...>::flags;
+  std::size_t max_children = (std::size_t{0} + ... + detail::max_children_of<Options>::value);
+};
+
 namespace detail {
 
 template <class T>
@@ -159,6 +212,10 @@ struct restart_of<temporary<C>> {
   return type == restart_type::permanent ||
          (type == restart_type::transient && reason.code() != make_error_code(errc::ok));
 }
+template <class T>
+struct is_dynamic_spec : std::false_type {};
+template <fixed_string N, class... Os>
+struct is_dynamic_spec<dynamic_supervisor<N, Os...>> : std::true_type {};
 template <class T>
 struct is_singleton : std::false_type {};
 template <class S>
@@ -225,6 +282,58 @@ class worker_node final : public child_node {
 };
 
 enum class strategy_kind { one_for_one, one_for_all, rest_for_one };
+
+// dynamic_supervisor_node: a running dynamic_supervisor. Not a template. Its children and state
+// change on the supervision strand only; which_children() may be called from anywhere.
+class dynamic_supervisor_node final : public child_node {
+ public:
+  NODUS_DECL dynamic_supervisor_node(runtime& rt, std::string_view name, supervisor_flags flags,
+                                     std::size_t max_children);
+  NODUS_DECL ~dynamic_supervisor_node() override;
+  NODUS_DECL void start(std::function<void(result<void>)> done) override;
+  NODUS_DECL void stop(std::function<void()> done) override;
+  [[nodiscard]] NODUS_DECL std::string describe() const override;
+
+  // start_child(restart, cell) -> ok once cell's server runs, registered under cell's name;
+  // errc::max_children when full, already_registered when the name is taken on this node,
+  // init_failed when it does not start (then it is forgotten). On the supervision strand.
+  [[nodiscard]] NODUS_DECL result<void> start_child(restart_type restart,
+                                                    std::unique_ptr<cell_base> cell);
+  // terminate_child(name, done): stops that child (no restart) and forgets it; done(noproc)
+  // when it has no such child. On the supervision strand; done runs there.
+  NODUS_DECL void terminate_child(std::string_view name, std::function<void(result<void>)> done);
+  // which_children() -> its children, in start order. Thread-safe.
+  [[nodiscard]] NODUS_DECL std::vector<child_info> which_children() const;
+  // on_child_gone(cb): cb(name, reason) on the supervision strand when a child is forgotten
+  // after it ended by itself (not restarted), or when it gives up (each child).
+  std::function<void(const std::string&, const error&)> on_child_gone;
+
+ private:
+  struct entry {
+    restart_type restart;
+    std::unique_ptr<cell_base> cell;
+    std::uint64_t generation = 0;  // of the instance it watches
+    bool running = false;
+  };
+  NODUS_DECL void child_exited(cell_base* cell, std::uint64_t generation, const error& reason);
+  // retire(i): forgets child i; its cell is freed a while later (see free_retired).
+  NODUS_DECL void retire(std::size_t i);
+  // free_retired(all): frees the cells retired long enough ago that no thread still uses a
+  // pointer found before they ended (or all of them, once stopped).
+  NODUS_DECL void free_retired(bool all);
+  NODUS_DECL void give_up(const error& reason);
+  NODUS_DECL void stop_from(std::size_t n, std::function<void()> done);
+
+  runtime& rt_;
+  std::string name_;
+  supervisor_flags flags_;
+  std::size_t max_children_;  // 0: no limit
+  mutable std::mutex m_;      // guards children_ against which_children()
+  std::vector<entry> children_;
+  std::deque<clock::time_point> restarts_;
+  std::vector<std::pair<clock::time_point, std::unique_ptr<cell_base>>> retired_;
+  bool running_ = false;
+};
 
 // singleton_node: singleton<S>'s child (see singleton): holds S's worker_node and runs it only
 // while this node holds the global name S::name. Not a template. Runs on the supervision strand;
@@ -354,11 +463,15 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
     // not a child: the supervisor's restart intensity
   } else if constexpr (is_supervisor_spec<C>::value) {
     out.push_back(make_supervisor<Wire>(rt, C{}));
+  } else if constexpr (is_dynamic_spec<C>::value) {
+    const C spec{};
+    out.push_back(std::make_unique<dynamic_supervisor_node>(rt, C::name.view(), spec.flags,
+                                                            spec.max_children));
   } else {
     static_assert(std::is_base_of_v<server_base, C>,
                   "nodus::supervisor<Strategy, Children...>: every child must be a server type "
-                  "(derived from nodus::server<...>), a nested nodus::supervisor<...> or a "
-                  "nodus::restart_intensity<...>");
+                  "(derived from nodus::server<...>), a nested nodus::supervisor<...>, a "
+                  "nodus::dynamic_supervisor<...> or a nodus::restart_intensity<...>");
     static_assert(std::is_default_constructible_v<C>,
                   "nodus::supervisor<Strategy, Children...>: a supervised server must be default "
                   "constructible (it is built afresh at each restart)");

@@ -190,6 +190,24 @@ NODUS_DECL void runtime::unregister_name(cell_base& cell) {
   }
 }
 
+NODUS_DECL bool runtime::add_dynamic(std::string_view name, dynamic_supervisor_node* sup) {
+  std::lock_guard lock(m_);
+  auto [it, inserted] = dynamic_.emplace(std::string(name), sup);
+  return inserted || it->second == sup;
+}
+
+NODUS_DECL void runtime::remove_dynamic(std::string_view name, dynamic_supervisor_node* sup) {
+  std::lock_guard lock(m_);
+  auto it = dynamic_.find(name);
+  if (it != dynamic_.end() && it->second == sup) dynamic_.erase(it);
+}
+
+NODUS_DECL dynamic_supervisor_node* runtime::find_dynamic(std::string_view name) const {
+  std::lock_guard lock(m_);
+  auto it = dynamic_.find(name);
+  return it == dynamic_.end() ? nullptr : it->second;
+}
+
 NODUS_DECL result<void> cell_base::deliver_from_wire(const dist::inbound_message& m) {
   if (wire_ == nullptr) {
     return error(errc::protocol_mismatch,
