@@ -185,6 +185,10 @@ class global_names {
   stop_hook stop_;
   nodus::telemetry* events_;  // name_conflict events (may be null)
   std::map<std::string, entry, std::less<>> names_;
+  // The names a process of this node lost when partitions merged, while it still runs: when it
+  // ends, each peer is told ({unregister, Name, Pid}), for a peer that took its claim after the
+  // winner had gone (the two nodes' name lists crossed) and keeps it.
+  std::vector<std::pair<std::string, etf::pid>> lost_;
   std::map<std::string, lock_holder, std::less<>> locks_;
   std::map<std::int64_t, registration> pending_;
   std::int64_t next_ref_ = 1;

@@ -998,6 +998,16 @@ class cell final : public cell_common {
     return full_error(false);
   }
 
+  // with_instance(f) -> false when no instance runs: otherwise f(S&) runs in the server's context,
+  // on the running instance (if it still runs then), after the messages queued before it.
+  template <class F>
+  bool with_instance(F f) {
+    auto* self = this;
+    task_envelope t{[self, f = std::move(f)]() mutable { f(*self->instance_); },
+                    generation_.load(std::memory_order_relaxed)};
+    return push(t) == push_status::queued;
+  }
+
   void notify(const node_up& e, std::uint64_t gen) override {
     if constexpr (handles_info_v<S, node_up>) {
       envelope<info<node_up>> env{store<node_up>(node_up(e)), gen};

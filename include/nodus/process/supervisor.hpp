@@ -283,6 +283,8 @@ class worker_node final : public child_node {
 
 enum class strategy_kind { one_for_one, one_for_all, rest_for_one };
 
+class distributed_node;  // process/distributed_supervisor.hpp
+
 // dynamic_supervisor_node: a running dynamic_supervisor. Not a template. Its children and state
 // change on the supervision strand only; which_children() may be called from anywhere.
 class dynamic_supervisor_node final : public child_node {
@@ -307,6 +309,8 @@ class dynamic_supervisor_node final : public child_node {
   // on_child_gone(cb): cb(name, reason) on the supervision strand when a child is forgotten
   // after it ended by itself (not restarted), or when it gives up (each child).
   std::function<void(const std::string&, const error&)> on_child_gone;
+  // distributed: the distributed_supervisor member this one runs the local children of, if any.
+  distributed_node* distributed = nullptr;
 
  private:
   struct entry {
@@ -366,6 +370,15 @@ class singleton_node final : public child_node {
 // <nodus/nodus.hpp>.
 template <class S>
 struct singleton_maker;
+
+// distributed_maker<Spec>::make<Wire>(rt) -> a distributed_supervisor's child; defined by
+// nodus/process/distributed_supervisor.hpp (nodus.hpp includes it): an "incomplete type" error
+// naming it means that the program uses nodus::distributed_supervisor without including
+// <nodus/nodus.hpp>.
+template <class Spec>
+struct distributed_maker;
+template <class T>
+concept distributed_spec = T::nodus_distributed;
 
 // supervisor_node: a running supervisor. Not a template: one is compiled for every tree
 // (process/impl/supervisor.ipp).
@@ -463,6 +476,8 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
     // not a child: the supervisor's restart intensity
   } else if constexpr (is_supervisor_spec<C>::value) {
     out.push_back(make_supervisor<Wire>(rt, C{}));
+  } else if constexpr (distributed_spec<C>) {
+    out.push_back(distributed_maker<C>::template make<Wire>(rt));
   } else if constexpr (is_dynamic_spec<C>::value) {
     const C spec{};
     out.push_back(std::make_unique<dynamic_supervisor_node>(rt, C::name.view(), spec.flags,

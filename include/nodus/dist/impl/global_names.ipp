@@ -329,12 +329,31 @@ NODUS_DECL void global_names::remove_on_change(std::uint64_t id) {
 
 NODUS_DECL void global_names::member_exited(const etf::pid& pid) {
   std::vector<std::string> mine;
+  std::vector<node_name> peers;
+  {
+    std::lock_guard lock(m_);
+    if (transport_ != nullptr) peers = transport_->names_peers();  // as unregister_name does
+  }
+  outbox out;
   {
     std::lock_guard lock(m_);
     for (const auto& [name, e] : names_) {
       if (e.pid == pid) mine.push_back(name);
     }
+    for (auto it = lost_.begin(); it != lost_.end();) {
+      if (it->second != pid) {
+        ++it;
+        continue;
+      }
+      for (const auto& peer : peers) {
+        out.sends.emplace_back(
+            peer, etf::term::tuple({detail::names_atom("unregister"), etf::term::binary(it->first),
+                                    etf::term(pid)}));
+      }
+      it = lost_.erase(it);
+    }
   }
+  flush(out);
   for (const auto& n : mine) (void)unregister_name(n);
 }
 
@@ -415,6 +434,7 @@ NODUS_DECL void global_names::claim_locked(outbox& out, const node_name& peer,
   }
   if (!local(old.pid)) return;
   // This node's process lost it.
+  lost_.emplace_back(name, old.pid);
   const name_conflict c{name, old.pid, p == name_conflict_policy::notify_both ? etf::pid{} : pid,
                         p == name_conflict_policy::notify_both};
   if (p == name_conflict_policy::stop_other) {

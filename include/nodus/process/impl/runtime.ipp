@@ -122,6 +122,14 @@ NODUS_DECL result<void> runtime::deliver(const dist::inbound_message& m) {
   thread_local cached last;
   const auto version = registry_version();
   cell_base* c = nullptr;
+  if (dist::pid_target_value pid; dist::parse_pid_target(m.target, pid)) {
+    // An instance (a global name's holder): the cell whose running instance it is.
+    const std::string_view name = name_of(pid.number, pid.serial);
+    c = name.empty() ? nullptr : whereis(name);
+    if (c == nullptr)
+      return error(errc::noproc, format("that process no longer runs on {}", self_));
+    return c->deliver_from_wire(m);
+  }
   if (last.version == version && last.name == m.target) {
     c = last.cell;
   } else {
