@@ -305,7 +305,7 @@ BOOST_AUTO_TEST_CASE(partitions_heal_with_no_child_lost_or_doubled) {
   BOOST_TEST_REQUIRE(settled(all));
   const char* env = std::getenv("NODUS_PARTITION_ROUNDS");
   const int rounds = env != nullptr ? std::atoi(env) : 3;
-  int lost = 0, doubled = 0;
+  int lost = 0, doubled = 0, unreachable = 0;
   for (int round = 0; round < rounds; ++round) {
     peer* cut = all[round % 3];
     std::vector<peer*> others;
@@ -332,17 +332,23 @@ BOOST_AUTO_TEST_CASE(partitions_heal_with_no_child_lost_or_doubled) {
         if (it == runs.end()) ++lost;
         if (it != runs.end() && it->second > 1) ++doubled;
       }
+      // Each runs once, but not every node reaches every one (see the README: a node's copy
+      // of the global names may miss a name after a merge): counted, and shown.
       std::string calls;
       for (int i = 0; i < n; ++i) {
-        for (auto* p : all)
-          calls += "\n" + p->name() + " dcall " + job_name(i) + ": " +
-                   p->request("dcall " + job_name(i)) + " / " + p->request("dlocal");
+        for (auto* p : all) {
+          if (!dcall(*p, job_name(i))) {
+            ++unreachable;
+            calls += "\n" + p->name() + " dcall " + job_name(i) + ": " +
+                     p->request("dcall " + job_name(i));
+          }
+        }
       }
-      BOOST_TEST_MESSAGE("round " << round << ": not settled" << calls);
+      BOOST_TEST_MESSAGE("round " << round << ": not settled within the bound" << calls);
     }
   }
   BOOST_TEST_MESSAGE(rounds << " partition-and-heal rounds: " << lost << " lost, " << doubled
-                            << " doubled");
+                            << " doubled, " << unreachable << " calls that found no holder");
   BOOST_TEST(lost == 0);
   BOOST_TEST(doubled == 0);
 }
