@@ -74,7 +74,6 @@ struct distributed_node::impl {
   std::uint64_t names_watch = 0;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   bool running = false;
-  distributed_node* self_node = nullptr;
 
   [[nodiscard]] dist::global_names& names() const { return rt.dist()->cluster_names(); }
   [[nodiscard]] const child_type* type_of(std::string_view t) const {
@@ -382,6 +381,7 @@ struct distributed_node::impl {
   }
 
   void members_changed(const group_event& e) {
+    if (!running) return;  // a late event of a subscription that stop() ended
     if (e.what == group_event::kind::join) {
       std::vector<etf::pid> fresh;
       for (const auto& p : e.pids) {
@@ -422,7 +422,6 @@ inline result<void> member_term(cell_base& c, const dist::erlang_inbound& m) {
 NODUS_DECL distributed_node::distributed_node(runtime& rt, std::string_view name,
                                               std::vector<child_type> types)
     : impl_(std::make_unique<impl>(rt, name, std::move(types))) {
-  impl_->self_node = this;
   impl_->local.distributed = this;
   impl_->local.on_child_gone = [this](const std::string& child, const error& reason) {
     impl_->child_gone(child, reason);
@@ -462,18 +461,28 @@ NODUS_DECL void distributed_node::start(std::function<void(result<void>)> done) 
     }
     m.running = true;
     m.member_pids.clear();
-    // When a child's global name goes anywhere: the placement looks again.
+    // When a child's global name is taken or goes anywhere: the placement looks again. (The
+    // callbacks may run on another thread after remove_on_change / demonitor: they touch only
+    // the runtime and the alive flag until they are on the strand.)
     m.names_watch =
-        m.names().on_change([&m](const std::string& child, const std::optional<etf::pid>& pid) {
-          if (pid) {
-            m.post([&m, child] { m.name_taken(child); });
-          } else {
-            m.post([&m, child] { m.name_gone(child); });
-          }
+        m.names().on_change([&rt = m.rt, a = m.alive, pm = &m](const std::string& child,
+                                                               const std::optional<etf::pid>& pid) {
+          const bool taken = pid.has_value();
+          asio::post(rt.supervision(), [a, pm, child, taken] {
+            if (!*a) return;
+            if (taken) {
+              pm->name_taken(child);
+            } else {
+              pm->name_gone(child);
+            }
+          });
         });
     groups g(m.rt, "pg");
-    auto [id, now] = g.monitor(
-        m.group, [&m](const group_event& e) { m.post([&m, e] { m.members_changed(e); }); });
+    auto [id, now] = g.monitor(m.group, [&rt = m.rt, a = m.alive, pm = &m](const group_event& e) {
+      asio::post(rt.supervision(), [a, pm, e] {
+        if (*a) pm->members_changed(e);
+      });
+    });
     m.pg_watch = id;
     m.member_pids = now;
     (void)g.join(m.group, m.rt.pid_of(*m.member, m.member->generation()));
