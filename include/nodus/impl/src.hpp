@@ -28,6 +28,7 @@
 #include "nodus/impl/options.ipp"
 #include "nodus/process/impl/call_op.ipp"
 #include "nodus/process/impl/distributed_supervisor.ipp"
+#include "nodus/process/impl/dynamic_supervisor.ipp"
 #include "nodus/process/impl/global.ipp"
 #include "nodus/process/impl/groups.ipp"
 #include "nodus/process/impl/remote_ops.ipp"

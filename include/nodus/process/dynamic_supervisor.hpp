@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/detail/node_core.hpp"
@@ -57,6 +58,17 @@ std::unique_ptr<cell_base> make_child_cell(runtime& rt, std::string name, Args&&
   c->set_term_delivery(Wire::template term_pointer<S>());
   return owned;
 }
+}  // namespace detail
+
+namespace detail {
+template <fixed_string Name, class... Os>
+struct dynamic_maker<dynamic_supervisor<Name, Os...>> {
+  static std::unique_ptr<child_node> make(runtime& rt) {
+    const dynamic_supervisor<Name, Os...> spec{};
+    return std::make_unique<dynamic_supervisor_node>(rt, Name.view(), spec.flags,
+                                                     spec.max_children);
+  }
+};
 }  // namespace detail
 
 // dynamic_supervisor_ref<Wire>: a handle on a node's dynamic supervisor of one name (from
@@ -126,3 +138,7 @@ class dynamic_supervisor_ref {
 };
 
 }  // namespace nodus
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/process/impl/dynamic_supervisor.ipp"
+#endif

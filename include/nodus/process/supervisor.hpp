@@ -147,12 +147,13 @@ struct supervisor {
 //   nodus::supervisor<nodus::one_for_one, nodus::dynamic_supervisor<"downloads">>
 //   node.dynamic_supervisor("downloads").start_child<download>("download/42", restart, url);
 //
-// (node.dynamic_supervisor(name) is nodus/process/dynamic_supervisor.hpp's, which nodus.hpp
-// includes.) Each child is a server S constructed from copies of the arguments at every (re)start
-// and registered under its own name: node.call<S>(nodus::local_name{"download/42"}, msg). The
-// strategy is one_for_one. A child that is not restarted (temporary, a transient that stopped
-// normally) is forgotten. When the restart intensity is exceeded, the dynamic supervisor stops
-// every child and exits; its parent restarts it with no children.
+// (A program that uses it includes nodus/process/dynamic_supervisor.hpp, or nodus.hpp, which
+// has node.dynamic_supervisor(name)'s handle.) Each child is a server S constructed from copies of
+// the arguments at every (re)start and registered under its own name:
+// node.call<S>(nodus::local_name{"download/42"}, msg). The strategy is one_for_one. A child that is
+// not restarted (temporary, a transient that stopped normally) is forgotten. When the restart
+// intensity is exceeded, the dynamic supervisor stops every child and exits; its parent restarts it
+// with no children.
 namespace detail {
 template <class T>
 struct max_children_of {
@@ -371,6 +372,13 @@ class singleton_node final : public child_node {
 template <class S>
 struct singleton_maker;
 
+// dynamic_maker<Spec>::make(rt) -> a dynamic_supervisor's child; defined by
+// nodus/process/dynamic_supervisor.hpp (its code by process/impl/dynamic_supervisor.ipp): an
+// "incomplete type" error naming it means that the program uses nodus::dynamic_supervisor without
+// including <nodus/process/dynamic_supervisor.hpp> (or <nodus/nodus.hpp>).
+template <class Spec>
+struct dynamic_maker;
+
 // distributed_maker<Spec>::make<Wire>(rt) -> a distributed_supervisor's child; defined by
 // nodus/process/distributed_supervisor.hpp (nodus.hpp includes it): an "incomplete type" error
 // naming it means that the program uses nodus::distributed_supervisor without including
@@ -479,9 +487,8 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
   } else if constexpr (distributed_spec<C>) {
     out.push_back(distributed_maker<C>::template make<Wire>(rt));
   } else if constexpr (is_dynamic_spec<C>::value) {
-    const C spec{};
-    out.push_back(std::make_unique<dynamic_supervisor_node>(rt, C::name.view(), spec.flags,
-                                                            spec.max_children));
+    // dynamic_maker is defined by nodus/process/dynamic_supervisor.hpp (nodus.hpp includes it).
+    out.push_back(dynamic_maker<C>::make(rt));
   } else {
     static_assert(std::is_base_of_v<server_base, C>,
                   "nodus::supervisor<Strategy, Children...>: every child must be a server type "
