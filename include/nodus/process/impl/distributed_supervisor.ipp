@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -72,7 +73,8 @@ struct distributed_node::impl {
   std::vector<std::unique_ptr<cell_base>> unused;  // cells that never started (freed at stop)
   std::uint64_t pg_watch = 0;
   std::uint64_t names_watch = 0;
-  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  // false once the member is destroyed; read by callbacks on other threads (a timer).
+  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
   bool running = false;
 
   [[nodiscard]] dist::global_names& names() const { return rt.dist()->cluster_names(); }
