@@ -54,6 +54,13 @@ namespace nodus {
 // global_name calls need them.
 struct global_name;
 class telemetry;
+// Defined by process/dynamic_supervisor.hpp (nodus.hpp includes it): dynamic_supervisor() needs
+// it.
+template <class Wire>
+class dynamic_supervisor_ref;
+// Defined by process/distributed_supervisor.hpp (nodus.hpp includes it).
+template <class Spec>
+class distributed_supervisor_ref;
 
 // no_topology: a node that forms no cluster by itself (the default Topology).
 struct no_topology {};
@@ -454,8 +461,9 @@ class node {
   }
 
   // call<S>(global_name{n}, msg[, timeout]) / cast<S>(global_name{n}, msg) /
-  // send<S>(global_name{n}, msg): to S on the node of the process that holds the global name n
-  // (a local lookup); noproc when nobody holds it. Otherwise as with a node.
+  // send<S>(global_name{n}, msg): to the server S that holds the global name n (a local lookup
+  // of its pid; on a BEAM node: S by its name on the pid's node); noproc when nobody holds it
+  // (or its holder is no S). Otherwise as with a node.
   // (The reply type comes from the body: overload resolution of a local call, whose first
   // argument is its message, does not look into it. clang-format misreads requires-clauses.)
   // clang-format off
@@ -463,25 +471,81 @@ class node {
     requires std::is_same_v<Name, global_name>
   auto call(const Name& to, Req&& msg, std::chrono::milliseconds timeout = {}) {
     using P = reply_t<S, detail::message_type_t<Req>>;
-    auto n = global().node_of(to.name);
-    if (!n) return result<P>(n.error());
-    return call<S>(*n, static_cast<Req&&>(msg), timeout);
+    auto r = global().route(to.name);
+    if (!r) return result<P>(r.error());
+    if (auto e = core_.blocking_error(S::name.view())) return result<P>(*e);
+    auto w = std::make_shared<detail::waiter<result<P>>>();
+    const auto t = timeout.count() == 0 ? opts().call_timeout : timeout;
+    if (r->node == self()) {
+      detail::call_local<S>(core_.rt(), detail::message_value(static_cast<Req&&>(msg)), t,
+                            detail::waiter_setter<result<P>>(w), r->target);
+    } else {
+      detail::require_remote_ops<S>();
+      detail::call_remote<S>(core_.rt(), r->node, static_cast<Req&&>(msg), t,
+                             detail::waiter_setter<result<P>>(w), r->target);
+    }
+    if (auto v = w->wait()) return std::move(*v);
+    return result<P>(error(errc::shutdown, "the node stopped before the call completed"));
   }
   template <class S, class Name, class M>
     requires std::is_same_v<Name, global_name>
   result<void> cast(const Name& to, M&& msg) {
-    auto n = global().node_of(to.name);
-    if (!n) return n.error();
-    return cast<S>(*n, static_cast<M&&>(msg));
+    return to_global<S, nodus::cast>(to, static_cast<M&&>(msg));
   }
   template <class S, class Name, class M>
     requires std::is_same_v<Name, global_name>
   result<void> send(const Name& to, M&& msg) {
-    auto n = global().node_of(to.name);
-    if (!n) return n.error();
-    return send<S>(*n, static_cast<M&&>(msg));
+    return to_global<S, nodus::info>(to, static_cast<M&&>(msg));
   }
   // clang-format on
+
+  // call<S>(local_name{n}, msg[, timeout]) / cast<S>(local_name{n}, msg) /
+  // send<S>(local_name{n}, msg): to the server S of this node registered under the run-time name
+  // n (a dynamic supervisor's child); as with S's own name otherwise.
+  // clang-format off
+  template <class S, class Name, class Req>
+    requires std::is_same_v<Name, local_name>
+  auto call(const Name& to, Req&& msg, std::chrono::milliseconds timeout = {}) {
+    using P = reply_t<S, std::remove_cvref_t<Req>>;
+    if (auto e = core_.blocking_error(to.name)) return result<P>(*e);
+    auto w = std::make_shared<detail::waiter<result<P>>>();
+    detail::call_local<S>(core_.rt(), static_cast<Req&&>(msg),
+                          timeout.count() == 0 ? opts().call_timeout : timeout,
+                          detail::waiter_setter<result<P>>(w), to.name);
+    if (auto r = w->wait()) return std::move(*r);
+    return result<P>(error(errc::shutdown, "the node stopped before the call completed"));
+  }
+  template <class S, class Name, class M>
+    requires std::is_same_v<Name, local_name>
+  result<void> cast(const Name& to, M&& msg) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_cast<S, std::remove_cvref_t<M>>::ok;
+    return detail::cast_local<S, nodus::cast>(core_.rt(), static_cast<M&&>(msg), to.name);
+  }
+  template <class S, class Name, class M>
+    requires std::is_same_v<Name, local_name>
+  result<void> send(const Name& to, M&& msg) {
+    [[maybe_unused]] constexpr bool declared =
+        detail::checked_info<S, std::remove_cvref_t<M>>::ok;
+    return detail::cast_local<S, nodus::info>(core_.rt(), static_cast<M&&>(msg), to.name);
+  }
+  // clang-format on
+
+  // dynamic_supervisor(name) -> a handle on this node's nodus::dynamic_supervisor<name, ...>
+  // (nodus/process/dynamic_supervisor.hpp, which nodus.hpp includes): start_child<S>(...),
+  // terminate_child, which_children.
+  template <class Ref = dynamic_supervisor_ref<detail::protocol_wire<Protocol>>>
+  [[nodiscard]] Ref dynamic_supervisor(std::string_view name) {
+    return Ref(core_, name);
+  }
+
+  // distributed_supervisor<Spec>() -> a handle on this node's member of the
+  // nodus::distributed_supervisor Spec (nodus/process/distributed_supervisor.hpp, which
+  // nodus.hpp includes): start_child<S>(...), terminate_child, which_children, members.
+  template <class Spec, class Ref = distributed_supervisor_ref<Spec>>
+  [[nodiscard]] Ref distributed_supervisor() {
+    return Ref(core_);
+  }
 
   // registered() -> the names registered on this node, sorted.
   [[nodiscard]] std::vector<std::string> registered() const { return core_.rt().registered(); }
@@ -494,6 +558,24 @@ class node {
   [[nodiscard]] const options& opts() const noexcept { return core_.opts(); }
 
  private:
+  template <class S, template <class> class Kind, class Name, class M>
+  result<void> to_global(const Name& to, M&& msg) {
+    using T = detail::message_type_t<M>;
+    if constexpr (std::is_same_v<Kind<T>, nodus::cast<T>>) {
+      [[maybe_unused]] constexpr bool declared = detail::checked_cast<S, T>::ok;
+    } else {
+      [[maybe_unused]] constexpr bool declared = detail::checked_info<S, T>::ok;
+    }
+    auto r = global().route(to.name);
+    if (!r) return r.error();
+    if (r->node == self()) {
+      return detail::cast_local<S, Kind>(core_.rt(), detail::message_value(static_cast<M&&>(msg)),
+                                         r->target);
+    }
+    detail::require_remote_ops<S>();
+    return detail::cast_remote<S, Kind>(core_.rt(), r->node, static_cast<M&&>(msg), nullptr,
+                                        r->target);
+  }
   template <class S, class Req, class Handler>
   void call_any(const node_name& to, Req&& msg, std::chrono::milliseconds timeout, Handler&& h) {
     if (to == self()) {

@@ -20,6 +20,8 @@
 #include "nodus/message/protocol.hpp"
 
 #include "nodus/process/caller.hpp"
+#include "nodus/process/distributed_supervisor.hpp"
+#include "nodus/process/dynamic_supervisor.hpp"
 #include "nodus/process/global.hpp"
 #include "nodus/process/groups.hpp"
 #include "nodus/process/interface.hpp"

@@ -37,6 +37,7 @@ BOOST_AUTO_TEST_CASE(errc_values_are_stable) {
   BOOST_TEST(static_cast<int>(errc::mailbox_full) == 19);
   BOOST_TEST(static_cast<int>(errc::busy) == 20);
   BOOST_TEST(static_cast<int>(errc::tls_failed) == 21);
+  BOOST_TEST(static_cast<int>(errc::max_children) == 22);
 }
 
 BOOST_AUTO_TEST_CASE(category) {

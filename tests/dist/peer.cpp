@@ -12,9 +12,11 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -64,10 +66,22 @@ struct blob_ask {  // what `bigreply` asks for: a blob of this many bytes as the
   std::uint64_t size;
 };
 
-using protocol =
-    nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob, blob_size, blob_ask>;
-using alt_protocol = nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob,
-                                     blob_size, blob_ask, extra>;
+// The children of the distributed supervisor (--dsup).
+struct job_query {};  // -> job_state
+struct job_bump {};   // -> job_state, after counting one more
+struct job_state {
+  nodus::node_name node;
+  std::uint64_t id;
+  std::uint64_t count;
+};
+struct job_quit {};   // cast: the job stops itself normally
+struct job_crash {};  // cast: the job crashes
+
+using protocol = nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob, blob_size,
+                                 blob_ask, job_query, job_bump, job_state, job_quit, job_crash>;
+using alt_protocol =
+    nodus::protocol<ping, pong, hold, chunk, sink_query, sink_report, blob, blob_size, blob_ask,
+                    job_query, job_bump, job_state, job_quit, job_crash, extra>;
 
 namespace {
 
@@ -117,6 +131,29 @@ struct cleaner : nodus::server<cleaner> {
   void terminate(const nodus::error&) { say(nodus::format("singleton down {}", self_node())); }
 };
 bool with_singleton = false;  // --singleton: the tree has nodus::singleton<cleaner>
+
+// job: a child of the distributed supervisor `jobs` (--dsup), built from its id; its count moves
+// with it (handoff). Says `job up NAME NODE COUNT` and `job down NAME NODE`.
+struct job : nodus::server<job, nodus::call<job_query, job_state>, nodus::call<job_bump, job_state>,
+                           nodus::cast<job_quit>, nodus::cast<job_crash>> {
+  static constexpr nodus::fixed_string name = "job";
+  using start_args = std::tuple<std::uint64_t>;
+  explicit job(std::uint64_t i) : id(i) {}
+  void init() { say(nodus::format("job up {} {} {}", self_name(), self_node(), count)); }
+  void terminate(const nodus::error&) {
+    say(nodus::format("job down {} {}", self_name(), self_node()));
+  }
+  job_state handle_call(const job_query&) { return {self_node(), id, count}; }
+  job_state handle_call(const job_bump&) { return {self_node(), id, ++count}; }
+  void handle_cast(const job_quit&) { stop(); }
+  void handle_cast(const job_crash&) { throw std::runtime_error("job crash requested"); }
+  std::uint64_t handoff_state() const { return count; }
+  void take_handoff(std::uint64_t c) { count = c; }
+  std::uint64_t id;
+  std::uint64_t count = 0;
+};
+using jobs = nodus::distributed_supervisor<"jobs", job>;
+bool with_dsup = false;  // --dsup: the tree has the distributed supervisor `jobs`
 
 // sink: takes the chunks of `flood` and checks that they come numbered 0, 1, 2, ...
 struct sink : nodus::server<sink, nodus::cast<chunk>, nodus::call<sink_query, sink_report>> {
@@ -395,9 +432,10 @@ int run_node(nodus::options opts) {
   node.log().set_sink(
       [](const nodus::log_record& r) { say("log " + nodus::logger::format_line(r)); });
   auto started =
-      with_singleton
-          ? node.start(nodus::supervisor<nodus::one_for_one, observer, ping_server, sink,
-                                         nodus::singleton<cleaner>>{})
+      with_singleton ? node.start(nodus::supervisor<nodus::one_for_one, observer, ping_server, sink,
+                                                    nodus::singleton<cleaner>>{})
+      : with_dsup
+          ? node.start(nodus::supervisor<nodus::one_for_one, observer, ping_server, sink, jobs>{})
           : node.start(nodus::supervisor<nodus::one_for_one, observer, ping_server, sink>{});
   if (auto r = std::move(started); !r) {
     say("start-failed " + r.error().message());
@@ -446,7 +484,59 @@ int run_node(nodus::options opts) {
       say(r ? nodus::format("{} ok {} ms={}", cmd, size(*r), took)
             : nodus::format("{} error {} ms={}", cmd, r.error().message(), took));
     };
-    if (cmd == "single") {
+    // The distributed supervisor (--dsup): job_reply(cmd, r) says `CMD ok NODE ID COUNT` or
+    // `CMD error MESSAGE`.
+    auto job_reply = [&](const nodus::result<job_state>& r) {
+      say(r ? nodus::format("{} ok {} {} {}", cmd, r->node, r->id, r->count)
+            : nodus::format("{} error {}", cmd, r.error().message()));
+    };
+    if (cmd == "dstart") {
+      // dstart NAME ID p|t|x: starts a job (permanent, transient, temporary); says where.
+      char child[256] = {};
+      unsigned long long id = 0;
+      char kind = 'p';
+      if (std::sscanf(arg.c_str(), "%255s %llu %c", child, &id, &kind) != 3) {
+        say("dstart error usage: dstart NAME ID p|t|x");
+        continue;
+      }
+      const auto restart = kind == 't'   ? nodus::restart_type::transient
+                           : kind == 'x' ? nodus::restart_type::temporary
+                                         : nodus::restart_type::permanent;
+      auto r = node.template distributed_supervisor<jobs>().template start_child<job>(
+          child, restart, std::uint64_t{id});
+      say(r ? nodus::format("dstart ok {}", *r) : "dstart error " + r.error().message());
+    } else if (cmd == "dcall") {
+      job_reply(node.template call<job>(nodus::global_name{arg}, job_query{}));
+    } else if (cmd == "dbump") {
+      job_reply(node.template call<job>(nodus::global_name{arg}, job_bump{}));
+    } else if (cmd == "dquit" || cmd == "dcrash") {
+      auto r = cmd == "dquit" ? node.template cast<job>(nodus::global_name{arg}, job_quit{})
+                              : node.template cast<job>(nodus::global_name{arg}, job_crash{});
+      say(r ? cmd + " ok" : cmd + " error " + r.error().message());
+    } else if (cmd == "dplace") {
+      // dplace NAME: where the policy places NAME over the members this node knows.
+      say("dplace " + std::string(nodus::detail::distributed_node::place(
+                                      arg, node.template distributed_supervisor<jobs>().members())
+                                      .str()));
+    } else if (cmd == "dmembers") {
+      say("dmembers " + join(node.template distributed_supervisor<jobs>().members()));
+    } else if (cmd == "dtable") {
+      // dtable: `dtable - NAMES`: the names in this member's table, sorted.
+      std::string out = "dtable -";  // (a word, so that an empty table still answers `dtable -`)
+      for (const auto& c : node.template distributed_supervisor<jobs>().which_children()) {
+        out += ' ';
+        out += c.name;
+      }
+      say(out);
+    } else if (cmd == "dlocal") {
+      // dlocal: `dlocal - NAMES`: the jobs that run on this node.
+      std::string out = "dlocal -";
+      for (const auto& c : node.dynamic_supervisor("jobs").which_children()) {
+        out += ' ';
+        out += c.name;
+      }
+      say(out);
+    } else if (cmd == "single") {
       // single: whether the singleton runs here, and the node its global name points to.
       auto at = node.global().node_of("cleaner");
       say(nodus::format("single {} {}", node.template is_running<cleaner>() ? "here" : "not",
@@ -595,6 +685,8 @@ int run_peer(int argc, char* argv[]) {
       alt = true;
     } else if (a == "--singleton") {
       with_singleton = true;
+    } else if (a == "--dsup") {
+      with_dsup = true;
     } else if ((a == "--nofile" || a == "--nofile-soft") && i + 1 < opts->rest.size()) {
       // --nofile N: RLIMIT_NOFILE soft and hard N (the node cannot raise it); --nofile-soft N:
       // the soft limit N only (as a shell's default of 1024 under a higher hard limit). Set before

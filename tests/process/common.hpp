@@ -77,16 +77,30 @@ struct captured_log {
   std::vector<std::string> lines;
   void attach(nodus::logger& l) {
     l.set_sink([this](const nodus::log_record& r) {
-      std::lock_guard lock(m);
-      lines.push_back(nodus::logger::format_line(r));
+      {
+        std::lock_guard lock(m);
+        lines.push_back(nodus::logger::format_line(r));
+      }
+      cv.notify_all();
     });
   }
   [[nodiscard]] bool contains(std::string_view needle) {
     std::lock_guard lock(m);
+    return contains_locked(needle);
+  }
+  // wait_for(needle): true once a line contains needle; false after the bound.
+  [[nodiscard]] bool wait_for(std::string_view needle, std::chrono::milliseconds bound = 10s) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, bound, [&] { return contains_locked(needle); });
+  }
+
+ private:
+  bool contains_locked(std::string_view needle) const {
     for (const auto& l : lines)
       if (l.find(needle) != std::string::npos) return true;
     return false;
   }
+  std::condition_variable cv;
 };
 
 }  // namespace test

@@ -17,6 +17,7 @@ struct state {
   int incarnation;
 };
 struct fail {};
+struct quit {};  // the worker stops itself normally
 
 // How many times each worker type has been started (its incarnation), across the test binary.
 template <class Tag>
@@ -27,7 +28,8 @@ int next_incarnation() {
 
 // worker<Tag>: a server named Tag::name counting bumps; `fail` crashes it.
 template <class Tag>
-struct worker : nodus::server<worker<Tag>, nodus::call<bump, state>, nodus::cast<fail>> {
+struct worker
+    : nodus::server<worker<Tag>, nodus::call<bump, state>, nodus::cast<fail>, nodus::cast<quit>> {
   static constexpr nodus::fixed_string name = Tag::name;
   int bumps = 0;
   int incarnation = next_incarnation<Tag>();
@@ -37,6 +39,7 @@ struct worker : nodus::server<worker<Tag>, nodus::call<bump, state>, nodus::cast
   }
   state handle_call(const bump&) { return {++bumps, incarnation}; }
   void handle_cast(const fail&) { throw std::runtime_error("crash requested"); }
+  void handle_cast(const quit&) { this->stop(); }
 };
 struct tag_a {
   static constexpr nodus::fixed_string name = "a";
@@ -232,6 +235,90 @@ BOOST_AUTO_TEST_CASE(run_returns_when_stopped_from_a_handler_thread) {
   stopper.join();
   BOOST_TEST(seen_init.load());
   BOOST_TEST(events().count("terminate a") == 1);
+}
+
+// Restart types (OTP's permanent, transient, temporary).
+
+BOOST_AUTO_TEST_CASE(a_permanent_child_is_restarted_after_a_normal_stop_too) {
+  events().clear();
+  nodus::node<> node(two_threads());
+  BOOST_REQUIRE(node.start(nodus::supervisor<nodus::one_for_one, nodus::permanent<a>>{}));
+  node.run_in_background();
+  BOOST_REQUIRE(node.cast<a>(quit{}));
+  BOOST_REQUIRE(events().wait_count("init a", 2));
+  BOOST_TEST(bump_once<a>(node).bumps == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_transient_child_is_restarted_after_a_crash_not_after_a_normal_stop) {
+  events().clear();
+  test::captured_log log;
+  nodus::node<> node(two_threads());
+  log.attach(node.log());
+  BOOST_REQUIRE(node.start(nodus::supervisor<nodus::one_for_all, a, nodus::transient<b>, c>{}));
+  node.run_in_background();
+  crash_and_wait<b>(node, "init c", 2);  // a crash: restarted, with its siblings (one_for_all)
+  BOOST_TEST(events().count("init b") == 2);
+  BOOST_REQUIRE(node.cast<b>(quit{}));  // a normal exit: neither it nor its siblings restart
+  BOOST_REQUIRE(log.wait_for("'b' ended (normal) and is not restarted"));
+  BOOST_TEST(!node.is_running<b>());
+  auto gone = node.call<b>(bump{});
+  BOOST_TEST((!gone && gone.error() == nodus::errc::noproc));
+  BOOST_TEST(events().count("init a") == 2);
+  BOOST_TEST(events().count("init c") == 2);
+  // A sibling's crash restarts those that run; b, down, stays down.
+  crash_and_wait<a>(node, "init c", 3);
+  BOOST_TEST(events().count("init a") == 3);
+  BOOST_TEST(events().count("init b") == 2);
+  BOOST_TEST(!node.is_running<b>());
+}
+
+BOOST_AUTO_TEST_CASE(a_temporary_child_is_never_restarted_and_its_exit_restarts_no_sibling) {
+  events().clear();
+  test::captured_log log;
+  nodus::node<> node(two_threads());
+  log.attach(node.log());
+  BOOST_REQUIRE(node.start(nodus::supervisor<nodus::one_for_all, a, nodus::temporary<b>, c>{}));
+  node.run_in_background();
+  bump_once<a>(node);
+  BOOST_REQUIRE(node.cast<b>(fail{}));  // even a crash
+  BOOST_REQUIRE(log.wait_for("'b' ended (server crashed"));
+  BOOST_TEST(!node.is_running<b>());
+  BOOST_TEST(bump_once<a>(node).bumps == 2);  // a kept its state: not restarted
+  BOOST_TEST(events().count("init a") == 1);
+  BOOST_TEST(events().count("init c") == 1);
+  BOOST_TEST(events().count("init b") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_temporary_child_stopped_by_a_siblings_restart_is_not_started_again) {
+  events().clear();
+  nodus::node<> node(two_threads());
+  BOOST_REQUIRE(node.start(nodus::supervisor<nodus::rest_for_one, a, nodus::temporary<b>, c>{}));
+  node.run_in_background();
+  crash_and_wait<a>(node, "init c", 2);  // rest_for_one: b and c are stopped, a and c restart
+  BOOST_TEST(events().count("terminate b") == 1);
+  BOOST_TEST(events().count("init b") == 1);
+  BOOST_TEST(!node.is_running<b>());
+  BOOST_TEST(bump_once<c>(node).bumps == 1);
+}
+
+BOOST_AUTO_TEST_CASE(only_restarts_count_towards_the_restart_intensity) {
+  events().clear();
+  test::captured_log log;
+  nodus::node<> node(two_threads());
+  log.attach(node.log());
+  BOOST_REQUIRE(node.start(nodus::supervisor<nodus::one_for_one, nodus::restart_intensity<1, 60000>,
+                                             a, nodus::transient<b>, nodus::temporary<c>>{}));
+  node.run_in_background();
+  BOOST_REQUIRE(node.cast<b>(quit{}));  // not restarted: not counted
+  BOOST_REQUIRE(node.cast<c>(fail{}));  // not restarted: not counted
+  BOOST_REQUIRE(log.wait_for("'b' ended"));
+  BOOST_REQUIRE(log.wait_for("'c' ended"));
+  crash_and_wait<a>(node, "init a", 2);  // the first restart: within the intensity
+  BOOST_TEST(bump_once<a>(node).bumps == 1);
+  BOOST_REQUIRE(node.cast<a>(fail{}));  // the second: one too many
+  auto r = node.join();
+  BOOST_REQUIRE(!r);
+  BOOST_TEST((r.error() == nodus::errc::supervisor_gave_up));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -39,6 +39,7 @@ enum class errc : int {
   busy = 20,               // the peer's send queue is over its busy limit (dist_buf_busy_limit)
   tls_failed = 21,         // TLS could not be set up: files that do not load, a peer's
                            // certificate refused (or ours), a peer that does not speak TLS
+  max_children = 22,       // a dynamic supervisor already runs its maximum of children
 };
 
 // The category of nodus::errc; name() is "nodus".

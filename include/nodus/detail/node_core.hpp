@@ -89,6 +89,9 @@ class node_core {
   NODUS_DECL result<void> spawn(std::unique_ptr<cell_base> cell);
   // blocking_error(server) -> why a blocking call to server cannot be made here, if it cannot.
   [[nodiscard]] NODUS_DECL std::optional<error> blocking_error(std::string_view server) const;
+  // on_supervision(f): runs f(done) on the supervision strand and waits for done(result) (a
+  // dynamic supervisor's operations); would_deadlock from a thread of the node.
+  NODUS_DECL result<void> on_supervision(std::function<void(std::function<void(result<void>)>)> f);
 
   // ---- threads and life cycle ------------------------------------------------------------------
   NODUS_DECL result<void> run();
@@ -105,8 +108,6 @@ class node_core {
   [[nodiscard]] const options& opts() const noexcept { return opts_; }
 
  private:
-  // on_supervision(f): runs f(done) on the supervision strand and waits for done(result).
-  NODUS_DECL result<void> on_supervision(std::function<void(std::function<void(result<void>)>)> f);
   // pump_until(ready): runs the node here until ready() when no thread runs it.
   NODUS_DECL void pump_until(const std::function<bool()>& ready);
   NODUS_DECL result<void> register_name();

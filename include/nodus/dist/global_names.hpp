@@ -15,7 +15,8 @@
 // - {names, [{Name, Pid, Policy}]}: when two nodes connect, each tells the other the names whose
 //   process runs on it; a name the receiver knows with another pid is a clash, resolved the same
 //   way on every node (the pid of the node whose name sorts first wins), so that no message is
-//   needed to agree.
+//   needed to agree. {names_request} asks a node for that list again: sent by a node that set
+//   aside a third node's claim in a clash, once the winner's name goes.
 // A registrar whose lock meets another's lets all of its locks go and tries again after a random
 // pause (bounded by register_timeout); a node that goes down during a registration counts as
 // granting it (its names come back through the merge).
@@ -194,6 +195,15 @@ class global_names {
   stop_hook stop_;
   nodus::telemetry* events_;  // name_conflict events (may be null)
   std::map<std::string, entry, std::less<>> names_;
+  // The names a process of this node lost when partitions merged, while it still runs: when it
+  // ends, each peer is told ({unregister, Name, Pid}), for a peer that took its claim after the
+  // winner had gone (the two nodes' name lists crossed) and keeps it.
+  std::vector<std::pair<std::string, etf::pid>> lost_;
+  // The claims this node set aside in a clash between two other nodes' processes (the loser's
+  // pid, by name): when the winner's name goes here, the loser's node is asked for its names
+  // again ({names_request}): it may still hold it, not having heard of the winner (the winner
+  // ended before its node met the loser's).
+  std::map<std::string, etf::pid, std::less<>> shadowed_;
   std::map<std::string, lock_holder, std::less<>> locks_;
   std::map<std::int64_t, registration> pending_;
   std::int64_t next_ref_ = 1;

@@ -26,6 +26,11 @@
 //   ...           zeros up to the frame alignment (fewer than 16)
 // clang-format on
 //
+// A call, cast or info frame's target may name a server instance rather than a registered name
+// (a call to a global name goes to the process that holds it, as Erlang's {global, Name}): 9
+// bytes, 0x01 then the pid's number and serial (4 bytes each, little-endian); no registered name
+// starts with byte 1 (pid_target, parse_pid_target).
+//
 // header_size(L) = 28 + round_up(L, 16) is 12 modulo 16, so that the payload starts 16-byte
 // aligned in the receive buffer: a trivially copyable message is used where it landed.
 //
@@ -148,6 +153,37 @@ struct native_frame {
       std::string_view(reinterpret_cast<const char*>(f.data() + fixed_header_size), name_len);
   w.payload = f.subspan(header, static_cast<std::size_t>(len));
   return w;
+}
+
+// pid_target(number, serial) -> the target bytes that name the instance {number, serial} of a
+// server of the receiving node; parse_pid_target(target) -> them back, when target is one.
+struct pid_target_bytes {
+  std::array<char, 9> bytes{};
+  [[nodiscard]] std::string_view view() const noexcept { return {bytes.data(), bytes.size()}; }
+};
+[[nodiscard]] inline pid_target_bytes pid_target(std::uint32_t number,
+                                                 std::uint32_t serial) noexcept {
+  pid_target_bytes t;
+  t.bytes[0] = '\x01';
+  for (int i = 0; i < 4; ++i) {
+    t.bytes[1 + i] = static_cast<char>((number >> (8 * i)) & 0xff);
+    t.bytes[5 + i] = static_cast<char>((serial >> (8 * i)) & 0xff);
+  }
+  return t;
+}
+struct pid_target_value {
+  std::uint32_t number = 0;
+  std::uint32_t serial = 0;
+};
+[[nodiscard]] inline bool parse_pid_target(std::string_view target,
+                                           pid_target_value& out) noexcept {
+  if (target.size() != 9 || target[0] != '\x01') return false;
+  out = {};
+  for (int i = 0; i < 4; ++i) {
+    out.number |= static_cast<std::uint32_t>(static_cast<unsigned char>(target[1 + i])) << (8 * i);
+    out.serial |= static_cast<std::uint32_t>(static_cast<unsigned char>(target[5 + i])) << (8 * i);
+  }
+  return true;
 }
 
 // The header of an outgoing frame (owned by the send until it is written).

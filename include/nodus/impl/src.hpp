@@ -27,6 +27,8 @@
 #include "nodus/impl/node_core.ipp"
 #include "nodus/impl/options.ipp"
 #include "nodus/process/impl/call_op.ipp"
+#include "nodus/process/impl/distributed_supervisor.ipp"
+#include "nodus/process/impl/dynamic_supervisor.ipp"
 #include "nodus/process/impl/global.ipp"
 #include "nodus/process/impl/groups.ipp"
 #include "nodus/process/impl/remote_ops.ipp"

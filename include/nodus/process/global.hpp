@@ -111,6 +111,14 @@ class global_registry {
 
   // node_of(name) -> the node of the process that holds name; noproc when nobody does.
   NODUS_DECL result<node_name> node_of(std::string_view name) const;
+  // route(name) -> where a call to name goes: the holder's node, and the target there: the
+  // holder's registered name on this node, a pid target (dist/native_frame.hpp) on another (a
+  // BEAM node's gets the server type's name); noproc when nobody holds it.
+  struct route_t {
+    node_name node;
+    std::string target;
+  };
+  NODUS_DECL result<route_t> route(std::string_view name) const;
 
  private:
   // names() -> the distribution's names; nullptr for a node without distribution.

@@ -65,6 +65,12 @@ namespace nodus {
 class groups;
 class global_registry;
 
+// local_name{"name"}: a server of this node by its registered name, given at run time (a dynamic
+// supervisor's child, e.g. "download/42"), for node.call<S>(local_name, msg), cast and send.
+struct local_name {
+  std::string name;
+};
+
 // infinite_timeout: a call timeout that never expires (Erlang's :infinity); so does any timeout of
 // a century or more.
 inline constexpr std::chrono::milliseconds infinite_timeout = std::chrono::milliseconds::max();
@@ -442,24 +448,32 @@ class server_base {
 namespace detail {
 
 // Sends, casts and calls to a local server of type S (by S::name). Thread-safe.
+// find_cell<S>(rt, why[, target]): S's cell registered under S::name, or under target (a
+// run-time name) when one is given.
 template <class S>
-cell<S>* find_cell(runtime& rt, error& why) {
+cell<S>* find_cell(runtime& rt, error& why, std::string_view target = {}) {
   // Each thread remembers the last lookup of S::name with the registry version it was made under.
   struct cached_lookup {
     std::uint64_t version = 0;
     cell_base* cell = nullptr;
   };
   thread_local cached_lookup cache;
-  const auto version = rt.registry_version();
-  if (cache.version != version) cache = {version, rt.whereis(S::name.view())};
-  cell_base* c = cache.cell;
+  cell_base* c = nullptr;
+  if (target.empty()) {
+    const auto version = rt.registry_version();
+    if (cache.version != version) cache = {version, rt.whereis(S::name.view())};
+    c = cache.cell;
+    target = S::name.view();
+  } else {
+    c = rt.whereis(target);
+  }
   if (c == nullptr) {
-    why = error(errc::noproc, format("no server named '{}' on {}", S::name.view(), rt.self()));
+    why = error(errc::noproc, format("no server named '{}' on {}", target, rt.self()));
     return nullptr;
   }
   if (c->server_type() != typeid(S)) {
     why = error(errc::wrong_server_type,
-                format("'{}' on {} is a server of another type", S::name.view(), rt.self()));
+                format("'{}' on {} is a server of another type", target, rt.self()));
     return nullptr;
   }
   return static_cast<cell<S>*>(c);
@@ -477,10 +491,12 @@ error stopped_error(const runtime& rt) {
   return error(errc::noproc, format("'{}' on {} is not running", S::name.view(), rt.self()));
 }
 
-// call_local<S>(rt, msg, timeout, handler): handler(result<reply_t<S, Req>>) runs on its
-// associated executor (default: the node's io_context) exactly once.
+// call_local<S>(rt, msg, timeout, handler[, target]): handler(result<reply_t<S, Req>>) runs on
+// its associated executor (default: the node's io_context) exactly once. target: the server's
+// run-time name (default: S::name).
 template <class S, class Req, class Handler>
-void call_local(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handler&& handler) {
+void call_local(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handler&& handler,
+                std::string_view target = {}) {
   using R = std::remove_cvref_t<Req>;
   using P = reply_t<S, R>;
   if constexpr (!handles_call_v<S, R>) {
@@ -493,7 +509,7 @@ void call_local(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handl
     call_ref<P> ref(make_call_op<P>(static_cast<Handler&&>(handler), rt.io().get_executor(),
                                     rt.next_call_id(), &rt.self(), S::name.view()));
     error why;
-    cell<S>* c = find_cell<S>(rt, why);
+    cell<S>* c = find_cell<S>(rt, why, target);
     if (c == nullptr) {
       ref->fail(std::move(why));
       return;
@@ -505,9 +521,10 @@ void call_local(runtime& rt, Req&& msg, std::chrono::milliseconds timeout, Handl
   }
 }
 
-// cast_local<S, Kind>(rt, msg): queues msg for S as a cast (Kind = cast) or an info (Kind = info).
+// cast_local<S, Kind>(rt, msg[, target]): queues msg for S as a cast (Kind = cast) or an info
+// (Kind = info); target: as call_local's.
 template <class S, template <class> class Kind, class M>
-result<void> cast_local(runtime& rt, M&& msg) {
+result<void> cast_local(runtime& rt, M&& msg, std::string_view target = {}) {
   using T = std::remove_cvref_t<M>;
   if constexpr (count_entry<Kind, T, typename S::nodus_interface>::value == 0) {
     return errc::noproc;  // the caller's checked_cast / checked_info has reported the error
@@ -515,7 +532,7 @@ result<void> cast_local(runtime& rt, M&& msg) {
     return not_local_error<S>(rt);
   } else {
     error why;
-    cell<S>* c = find_cell<S>(rt, why);
+    cell<S>* c = find_cell<S>(rt, why, target);
     if (c == nullptr) return why;
     envelope<Kind<T>> env{store<T>(T(static_cast<M&&>(msg)))};
     return c->push_message(env);
@@ -878,6 +895,10 @@ class cell final : public cell_common {
         make_(std::move(make)) {
     check_handlers(static_cast<typename S::nodus_interface*>(nullptr));
   }
+  // cell(rt, make, name): registered under name instead of S::name.
+  cell(runtime& rt, factory make, std::string name) : cell(rt, std::move(make)) {
+    own_name(std::move(name));
+  }
   ~cell() override {
     try {
       if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
@@ -975,6 +996,16 @@ class cell final : public cell_common {
       case push_status::refused: break;
     }
     return full_error(false);
+  }
+
+  // with_instance(f) -> false when no instance runs: otherwise f(S&) runs in the server's context,
+  // on the running instance (if it still runs then), after the messages queued before it.
+  template <class F>
+  bool with_instance(F f) {
+    auto* self = this;
+    task_envelope t{[self, f = std::move(f)]() mutable { f(*self->instance_); },
+                    generation_.load(std::memory_order_relaxed)};
+    return push(t) == push_status::queued;
   }
 
   void notify(const node_up& e, std::uint64_t gen) override {

@@ -4,7 +4,8 @@
 //   nodus::supervisor<nodus::one_for_all, nodus::restart_intensity<5, 10000>, a, b,
 //                     nodus::supervisor<nodus::rest_for_one, c, d>>
 //
-// Children start in order and stop in reverse order. A child that crashes (or stops by itself) is
+// Children start in order and stop in reverse order. A child that crashes (or stops by itself,
+// unless its restart type says otherwise: nodus::transient, nodus::temporary) is
 // restarted with fresh state by the strategy: one_for_one restarts it alone; one_for_all stops
 // the others and restarts all; rest_for_one stops and restarts it and the children after it. More
 // than max_restarts restarts within period makes the supervisor stop its children and exit with
@@ -18,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -26,6 +28,7 @@
 
 #include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
+#include "nodus/core/fixed_string.hpp"
 #include "nodus/core/format.hpp"
 #include "nodus/process/detail/runtime.hpp"
 #include "nodus/process/server.hpp"
@@ -46,6 +49,25 @@ struct restart_intensity {
                 "PeriodMs > 0");
 };
 
+// Restart types of a child (OTP's, see "Child specification" in the supervisor manual:
+// https://www.erlang.org/doc/man/supervisor.html#type-restart): permanent (the default) is always
+// restarted; transient only after an abnormal exit (a crash, or a failed restart), not after it
+// stopped itself with stop(); temporary never. The exit of a child that is not restarted counts
+// for no restart intensity and makes one_for_all / rest_for_one restart no sibling; and when a
+// sibling's exit restarts the others, a temporary child they stopped is not started again (nor
+// is a child that is down: a transient that stopped normally).
+enum class restart_type : unsigned char { permanent, transient, temporary };
+
+// permanent<C> / transient<C> / temporary<C>: a supervisor's child C (a server type or a nested
+// supervisor) with that restart type.
+//   nodus::supervisor<nodus::one_for_one, a, nodus::transient<b>, nodus::temporary<c>>
+template <class Child>
+struct permanent {};
+template <class Child>
+struct transient {};
+template <class Child>
+struct temporary {};
+
 // singleton<S>: a child that runs S exactly once in the cluster. Every node's supervisor lists
 // it; the node that registers S::name as a global name (nodus/process/global.hpp) runs S, the
 // others stand by and watch the name. When it goes (S's node went down, S crashed there or was
@@ -61,6 +83,20 @@ struct singleton {};
 struct supervisor_flags {
   int max_restarts = 3;
   std::chrono::milliseconds period{5000};
+};
+
+// max_children<N>: an option of a dynamic_supervisor: it refuses to start more than N children
+// (errc::max_children). Without it: no limit.
+template <std::size_t N>
+struct max_children {
+  static_assert(N > 0, "nodus::max_children<N>: N must be > 0");
+};
+
+// child_info: one child of a dynamic supervisor, as which_children() reports it.
+struct child_info {
+  std::string name;
+  restart_type restart = restart_type::permanent;
+  bool running = false;  // false while it is being restarted
 };
 
 namespace detail {
@@ -91,7 +127,9 @@ inline constexpr bool is_strategy_v =
 }  // namespace detail
 
 // supervisor<Strategy, Children...>: a supervisor spec. Children are server types (default
-// constructed at each start) or nested supervisor specs; `flags` may be changed at run time.
+// constructed at each start), nested supervisor specs, singleton<S>, either of the first two
+// with a restart type (permanent<C>, transient<C>, temporary<C>); `flags` may be changed at run
+// time.
 template <class Strategy, class... Children>
 struct supervisor {
   static_assert(detail::is_strategy_v<Strategy>,
@@ -101,12 +139,85 @@ struct supervisor {
   supervisor_flags flags = detail::intensity_of<Children...>::flags;
 };
 
+// dynamic_supervisor<Name, Options...>: a supervisor that starts with no children and is given
+// them at run time, each with its own name and restart type (Elixir's DynamicSupervisor, OTP's
+// simple_one_for_one: https://hexdocs.pm/elixir/DynamicSupervisor.html). A child of a supervisor
+// spec like any other; options: restart_intensity<...> (default 3 restarts in 5 s),
+// max_children<N>.
+//
+//   nodus::supervisor<nodus::one_for_one, nodus::dynamic_supervisor<"downloads">>
+//   node.dynamic_supervisor("downloads").start_child<download>("download/42", restart, url);
+//
+// (A program that uses it includes nodus/process/dynamic_supervisor.hpp, or nodus.hpp, which
+// has node.dynamic_supervisor(name)'s handle.) Each child is a server S constructed from copies of
+// the arguments at every (re)start and registered under its own name:
+// node.call<S>(nodus::local_name{"download/42"}, msg). The strategy is one_for_one. A child that is
+// not restarted (temporary, a transient that stopped normally) is forgotten. When the restart
+// intensity is exceeded, the dynamic supervisor stops every child and exits; its parent restarts it
+// with no children.
+namespace detail {
+template <class T>
+struct max_children_of {
+  static constexpr std::size_t value = 0;
+};
+template <std::size_t N>
+struct max_children_of<max_children<N>> {
+  static constexpr std::size_t value = N;
+};
+}  // namespace detail
+template <fixed_string Name, class... Options>
+struct dynamic_supervisor {
+  static_assert(((detail::is_intensity<Options>::value ||
+                  detail::max_children_of<Options>::value != 0) &&
+                 ...),
+                "nodus::dynamic_supervisor<Name, Options...>: each option is a "
+                "nodus::restart_intensity<...> or a nodus::max_children<N>");
+  static constexpr fixed_string name = Name;
+  supervisor_flags flags = detail::intensity_of<Options...>::flags;
+  std::size_t max_children = (std::size_t{0} + ... + detail::max_children_of<Options>::value);
+};
+
 namespace detail {
 
 template <class T>
 struct is_supervisor_spec : std::false_type {};
 template <class St, class... Cs>
 struct is_supervisor_spec<supervisor<St, Cs...>> : std::true_type {};
+// restart_of<T>: whether T is a restart-type wrapper; its child and restart type.
+template <class T>
+struct restart_of {
+  static constexpr bool wrapped = false;
+  using child = T;
+  static constexpr restart_type type = restart_type::permanent;
+};
+template <class C>
+struct restart_of<permanent<C>> {
+  static constexpr bool wrapped = true;
+  using child = C;
+  static constexpr restart_type type = restart_type::permanent;
+};
+template <class C>
+struct restart_of<transient<C>> {
+  static constexpr bool wrapped = true;
+  using child = C;
+  static constexpr restart_type type = restart_type::transient;
+};
+template <class C>
+struct restart_of<temporary<C>> {
+  static constexpr bool wrapped = true;
+  using child = C;
+  static constexpr restart_type type = restart_type::temporary;
+};
+// restarted(type, reason) -> whether a child of that restart type that exited for reason is
+// restarted (the self-stop of a server exits with errc::ok).
+[[nodiscard]] inline bool restarted(restart_type type, const error& reason) noexcept {
+  return type == restart_type::permanent ||
+         (type == restart_type::transient && reason.code() != make_error_code(errc::ok));
+}
+template <class T>
+struct is_dynamic_spec : std::false_type {};
+template <fixed_string N, class... Os>
+struct is_dynamic_spec<dynamic_supervisor<N, Os...>> : std::true_type {};
 template <class T>
 struct is_singleton : std::false_type {};
 template <class S>
@@ -131,6 +242,8 @@ class child_node {
   [[nodiscard]] virtual std::optional<instance_id> next_instance() { return std::nullopt; }
   // on_exit(reason): set by the parent; the child exited without being asked to.
   std::function<void(error)> on_exit;
+  // restart: whether the parent restarts it when it exits (set by the parent's spec).
+  restart_type restart = restart_type::permanent;
 };
 
 // worker_node<S>: a server child.
@@ -172,6 +285,62 @@ class worker_node final : public child_node {
 
 enum class strategy_kind { one_for_one, one_for_all, rest_for_one };
 
+class distributed_node;  // process/distributed_supervisor.hpp
+
+// dynamic_supervisor_node: a running dynamic_supervisor. Not a template. Its children and state
+// change on the supervision strand only; which_children() may be called from anywhere.
+class dynamic_supervisor_node final : public child_node {
+ public:
+  NODUS_DECL dynamic_supervisor_node(runtime& rt, std::string_view name, supervisor_flags flags,
+                                     std::size_t max_children);
+  NODUS_DECL ~dynamic_supervisor_node() override;
+  NODUS_DECL void start(std::function<void(result<void>)> done) override;
+  NODUS_DECL void stop(std::function<void()> done) override;
+  [[nodiscard]] NODUS_DECL std::string describe() const override;
+
+  // start_child(restart, cell) -> ok once cell's server runs, registered under cell's name;
+  // errc::max_children when full, already_registered when the name is taken on this node,
+  // init_failed when it does not start (then it is forgotten). On the supervision strand.
+  [[nodiscard]] NODUS_DECL result<void> start_child(restart_type restart,
+                                                    std::unique_ptr<cell_base> cell);
+  // terminate_child(name, done): stops that child (no restart) and forgets it; done(noproc)
+  // when it has no such child. On the supervision strand; done runs there.
+  NODUS_DECL void terminate_child(std::string_view name, std::function<void(result<void>)> done);
+  // which_children() -> its children, in start order. Thread-safe.
+  [[nodiscard]] NODUS_DECL std::vector<child_info> which_children() const;
+  // on_child_gone(cb): cb(name, reason) on the supervision strand when a child is forgotten
+  // after it ended by itself (not restarted), or when it gives up (each child).
+  std::function<void(const std::string&, const error&)> on_child_gone;
+  // distributed: the distributed_supervisor member this one runs the local children of, if any.
+  distributed_node* distributed = nullptr;
+
+ private:
+  struct entry {
+    restart_type restart;
+    std::unique_ptr<cell_base> cell;
+    std::uint64_t generation = 0;  // of the instance it watches
+    bool running = false;
+  };
+  NODUS_DECL void child_exited(cell_base* cell, std::uint64_t generation, const error& reason);
+  // retire(i): forgets child i; its cell is freed a while later (see free_retired).
+  NODUS_DECL void retire(std::size_t i);
+  // free_retired(all): frees the cells retired long enough ago that no thread still uses a
+  // pointer found before they ended (or all of them, once stopped).
+  NODUS_DECL void free_retired(bool all);
+  NODUS_DECL void give_up(const error& reason);
+  NODUS_DECL void stop_from(std::size_t n, std::function<void()> done);
+
+  runtime& rt_;
+  std::string name_;
+  supervisor_flags flags_;
+  std::size_t max_children_;  // 0: no limit
+  mutable std::mutex m_;      // guards children_ against which_children()
+  std::vector<entry> children_;
+  std::deque<clock::time_point> restarts_;
+  std::vector<std::pair<clock::time_point, std::unique_ptr<cell_base>>> retired_;
+  bool running_ = false;
+};
+
 // singleton_node: singleton<S>'s child (see singleton): holds S's worker_node and runs it only
 // while this node holds the global name S::name. Not a template. Runs on the supervision strand;
 // the global names' callbacks are posted to it.
@@ -205,6 +374,22 @@ class singleton_node final : public child_node {
 // <nodus/nodus.hpp>.
 template <class S>
 struct singleton_maker;
+
+// dynamic_maker<Spec>::make(rt) -> a dynamic_supervisor's child; defined by
+// nodus/process/dynamic_supervisor.hpp (its code by process/impl/dynamic_supervisor.ipp): an
+// "incomplete type" error naming it means that the program uses nodus::dynamic_supervisor without
+// including <nodus/process/dynamic_supervisor.hpp> (or <nodus/nodus.hpp>).
+template <class Spec>
+struct dynamic_maker;
+
+// distributed_maker<Spec>::make<Wire>(rt) -> a distributed_supervisor's child; defined by
+// nodus/process/distributed_supervisor.hpp (nodus.hpp includes it): an "incomplete type" error
+// naming it means that the program uses nodus::distributed_supervisor without including
+// <nodus/nodus.hpp>.
+template <class Spec>
+struct distributed_maker;
+template <class T>
+concept distributed_spec = T::nodus_distributed;
 
 // supervisor_node: a running supervisor. Not a template: one is compiled for every tree
 // (process/impl/supervisor.ipp).
@@ -279,7 +464,18 @@ std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<S
 
 template <class Wire, class C>
 void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
-  if constexpr (is_singleton<C>::value) {
+  if constexpr (restart_of<C>::wrapped) {
+    using inner = typename restart_of<C>::child;
+    static_assert(!restart_of<inner>::wrapped,
+                  "nodus::permanent / transient / temporary<Child>: a child has one restart type "
+                  "(Child is itself a nodus::permanent, transient or temporary)");
+    static_assert(!is_intensity<inner>::value && !is_singleton<inner>::value,
+                  "nodus::permanent / transient / temporary<Child>: Child must be a server type "
+                  "or a nested nodus::supervisor<...> (a restart_intensity is not a child; a "
+                  "singleton's restart is the cluster's)");
+    add_child<Wire, inner>(rt, out);
+    out.back()->restart = restart_of<C>::type;
+  } else if constexpr (is_singleton<C>::value) {
     using S = typename is_singleton<C>::server;
     std::unique_ptr<child_node> worker(new worker_node<S>(
         rt, [] { return box<S>(new S()); }, Wire::template pointer<S>(),
@@ -291,11 +487,16 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
     // not a child: the supervisor's restart intensity
   } else if constexpr (is_supervisor_spec<C>::value) {
     out.push_back(make_supervisor<Wire>(rt, C{}));
+  } else if constexpr (distributed_spec<C>) {
+    out.push_back(distributed_maker<C>::template make<Wire>(rt));
+  } else if constexpr (is_dynamic_spec<C>::value) {
+    // dynamic_maker is defined by nodus/process/dynamic_supervisor.hpp (nodus.hpp includes it).
+    out.push_back(dynamic_maker<C>::make(rt));
   } else {
     static_assert(std::is_base_of_v<server_base, C>,
                   "nodus::supervisor<Strategy, Children...>: every child must be a server type "
-                  "(derived from nodus::server<...>), a nested nodus::supervisor<...> or a "
-                  "nodus::restart_intensity<...>");
+                  "(derived from nodus::server<...>), a nested nodus::supervisor<...>, a "
+                  "nodus::dynamic_supervisor<...> or a nodus::restart_intensity<...>");
     static_assert(std::is_default_constructible_v<C>,
                   "nodus::supervisor<Strategy, Children...>: a supervised server must be default "
                   "constructible (it is built afresh at each restart)");

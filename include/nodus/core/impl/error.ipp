@@ -33,6 +33,7 @@ NODUS_DECL std::string error_category_impl::message(int value) const {
     case errc::mailbox_full: return "mailbox full";
     case errc::busy: return "peer is busy";
     case errc::tls_failed: return "TLS failed";
+    case errc::max_children: return "max children reached";
   }
   return "unknown nodus error";
 }

@@ -336,6 +336,7 @@ NODUS_DECL std::string_view errc_atom(errc code) noexcept {
     case errc::mailbox_full: return "mailbox_full";
     case errc::busy: return "busy";
     case errc::tls_failed: return "tls_failed";
+    case errc::max_children: return "max_children";
   }
   return "nodus_error";
 }

@@ -137,6 +137,7 @@ NODUS_DECL etf::term global_names::names_of_this_node_locked() const {
 NODUS_DECL void global_names::set_locked(outbox& out, const std::string& name, entry e) {
   const etf::pid pid = e.pid;
   names_[name] = std::move(e);
+  shadowed_.erase(name);
   for (const auto& [id, w] : watchers_) {
     out.calls.emplace_back([w = w, name, pid] { w(name, pid); });
   }
@@ -144,6 +145,14 @@ NODUS_DECL void global_names::set_locked(outbox& out, const std::string& name, e
 
 NODUS_DECL void global_names::erase_locked(outbox& out, const std::string& name) {
   if (names_.erase(name) == 0) return;
+  if (auto s = shadowed_.find(name); s != shadowed_.end()) {
+    // A claim set aside for the process that just lost this name here: its node may still hold
+    // it; ask it again.
+    if (auto loser = node_name::parse(s->second.node.str()); loser && *loser != self_) {
+      out.sends.emplace_back(*loser, etf::term::tuple({detail::names_atom("names_request")}));
+    }
+    shadowed_.erase(s);
+  }
   for (const auto& [id, w] : watchers_) {
     out.calls.emplace_back([w = w, name] { w(name, std::nullopt); });
   }
@@ -358,12 +367,31 @@ NODUS_DECL void global_names::remove_on_change(std::uint64_t id) {
 
 NODUS_DECL void global_names::member_exited(const etf::pid& pid) {
   std::vector<std::string> mine;
+  std::vector<node_name> peers;
+  {
+    std::lock_guard lock(m_);
+    if (transport_ != nullptr) peers = transport_->names_peers();  // as unregister_name does
+  }
+  outbox out;
   {
     std::lock_guard lock(m_);
     for (const auto& [name, e] : names_) {
       if (e.pid == pid) mine.push_back(name);
     }
+    for (auto it = lost_.begin(); it != lost_.end();) {
+      if (it->second != pid) {
+        ++it;
+        continue;
+      }
+      for (const auto& peer : peers) {
+        out.sends.emplace_back(
+            peer, etf::term::tuple({detail::names_atom("unregister"), etf::term::binary(it->first),
+                                    etf::term(pid)}));
+      }
+      it = lost_.erase(it);
+    }
   }
+  flush(out);
   for (const auto& n : mine) (void)unregister_name(n);
 }
 
@@ -439,11 +467,15 @@ NODUS_DECL void global_names::claim_locked(outbox& out, const node_name& peer,
     erase_locked(out, name);
   } else if (incoming_wins) {
     set_locked(out, name, entry{pid, policy, {}});
+    if (!local(old.pid)) shadowed_[name] = old.pid;
   } else {
-    return;  // the old one keeps it; the loser's node acts when it hears of the winner
+    // The old one keeps it; the loser's node acts when it hears of the winner.
+    if (!local(pid)) shadowed_[name] = pid;
+    return;
   }
   if (!local(old.pid)) return;
   // This node's process lost it.
+  lost_.emplace_back(name, old.pid);
   const name_conflict c{name, old.pid, p == name_conflict_policy::notify_both ? etf::pid{} : pid,
                         p == name_conflict_policy::notify_both};
   if (p == name_conflict_policy::stop_other) {
@@ -555,6 +587,9 @@ NODUS_DECL void global_names::on_message(const node_name& peer, const etf::term&
       if (!name || pid == nullptr) return ignore();
       auto it = names_.find(*name);
       if (it != names_.end() && it->second.pid == *pid) erase_locked(out, *name);
+    } else if (w == "names_request" && t->size() == 1) {
+      out.sends.emplace_back(
+          peer, etf::term::tuple({detail::names_atom("names"), names_of_this_node_locked()}));
     } else if (w == "names" && t->size() == 2) {
       const auto* items = (*t)[1].as_list();
       if (items == nullptr) return ignore();

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -109,10 +110,10 @@ inline constexpr bool is_message_pointer_v =
 // The remote operations, defined by process/detail/remote_ops.hpp.
 template <class S, class Req, class Handler>
 void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::milliseconds timeout,
-                 Handler&& handler);
+                 Handler&& handler, std::string_view target = {});
 template <class S, template <class> class Kind, class M>
 result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg,
-                         const wait_if_busy* busy = nullptr);
+                         const wait_if_busy* busy = nullptr, std::string_view target = {});
 template <class T>
 result<void> send_to_pid(runtime& rt, const etf::pid& to, const T& msg,
                          const wait_if_busy* busy = nullptr);

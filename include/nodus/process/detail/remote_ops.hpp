@@ -237,7 +237,7 @@ NODUS_DECL error not_for_peer(const node_name& peer, std::string_view name, bool
 // (gen_server:call's shape there); handler as call_local.
 template <class S, class Req, class Handler>
 void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::milliseconds timeout,
-                 Handler&& handler) {
+                 Handler&& handler, std::string_view target) {
   using R = message_type_t<Req>;
   using P = reply_t<S, R>;
   if constexpr (!handles_call_v<S, R>) {
@@ -287,15 +287,18 @@ void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::mil
         return not_for_peer(peer, S::name.view(), true, type_name<R>());
       }
     };
-    const auto set_header = [id](dist::frame_header& h, std::size_t n) {
-      h.call(S::name.view(), message_id_v<R>, id, n);
+    // target: a nodus peer's server by another name than S::name (a run-time name, a pid
+    // target); a BEAM peer's is S::name.
+    if (target.empty()) target = S::name.view();
+    const auto set_header = [id, target](dist::frame_header& h, std::size_t n) {
+      h.call(target, message_id_v<R>, id, n);
     };
     result<void> sent;
     if constexpr (!native) {
       sent = to_beam(message_ref(msg));  // a nodus peer refuses it: protocol_mismatch
     } else if constexpr (copied_message_v<R> && !is_message_pointer_v<Req>) {
       dist::frame_header h;
-      h.call(S::name.view(), message_id_v<R>, id, sizeof(R));
+      h.call(target, message_id_v<R>, id, sizeof(R));
       sent = send_copied_message<R>(*d, peer, h, msg);
       if (!sent && sent.error() == errc::protocol_mismatch) sent = to_beam(msg);
     } else if constexpr (beam) {
@@ -317,7 +320,8 @@ void call_remote(runtime& rt, const node_name& peer, Req&& msg, std::chrono::mil
 // limit (after waiting up to busy->timeout, given busy); delivery is not confirmed (as
 // Erlang's cast).
 template <class S, template <class> class Kind, class M>
-result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg, const wait_if_busy* busy) {
+result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg, const wait_if_busy* busy,
+                         std::string_view target) {
   using T = message_type_t<M>;
   constexpr bool native = on_native_v<T>;
   constexpr bool beam = on_beam_message_v<T>;
@@ -346,15 +350,16 @@ result<void> cast_remote(runtime& rt, const node_name& peer, M&& msg, const wait
       return not_for_peer(peer, S::name.view(), true, type_name<T>());
     }
   };
-  const auto set_header = [](dist::frame_header& h, std::size_t n) {
-    h.message(kind, S::name.view(), message_id_v<T>, n);
+  if (target.empty()) target = S::name.view();  // as call_remote's
+  const auto set_header = [target](dist::frame_header& h, std::size_t n) {
+    h.message(kind, target, message_id_v<T>, n);
   };
   result<void> sent;
   if constexpr (!native) {
     return to_beam(message_ref(msg));  // a nodus peer refuses it: protocol_mismatch
   } else if constexpr (copied_message_v<T> && !is_message_pointer_v<M>) {
     dist::frame_header h;
-    h.message(kind, S::name.view(), message_id_v<T>, sizeof(T));
+    h.message(kind, target, message_id_v<T>, sizeof(T));
     sent = send_copied_message<T>(*d, peer, h, msg, a);
     if (!sent && sent.error() == errc::protocol_mismatch) return to_beam(msg);
   } else if constexpr (beam) {

@@ -35,6 +35,7 @@
 namespace nodus::detail {
 
 class runtime;
+class dynamic_supervisor_node;  // process/supervisor.hpp
 
 // instance_id: one instance of a named server, as its pids name it: its cell's number (from the
 // registration) and its generation (runtime::pid_of).
@@ -94,11 +95,18 @@ class cell_base {
  protected:
   cell_base(runtime& rt, std::string_view name, const std::type_info& type) noexcept
       : rt_(rt), name_(name), type_(type) {}
+  // own_name(name): the cell is registered under name (a run-time name: a dynamic supervisor's
+  // child) rather than its type's; before it starts.
+  void own_name(std::string name) {
+    owned_name_ = std::move(name);
+    name_ = owned_name_;
+  }
 
  private:
   friend class runtime;
   runtime& rt_;
   std::string_view name_;
+  std::string owned_name_;  // empty unless own_name() was called
   const std::type_info& type_;
   std::uint32_t number_ = 0;  // set by runtime::register_name, under its mutex
   wire_delivery wire_ = nullptr;
@@ -179,6 +187,12 @@ class runtime final : public dist::local_end {
   // register_name(cell): errc::already_registered when another cell holds the name.
   [[nodiscard]] NODUS_DECL result<void> register_name(cell_base& cell);
   NODUS_DECL void unregister_name(cell_base& cell);
+  // add_dynamic(sup) -> false when a dynamic supervisor of that name is already on this node;
+  // remove_dynamic(sup); find_dynamic(name) -> the running dynamic supervisor of that name, or
+  // nullptr. Their lookups happen on the supervision strand, where they start and stop.
+  [[nodiscard]] NODUS_DECL bool add_dynamic(std::string_view name, dynamic_supervisor_node* sup);
+  NODUS_DECL void remove_dynamic(std::string_view name, dynamic_supervisor_node* sup);
+  [[nodiscard]] NODUS_DECL dynamic_supervisor_node* find_dynamic(std::string_view name) const;
   // registry_version() -> changes whenever a name is registered or unregistered, on any node, so
   // that a lookup cached under one version is valid while it lasts.
   [[nodiscard]] std::uint64_t registry_version() const noexcept {
@@ -224,6 +238,7 @@ class runtime final : public dist::local_end {
   std::unordered_map<std::string_view, cell_base*, name_hash, std::equal_to<>> names_;
   std::unordered_map<std::uint32_t, cell_base*> numbers_;  // the registered cells by number()
   std::uint32_t next_number_ = 1;
+  std::unordered_map<std::string, dynamic_supervisor_node*, name_hash, std::equal_to<>> dynamic_;
 
   struct subscriber {
     cell_base* cell;

@@ -79,6 +79,23 @@ NODUS_DECL result<node_name> global_registry::node_of(std::string_view name) con
   return std::move(n).value();
 }
 
+NODUS_DECL result<global_registry::route_t> global_registry::route(std::string_view name) const {
+  auto pid = whereis_name(name);
+  if (!pid) return error(errc::noproc, format("no process holds the global name '{}'", name));
+  auto n = node_name::parse(pid->node.str());
+  if (!n) return error(errc::noproc, format("the global name '{}' has a pid of no node", name));
+  route_t r{std::move(n).value(), {}};
+  if (r.node == rt_->self()) {
+    r.target = std::string(rt_->name_of(pid->id, pid->serial));
+    if (r.target.empty()) {
+      return error(errc::noproc, format("the holder of the global name '{}' no longer runs", name));
+    }
+  } else {
+    r.target = std::string(dist::pid_target(pid->id, pid->serial).view());
+  }
+  return r;
+}
+
 NODUS_DECL result<etf::pid> global_registry::pid_of_server(std::string_view server) const {
   detail::cell_base* c = rt_->whereis(server);
   if (c == nullptr || !c->running()) {

@@ -122,6 +122,14 @@ NODUS_DECL result<void> runtime::deliver(const dist::inbound_message& m) {
   thread_local cached last;
   const auto version = registry_version();
   cell_base* c = nullptr;
+  if (dist::pid_target_value pid; dist::parse_pid_target(m.target, pid)) {
+    // An instance (a global name's holder): the cell whose running instance it is.
+    const std::string_view name = name_of(pid.number, pid.serial);
+    c = name.empty() ? nullptr : whereis(name);
+    if (c == nullptr)
+      return error(errc::noproc, format("that process no longer runs on {}", self_));
+    return c->deliver_from_wire(m);
+  }
   if (last.version == version && last.name == m.target) {
     c = last.cell;
   } else {
@@ -188,6 +196,24 @@ NODUS_DECL void runtime::unregister_name(cell_base& cell) {
     numbers_.erase(cell.number_);
     registry_version_.store(next_registry_version(), std::memory_order_release);
   }
+}
+
+NODUS_DECL bool runtime::add_dynamic(std::string_view name, dynamic_supervisor_node* sup) {
+  std::lock_guard lock(m_);
+  auto [it, inserted] = dynamic_.emplace(std::string(name), sup);
+  return inserted || it->second == sup;
+}
+
+NODUS_DECL void runtime::remove_dynamic(std::string_view name, dynamic_supervisor_node* sup) {
+  std::lock_guard lock(m_);
+  auto it = dynamic_.find(name);
+  if (it != dynamic_.end() && it->second == sup) dynamic_.erase(it);
+}
+
+NODUS_DECL dynamic_supervisor_node* runtime::find_dynamic(std::string_view name) const {
+  std::lock_guard lock(m_);
+  auto it = dynamic_.find(name);
+  return it == dynamic_.end() ? nullptr : it->second;
 }
 
 NODUS_DECL result<void> cell_base::deliver_from_wire(const dist::inbound_message& m) {

@@ -3,6 +3,7 @@
 // otherwise.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -118,6 +119,12 @@ NODUS_DECL void supervisor_node::child_exited(std::size_t i, error reason) {
 
 NODUS_DECL void supervisor_node::handle_exit(std::size_t i, const error& reason) {
   up_[i] = false;
+  if (!restarted(children_[i]->restart, reason)) {
+    // Not restarted: no restart counted, no sibling touched.
+    rt_.log().info("{}: {} ended ({}) and is not restarted", describe(), children_[i]->describe(),
+                   reason == errc::ok ? std::string("normal") : reason.message());
+    return;
+  }
   const auto now = clock::now();
   restarts_.push_back(now);
   while (!restarts_.empty() && now - restarts_.front() > flags_.period) restarts_.pop_front();
@@ -128,18 +135,18 @@ NODUS_DECL void supervisor_node::handle_exit(std::size_t i, const error& reason)
   rt_.log().info("{}: restarting {} after: {}", describe(), children_[i]->describe(),
                  reason.message());
   std::vector<std::size_t> to_stop;
-  std::vector<std::size_t> to_start;
   switch (kind_) {
-    case strategy_kind::one_for_one: to_start.push_back(i); break;
-    case strategy_kind::one_for_all:
-      to_stop = up_in_reverse(0);
-      for (std::size_t j = 0; j < children_.size(); ++j) to_start.push_back(j);
-      break;
-    case strategy_kind::rest_for_one:
-      to_stop = up_in_reverse(i + 1);
-      for (std::size_t j = i; j < children_.size(); ++j) to_start.push_back(j);
-      break;
+    case strategy_kind::one_for_one: break;
+    case strategy_kind::one_for_all: to_stop = up_in_reverse(0); break;
+    case strategy_kind::rest_for_one: to_stop = up_in_reverse(i + 1); break;
   }
+  // It and the siblings it stops, in start order, but temporary ones (OTP: never restarted,
+  // even when a sibling's exit stopped them).
+  std::vector<std::size_t> to_start{i};
+  for (auto j = to_stop.rbegin(); j != to_stop.rend(); ++j) {
+    if (children_[*j]->restart != restart_type::temporary) to_start.push_back(*j);
+  }
+  std::sort(to_start.begin(), to_start.end());
   state_ = state::restarting;
   stop_sequence(std::move(to_stop), 0, [this, to_start = std::move(to_start)]() mutable {
     start_sequence(std::move(to_start), 0, [this](const result<void>& r, std::size_t failed) {
