@@ -44,14 +44,14 @@ BOOST_AUTO_TEST_CASE(category) {
   const std::error_category& cat = nodus::error_category();
   BOOST_TEST(std::string(cat.name()) == "nodus");
   BOOST_TEST((&cat == &nodus::error_category()));
-  for (int v = 0; v <= 21; ++v) {
+  for (int v = 0; v <= 22; ++v) {
     BOOST_TEST_CONTEXT("value " << v) {
       const std::string m = cat.message(v);
       BOOST_TEST(!m.empty());
       BOOST_TEST(m != "unknown nodus error");
     }
   }
-  BOOST_TEST(cat.message(22) == "unknown nodus error");
+  BOOST_TEST(cat.message(23) == "unknown nodus error");
   BOOST_TEST(cat.message(-1) == "unknown nodus error");
   BOOST_TEST(cat.message(1) == "call timed out");
 }
