@@ -19,6 +19,9 @@
 #   NODUS_WARNINGS_AS_ERRORS=ON        -Werror on nodus' own targets (default OFF)
 #   NODUS_BUILD_BENCHMARKS=ON          build the benchmarks too (default: ON in the compiled mode,
 #                                      OFF header-only, where each is a heavy -O2 TU)
+#   NODUS_BUILD_EXAMPLE_VARIANTS=ON    CMake: simple_cluster once per topology alias too (default: ON
+#                                      in the compiled mode; header-only, each is a heavy TU, and
+#                                      meson and CI's sanitizer stage build them all)
 #   NODUS_SKIP_MESON=1                 skip the meson build (same as `scripts/test.sh cmake`)
 #   NODUS_COMPILED=OFF                 CMake: build our tests/examples against nodus::compiled (ON)
 #                                      or header-only (OFF, the default)
@@ -44,6 +47,7 @@ sanitize=${NODUS_SANITIZE:-}
 werror=${NODUS_WARNINGS_AS_ERRORS:-OFF}
 compiled=${NODUS_COMPILED:-OFF}
 benchmarks=${NODUS_BUILD_BENCHMARKS:-$compiled}
+variants=${NODUS_BUILD_EXAMPLE_VARIANTS:-$compiled}
 meson_compiled=${NODUS_MESON_COMPILED:-true}
 jobs=${NODUS_JOBS:-$(nproc)}
 
@@ -160,6 +164,7 @@ run_cmake() {
     -DNODUS_WARNINGS_AS_ERRORS="$werror" \
     -DNODUS_BUILD_TESTS=ON -DNODUS_BUILD_EXAMPLES=ON \
     -DNODUS_BUILD_BENCHMARKS="$benchmarks" \
+    -DNODUS_BUILD_EXAMPLE_VARIANTS="$variants" \
     -DNODUS_COMPILED="$compiled"
   step "CMake build ($build_dir, -j$jobs)"
   cmake --build "$build_dir" --parallel "$jobs"
