@@ -232,10 +232,10 @@ class node {
   // it for good). Not from a thread of this node.
   template <class S, class... Args>
   result<void> spawn(Args&&... args) {
-    auto* c =
-        new detail::cell<S>(core_.rt(), [... a = std::decay_t<Args>(static_cast<Args&&>(args))] {
-          return detail::box<S>(new S(a...));
-        });
+    auto* c = new detail::cell<S>(
+        core_.rt(), detail::instance_maker([... a = std::decay_t<Args>(static_cast<Args&&>(args))] {
+          return new S(a...);
+        }));
     std::unique_ptr<detail::cell_base> owned(c);
     c->set_wire_delivery(detail::protocol_wire<Protocol>::template pointer<S>());
     c->set_term_delivery(detail::protocol_wire<Protocol>::template term_pointer<S>());
@@ -284,11 +284,11 @@ class node {
                                                     std::chrono::milliseconds timeout = {}) {
     using P = reply_t<S, std::remove_cvref_t<Req>>;
     if (auto e = core_.blocking_error(S::name.view())) return *e;
-    auto w = std::make_shared<detail::waiter<result<P>>>();
+    detail::waiter_ptr<result<P>> w;
     detail::call_local<S>(core_.rt(), static_cast<Req&&>(msg),
                           timeout.count() == 0 ? opts().call_timeout : timeout,
                           detail::waiter_setter<result<P>>(w));
-    if (auto r = w->wait()) return std::move(*r);
+    if (auto r = w.wait()) return std::move(*r);
     return error(errc::shutdown, "the node stopped before the call completed");
   }
 
@@ -320,10 +320,10 @@ class node {
                                                        std::chrono::milliseconds timeout = {}) {
     using P = reply_t<S, detail::message_type_t<Req>>;
     if (auto e = core_.blocking_error(S::name.view())) return *e;
-    auto w = std::make_shared<detail::waiter<result<P>>>();
+    detail::waiter_ptr<result<P>> w;
     call_any<S>(to, static_cast<Req&&>(msg), timeout.count() == 0 ? opts().call_timeout : timeout,
                 detail::waiter_setter<result<P>>(w));
-    if (auto r = w->wait()) return std::move(*r);
+    if (auto r = w.wait()) return std::move(*r);
     return error(errc::shutdown, "the node stopped before the call completed");
   }
 
@@ -342,16 +342,16 @@ class node {
       return out;
     }
     auto shared = detail::to_shared_message(R(detail::message_value(msg)));
-    std::vector<std::shared_ptr<detail::waiter<result<P>>>> ws;
-    for (const auto& n : nodes) {
-      auto w = std::make_shared<detail::waiter<result<P>>>();
-      ws.push_back(w);
-      call_any<S>(n, std::shared_ptr<const R>(shared),
+    // One slot per node, in an array: a std::vector would need waiter_ptr's move.
+    const std::unique_ptr<detail::waiter_ptr<result<P>>[]> ws(
+        new detail::waiter_ptr<result<P>>[nodes.size()]);
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      call_any<S>(nodes[i], std::shared_ptr<const R>(shared),
                   timeout.count() == 0 ? opts().call_timeout : timeout,
-                  detail::waiter_setter<result<P>>(w));
+                  detail::waiter_setter<result<P>>(ws[i]));
     }
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      auto r = ws[i]->wait();
+      auto r = ws[i].wait();
       out.emplace_back(nodes[i],
                        r ? std::move(*r) : result<P>(error(errc::shutdown, "the node stopped")));
     }
@@ -474,7 +474,7 @@ class node {
     auto r = global().route(to.name);
     if (!r) return result<P>(r.error());
     if (auto e = core_.blocking_error(S::name.view())) return result<P>(*e);
-    auto w = std::make_shared<detail::waiter<result<P>>>();
+    detail::waiter_ptr<result<P>> w;
     const auto t = timeout.count() == 0 ? opts().call_timeout : timeout;
     if (r->node == self()) {
       detail::call_local<S>(core_.rt(), detail::message_value(static_cast<Req&&>(msg)), t,
@@ -484,7 +484,7 @@ class node {
       detail::call_remote<S>(core_.rt(), r->node, static_cast<Req&&>(msg), t,
                              detail::waiter_setter<result<P>>(w), r->target);
     }
-    if (auto v = w->wait()) return std::move(*v);
+    if (auto v = w.wait()) return std::move(*v);
     return result<P>(error(errc::shutdown, "the node stopped before the call completed"));
   }
   template <class S, class Name, class M>
@@ -508,11 +508,11 @@ class node {
   auto call(const Name& to, Req&& msg, std::chrono::milliseconds timeout = {}) {
     using P = reply_t<S, std::remove_cvref_t<Req>>;
     if (auto e = core_.blocking_error(to.name)) return result<P>(*e);
-    auto w = std::make_shared<detail::waiter<result<P>>>();
+    detail::waiter_ptr<result<P>> w;
     detail::call_local<S>(core_.rt(), static_cast<Req&&>(msg),
                           timeout.count() == 0 ? opts().call_timeout : timeout,
                           detail::waiter_setter<result<P>>(w), to.name);
-    if (auto r = w->wait()) return std::move(*r);
+    if (auto r = w.wait()) return std::move(*r);
     return result<P>(error(errc::shutdown, "the node stopped before the call completed"));
   }
   template <class S, class Name, class M>

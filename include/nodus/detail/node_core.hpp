@@ -33,6 +33,7 @@
 namespace nodus::detail {
 
 class supervisor_node;
+class child_list;
 
 // What the node keeps of its topology's cluster formation (cluster/formation.hpp).
 class formation_handle {
@@ -84,7 +85,7 @@ class node_core {
   // ---- servers ---------------------------------------------------------------------------------
   // start_tree(top): starts the top supervisor (once); fails (and keeps nothing) when a child
   // fails to start.
-  NODUS_DECL result<void> start_tree(std::unique_ptr<supervisor_node> top);
+  NODUS_DECL result<void> start_tree(child_list top);
   // spawn(cell): starts an unsupervised server and keeps it.
   NODUS_DECL result<void> spawn(std::unique_ptr<cell_base> cell);
   // blocking_error(server) -> why a blocking call to server cannot be made here, if it cannot.

@@ -121,10 +121,10 @@ NODUS_DECL result<void> node_core::register_name() {
     std::lock_guard lock(m_);
     if (registered_) return {};
   }
-  auto w = std::make_shared<waiter<result<void>>>();
+  waiter_ptr<result<void>> w;
   dist()->register_name(waiter_setter<result<void>>(w));
-  pump_until([&w] { return w->ready(); });
-  auto r = w->wait();
+  pump_until([&w] { return w.ready(); });
+  auto r = w.wait();
   if (!r) return error(errc::shutdown, "the node stopped while registering with EPMD");
   if (!*r) return std::move(*r);
   std::lock_guard lock(m_);
@@ -165,10 +165,10 @@ NODUS_DECL bool node_core::connect(std::string_view target) {
                rt_.self());
     return false;
   }
-  auto w = std::make_shared<waiter<bool>>();
+  waiter_ptr<bool> w;
   start_connect(target, waiter_setter<bool>(w));
-  pump_until([&w] { return w->ready(); });
-  auto r = w->wait();
+  pump_until([&w] { return w.ready(); });
+  auto r = w.wait();
   return r && *r;
 }
 
@@ -213,15 +213,15 @@ NODUS_DECL result<void> node_core::sync_nodes() {
   const auto deadline = std::chrono::steady_clock::now() + opts_.sync_nodes_timeout;
   std::vector<bool> up(all.size(), false);
   for (;;) {
-    std::vector<std::shared_ptr<waiter<bool>>> ws(all.size());
+    std::vector<std::optional<waiter_ptr<bool>>> ws(all.size());
     for (std::size_t i = 0; i < all.size(); ++i) {
       if (up[i]) continue;
-      ws[i] = std::make_shared<waiter<bool>>();
-      start_connect(all[i], waiter_setter<bool>(ws[i]));
+      ws[i].emplace();
+      start_connect(all[i], waiter_setter<bool>(*ws[i]));
     }
     for (std::size_t i = 0; i < all.size(); ++i) {
       if (!ws[i]) continue;
-      pump_until([&w = ws[i]] { return w->ready(); });
+      pump_until([&w = *ws[i]] { return w.ready(); });
       auto r = ws[i]->wait();
       up[i] = r && *r;
     }
@@ -278,12 +278,12 @@ NODUS_DECL void node_core::wait_first_round() {
   }
 }
 
-NODUS_DECL result<void> node_core::start_tree(std::unique_ptr<supervisor_node> top) {
+NODUS_DECL result<void> node_core::start_tree(child_list tree) {
   supervisor_node* t = nullptr;
   {
     std::lock_guard lock(m_);
     if (top_) return error(errc::already_registered, "the node already has a top supervisor");
-    top_ = std::move(top);
+    top_ = tree.take_supervisor();
     top_->on_exit = [this](const error& e) { on_top_exit(e); };
     t = top_.get();
   }
@@ -320,14 +320,16 @@ NODUS_DECL result<void> node_core::on_supervision(
     std::function<void(std::function<void(result<void>)>)> f) {
   if (rt_.in_node_thread())
     return error(errc::would_deadlock, "starting servers from a thread of the node");
-  auto w = std::make_shared<waiter<result<void>>>();
-  asio::post(rt_.supervision(),
-             [f = std::move(f), w]() mutable { f(waiter_setter<result<void>>(w)); });
+  waiter_ptr<result<void>> w;
+  // The setter is made here: a handler dropped unrun (the node stopping) abandons the wait.
+  asio::post(rt_.supervision(), [f = std::move(f), set = waiter_setter<result<void>>(w)]() mutable {
+    f(std::move(set));
+  });
   if (running_threads_.load() == 0) {
     if (io_.stopped()) io_.restart();
-    while (!w->ready()) io_.run_one();
+    while (!w.ready()) io_.run_one();
   }
-  if (auto r = w->wait()) return std::move(*r);
+  if (auto r = w.wait()) return std::move(*r);
   return error(errc::shutdown, "the node stopped while starting");
 }
 

@@ -37,6 +37,7 @@
 #include "nodus/process/impl/singleton.ipp"
 #include "nodus/process/impl/supervisor.ipp"
 #include "nodus/process/impl/term_delivery.ipp"
+#include "nodus/process/impl/waiter.ipp"
 
 // The Erlang external term format: terms, decoder, encoder, the typed mapping's untyped parts.
 #include "nodus/codec/etf/impl/decode.ipp"

@@ -181,27 +181,26 @@ child_type make_child_type() {
       why = a.error();
       return nullptr;
     }
-    auto* c = new cell<S>(
-        rt,
-        [a = std::move(a).value(), state] {
-          box<S> s(std::apply([](const auto&... xs) { return new S(xs...); }, a));
-          if constexpr (requires(S & x) { x.handoff_state(); }) {
-            using T = std::remove_cvref_t<decltype(s->handoff_state())>;
-            if (state->has_value()) {
-              // Given to the first instance only: a restart after a crash starts afresh.
-              auto v = etf::from_term<T>(**state);
-              state->reset();
-              if (v) {
-                s->take_handoff(std::move(v).value());
-              } else {
-                s->log().error("'{}': its handed-off state does not fit: {}", s->self_name(),
-                               v.error().message());
-              }
-            }
-          }
-          return s;
-        },
-        std::move(name));
+    auto* c = new cell<S>(rt, instance_maker([a = std::move(a).value(), state] {
+                            box<S> s(std::apply([](const auto&... xs) { return new S(xs...); }, a));
+                            if constexpr (requires(S & x) { x.handoff_state(); }) {
+                              using T = std::remove_cvref_t<decltype(s->handoff_state())>;
+                              if (state->has_value()) {
+                                // Given to the first instance only: a restart after a crash starts
+                                // afresh.
+                                auto v = etf::from_term<T>(**state);
+                                state->reset();
+                                if (v) {
+                                  s->take_handoff(std::move(v).value());
+                                } else {
+                                  s->log().error("'{}': its handed-off state does not fit: {}",
+                                                 s->self_name(), v.error().message());
+                                }
+                              }
+                            }
+                            return s;
+                          }),
+                          std::move(name));
     std::unique_ptr<cell_base> owned(c);
     c->set_wire_delivery(Wire::template pointer<S>());
     c->set_term_delivery(Wire::template term_pointer<S>());

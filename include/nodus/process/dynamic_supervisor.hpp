@@ -50,9 +50,10 @@ std::unique_ptr<cell_base> make_child_cell(runtime& rt, std::string name, Args&&
   static_assert(std::is_constructible_v<S, const std::decay_t<Args>&...>,
                 "nodus::dynamic_supervisor: start_child<S>(name, args...): S must be "
                 "constructible from (copies of) args: it is built afresh at each restart");
-  auto* c = new cell<S>(
-      rt, [... a = std::decay_t<Args>(static_cast<Args&&>(args))] { return box<S>(new S(a...)); },
-      std::move(name));
+  auto* c = new cell<S>(rt, instance_maker([... a = std::decay_t<Args>(static_cast<Args&&>(args))] {
+                          return new S(a...);
+                        }),
+                        std::move(name));
   std::unique_ptr<cell_base> owned(c);
   c->set_wire_delivery(Wire::template pointer<S>());
   c->set_term_delivery(Wire::template term_pointer<S>());

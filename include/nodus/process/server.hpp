@@ -350,27 +350,12 @@ struct timer_state {
   unique_function fire;
   bool delivered = false;
 
-  void cancel() {
-    std::lock_guard lock(m);
-    cancelled = true;
-    timer.cancel();
-  }
+  NODUS_DECL void cancel();
 
+  // make(io) -> a new timer of io (one std::make_shared, compiled once).
+  [[nodiscard]] NODUS_DECL static std::shared_ptr<timer_state> make(asio::io_context& io);
   // arm(st, at): fires at `at`, then every period while periodic and delivered.
-  static void arm(const std::shared_ptr<timer_state>& st, clock::time_point at) {
-    std::lock_guard lock(st->m);
-    if (st->cancelled) return;
-    st->timer.expires_at(at);
-    st->timer.async_wait([st, at](std::error_code ec) {
-      if (ec) return;
-      {
-        std::lock_guard guard(st->m);
-        if (st->cancelled) return;
-      }
-      st->fire();
-      if (st->periodic && st->delivered) arm(st, at + st->period);
-    });
-  }
+  NODUS_DECL static void arm(const std::shared_ptr<timer_state>& st, clock::time_point at);
 };
 
 template <class S>
@@ -888,15 +873,14 @@ class cell final : public cell_common {
   using bound = mailbox_decl<S>;
 
  public:
-  using factory = std::function<box<S>()>;
-
-  cell(runtime& rt, factory make)
+  // make: makes S's instances (an instance_maker of S).
+  cell(runtime& rt, instance_maker make)
       : cell_common(rt, S::name.view(), typeid(S), payload::value, bound::value),
         make_(std::move(make)) {
     check_handlers(static_cast<typename S::nodus_interface*>(nullptr));
   }
   // cell(rt, make, name): registered under name instead of S::name.
-  cell(runtime& rt, factory make, std::string name) : cell(rt, std::move(make)) {
+  cell(runtime& rt, instance_maker make, std::string name) : cell(rt, std::move(make)) {
     own_name(std::move(name));
   }
   ~cell() override {
@@ -912,7 +896,7 @@ class cell final : public cell_common {
     if (auto r = rt().register_name(*this); !r) return r;
     box<S> inst;
     try {
-      inst = make_();
+      inst = box<S>(static_cast<S*>(make_()));
     } catch (...) {
       return error(errc::init_failed, format("'{}' could not be constructed: {}", name(),
                                              describe_current_exception()));
@@ -1023,7 +1007,7 @@ class cell final : public cell_common {
 
   template <class M>
   timer_ref start_timer(std::chrono::nanoseconds d, M msg, bool periodic, std::uint64_t gen) {
-    auto st = std::make_shared<timer_state>(rt().io());
+    auto st = timer_state::make(rt().io());
     add_timer(st);
     st->periodic = periodic;
     st->period = d;
@@ -1205,7 +1189,7 @@ class cell final : public cell_common {
     return std::nullopt;
   }
 
-  factory make_;
+  instance_maker make_;
   box<S> instance_;  // touched only in the server's context
 };
 

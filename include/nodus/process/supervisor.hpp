@@ -246,42 +246,27 @@ class child_node {
   restart_type restart = restart_type::permanent;
 };
 
-// worker_node<S>: a server child.
-template <class S>
+// worker_node: a server child, over its cell (not a template: the cell is the typed part).
 class worker_node final : public child_node {
  public:
-  worker_node(runtime& rt, typename cell<S>::factory make, cell_base::wire_delivery wire,
-              cell_base::term_delivery term)
-      : cell_(rt, std::move(make)) {
-    cell_.set_wire_delivery(wire);
-    cell_.set_term_delivery(term);
-    cell_.on_exit = [this](std::uint64_t gen, error reason) {
-      if (!up_ || gen != gen_) return;  // an instance we stopped or already replaced
-      up_ = false;
-      if (on_exit) on_exit(std::move(reason));
-    };
-  }
-  void start(std::function<void(result<void>)> done) override {
-    auto r = cell_.start();
-    up_ = r.has_value();
-    gen_ = cell_.generation();
-    done(std::move(r));
-  }
-  void stop(std::function<void()> done) override {
-    up_ = false;
-    cell_.stop(error(errc::shutdown, "shutdown"), std::move(done));
-  }
-  [[nodiscard]] std::string describe() const override { return format("'{}'", S::name.view()); }
-  [[nodiscard]] std::optional<instance_id> next_instance() override {
-    if (!cell_.rt().register_name(cell_)) return std::nullopt;  // its number comes with the name
-    return instance_id{cell_.number(), cell_.generation() + 1};
-  }
+  NODUS_DECL explicit worker_node(std::unique_ptr<cell_base> cell);
+  // make(cell) -> a worker over cell, which it owns (deleted here when that fails).
+  [[nodiscard]] NODUS_DECL static child_node* make(cell_base* cell);
+  NODUS_DECL void start(std::function<void(result<void>)> done) override;
+  NODUS_DECL void stop(std::function<void()> done) override;
+  [[nodiscard]] NODUS_DECL std::string describe() const override;
+  [[nodiscard]] NODUS_DECL std::optional<instance_id> next_instance() override;
 
  private:
-  cell<S> cell_;
+  std::unique_ptr<cell_base> cell_;
   bool up_ = false;
   std::uint64_t gen_ = 0;
 };
+
+// make_worker<S, Wire>(rt) -> the worker_node of server type S, its instances
+// default-constructed; the caller owns it.
+template <class S, class Wire>
+child_node* make_worker(runtime& rt);
 
 enum class strategy_kind { one_for_one, one_for_all, rest_for_one };
 
@@ -446,6 +431,39 @@ constexpr strategy_kind kind_of() {
   }
 }
 
+// child_list: the children of a supervisor that make_supervisor builds. Not a template, so that
+// a TU compiles no container of children, whatever its tree.
+class child_list {
+ public:
+  NODUS_DECL child_list() noexcept;
+  NODUS_DECL child_list(child_list&& o) noexcept;
+  child_list& operator=(child_list&&) = delete;
+  NODUS_DECL ~child_list();
+  // add(c): appends c, which the list owns from here (deleted when it cannot be appended).
+  NODUS_DECL void add(child_node* c);
+  NODUS_DECL void add(std::unique_ptr<child_node> c);
+  // add(l): appends the children of l (a nested supervisor: supervise() made l a list of one).
+  NODUS_DECL void add(child_list&& l);
+  // set_last_restart(t): the restart type of the child appended last.
+  NODUS_DECL void set_last_restart(restart_type t);
+  // supervise(rt, kind, flags) -> a list of one: a supervisor_node over this list's children.
+  [[nodiscard]] NODUS_DECL child_list supervise(runtime& rt, strategy_kind kind,
+                                                supervisor_flags flags) &&;
+  // take_supervisor() -> the supervisor_node of a list that supervise() made.
+  [[nodiscard]] NODUS_DECL std::unique_ptr<supervisor_node> take_supervisor();
+
+ private:
+  std::vector<std::unique_ptr<child_node>> children_;
+};
+
+template <class S, class Wire>
+child_node* make_worker(runtime& rt) {
+  auto* c = new cell<S>(rt, instance_maker::of<S>());
+  c->set_wire_delivery(Wire::template pointer<S>());
+  c->set_term_delivery(Wire::template term_pointer<S>());
+  return worker_node::make(c);
+}
+
 // no_wire: servers that take no messages from other nodes (Wire of make_supervisor; the node
 // passes one that decodes the messages of its protocol, process/detail/wire_delivery.hpp).
 struct no_wire {
@@ -460,10 +478,10 @@ struct no_wire {
 };
 
 template <class Wire, class St, class... Cs>
-std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<St, Cs...>& spec);
+child_list make_supervisor(runtime& rt, const supervisor<St, Cs...>& spec);
 
 template <class Wire, class C>
-void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
+void add_child(runtime& rt, child_list& out) {
   if constexpr (restart_of<C>::wrapped) {
     using inner = typename restart_of<C>::child;
     static_assert(!restart_of<inner>::wrapped,
@@ -474,24 +492,22 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
                   "or a nested nodus::supervisor<...> (a restart_intensity is not a child; a "
                   "singleton's restart is the cluster's)");
     add_child<Wire, inner>(rt, out);
-    out.back()->restart = restart_of<C>::type;
+    out.set_last_restart(restart_of<C>::type);
   } else if constexpr (is_singleton<C>::value) {
     using S = typename is_singleton<C>::server;
-    std::unique_ptr<child_node> worker(new worker_node<S>(
-        rt, [] { return box<S>(new S()); }, Wire::template pointer<S>(),
-        Wire::template term_pointer<S>()));
+    std::unique_ptr<child_node> worker(make_worker<S, Wire>(rt));
     // singleton_maker is defined by nodus/process/global.hpp (nodus.hpp includes it): a
     // singleton is a distributed program's.
-    out.push_back(singleton_maker<S>::make(rt, S::name.view(), std::move(worker)));
+    out.add(singleton_maker<S>::make(rt, S::name.view(), std::move(worker)));
   } else if constexpr (is_intensity<C>::value) {
     // not a child: the supervisor's restart intensity
   } else if constexpr (is_supervisor_spec<C>::value) {
-    out.push_back(make_supervisor<Wire>(rt, C{}));
+    out.add(make_supervisor<Wire>(rt, C{}));
   } else if constexpr (distributed_spec<C>) {
-    out.push_back(distributed_maker<C>::template make<Wire>(rt));
+    out.add(distributed_maker<C>::template make<Wire>(rt));
   } else if constexpr (is_dynamic_spec<C>::value) {
     // dynamic_maker is defined by nodus/process/dynamic_supervisor.hpp (nodus.hpp includes it).
-    out.push_back(dynamic_maker<C>::make(rt));
+    out.add(dynamic_maker<C>::make(rt));
   } else {
     static_assert(std::is_base_of_v<server_base, C>,
                   "nodus::supervisor<Strategy, Children...>: every child must be a server type "
@@ -500,21 +516,17 @@ void add_child(runtime& rt, std::vector<std::unique_ptr<child_node>>& out) {
     static_assert(std::is_default_constructible_v<C>,
                   "nodus::supervisor<Strategy, Children...>: a supervised server must be default "
                   "constructible (it is built afresh at each restart)");
-    // new rather than std::make_unique: no std::unique_ptr<worker_node<C>> and std::unique_ptr<C>
-    // (some 30 functions each at -O0) per server type.
-    out.push_back(std::unique_ptr<child_node>(new worker_node<C>(
-        rt, [] { return box<C>(new C()); }, Wire::template pointer<C>(),
-        Wire::template term_pointer<C>())));
+    out.add(make_worker<C, Wire>(rt));
   }
 }
 
 // make_supervisor<Wire>(rt, spec) -> the supervision tree of spec; Wire gives each server type
 // its decoder of messages from other nodes (no_wire: none).
 template <class Wire, class St, class... Cs>
-std::unique_ptr<supervisor_node> make_supervisor(runtime& rt, const supervisor<St, Cs...>& spec) {
-  std::vector<std::unique_ptr<child_node>> children;
+child_list make_supervisor(runtime& rt, const supervisor<St, Cs...>& spec) {
+  child_list children;
   (add_child<Wire, Cs>(rt, children), ...);
-  return std::make_unique<supervisor_node>(rt, kind_of<St>(), spec.flags, std::move(children));
+  return std::move(children).supervise(rt, kind_of<St>(), spec.flags);
 }
 
 }  // namespace detail

@@ -26,9 +26,53 @@ class box {
   T* operator->() const noexcept { return p_; }
   T& operator*() const noexcept { return *p_; }
   explicit operator bool() const noexcept { return p_ != nullptr; }
+  // release() -> the object, which the caller now owns.
+  [[nodiscard]] T* release() noexcept { return std::exchange(p_, nullptr); }
 
  private:
   T* p_ = nullptr;
+};
+
+// instance_maker: makes a server's instances, a new one (owned by the caller) at each call: from
+// a plain function (of<T>(): a default-constructed T) or from any callable returning a T* or a
+// box<T> (a server built from copies of start_child's arguments). Not a template, so that a
+// server type costs a TU no std::function; the cell that holds it knows T.
+class instance_maker {
+  struct base {
+    virtual ~base() = default;
+    virtual void* make() = 0;
+  };
+  template <class F>
+  struct impl final : base {
+    explicit impl(F&& f) : f_(static_cast<F&&>(f)) {}
+    void* make() override {
+      if constexpr (std::is_pointer_v<decltype(f_())>) {
+        return f_();
+      } else {
+        return f_().release();
+      }
+    }
+    F f_;
+  };
+
+ public:
+  template <class T>
+  [[nodiscard]] static instance_maker of() {
+    instance_maker m;
+    m.fn_ = []() -> void* { return new T(); };
+    return m;
+  }
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, instance_maker>>>
+  explicit instance_maker(F&& f) : p_(new impl<std::decay_t<F>>(static_cast<F&&>(f))) {}
+
+  // operator()() -> a new instance, as a pointer to the maker's T; throws what T's constructor
+  // throws.
+  [[nodiscard]] void* operator()() { return fn_ != nullptr ? fn_() : p_->make(); }
+
+ private:
+  instance_maker() = default;
+  void* (*fn_)() = nullptr;
+  box<base> p_;
 };
 
 // unique_function: owns any move-only callable taking no arguments and returning void.

@@ -447,8 +447,8 @@ NODUS_DECL void distributed_node::start(std::function<void(result<void>)> done) 
     return;
   }
   if (!m.member) {
-    auto* c = new cell<dsup_member>(
-        m.rt, [] { return box<dsup_member>(new dsup_member()); }, "nodus.dsup/" + m.name);
+    auto* c =
+        new cell<dsup_member>(m.rt, instance_maker::of<dsup_member>(), "nodus.dsup/" + m.name);
     m.member.reset(c);
     c->set_term_delivery(&member_term);
   }

@@ -283,6 +283,31 @@ NODUS_DECL bool cell_common::running() const {
   return alive_;
 }
 
+NODUS_DECL void timer_state::cancel() {
+  std::lock_guard lock(m);
+  cancelled = true;
+  timer.cancel();
+}
+
+NODUS_DECL std::shared_ptr<timer_state> timer_state::make(asio::io_context& io) {
+  return std::make_shared<timer_state>(io);
+}
+
+NODUS_DECL void timer_state::arm(const std::shared_ptr<timer_state>& st, clock::time_point at) {
+  std::lock_guard lock(st->m);
+  if (st->cancelled) return;
+  st->timer.expires_at(at);
+  st->timer.async_wait([st, at](std::error_code ec) {
+    if (ec) return;
+    {
+      std::lock_guard guard(st->m);
+      if (st->cancelled) return;
+    }
+    st->fire();
+    if (st->periodic && st->delivered) arm(st, at + st->period);
+  });
+}
+
 NODUS_DECL void cell_common::add_timer(const std::shared_ptr<timer_state>& st) {
   std::lock_guard lock(timers_m_);
   std::erase_if(timers_, [](const auto& w) { return w.expired(); });

@@ -13,6 +13,72 @@
 
 namespace nodus::detail {
 
+NODUS_DECL worker_node::worker_node(std::unique_ptr<cell_base> cell) : cell_(std::move(cell)) {
+  cell_->on_exit = [this](std::uint64_t gen, error reason) {
+    if (!up_ || gen != gen_) return;  // an instance we stopped or already replaced
+    up_ = false;
+    if (on_exit) on_exit(std::move(reason));
+  };
+}
+
+NODUS_DECL void worker_node::start(std::function<void(result<void>)> done) {
+  auto r = cell_->start();
+  up_ = r.has_value();
+  gen_ = cell_->generation();
+  done(std::move(r));
+}
+
+NODUS_DECL void worker_node::stop(std::function<void()> done) {
+  up_ = false;
+  cell_->stop(error(errc::shutdown, "shutdown"), std::move(done));
+}
+
+NODUS_DECL std::string worker_node::describe() const { return format("'{}'", cell_->name()); }
+
+NODUS_DECL std::optional<instance_id> worker_node::next_instance() {
+  if (!cell_->rt().register_name(*cell_)) return std::nullopt;  // its number comes with the name
+  return instance_id{cell_->number(), cell_->generation() + 1};
+}
+
+NODUS_DECL child_node* worker_node::make(cell_base* cell) {
+  std::unique_ptr<cell_base> owned(cell);
+  return new worker_node(std::move(owned));
+}
+
+NODUS_DECL child_list::child_list() noexcept = default;
+NODUS_DECL child_list::child_list(child_list&& o) noexcept = default;
+NODUS_DECL child_list::~child_list() = default;
+
+NODUS_DECL void child_list::add(child_node* c) { add(std::unique_ptr<child_node>(c)); }
+
+NODUS_DECL void child_list::add(std::unique_ptr<child_node> c) {
+  children_.push_back(std::move(c));
+}
+
+NODUS_DECL void child_list::add(child_list&& l) {
+  for (auto& c : l.children_) children_.push_back(std::move(c));
+  l.children_.clear();
+}
+
+NODUS_DECL void child_list::set_last_restart(restart_type t) {
+  if (!children_.empty()) children_.back()->restart = t;
+}
+
+NODUS_DECL child_list child_list::supervise(runtime& rt, strategy_kind kind,
+                                            supervisor_flags flags) && {
+  child_list top;
+  top.add(std::make_unique<supervisor_node>(rt, kind, flags, std::move(children_)));
+  children_.clear();
+  return top;
+}
+
+NODUS_DECL std::unique_ptr<supervisor_node> child_list::take_supervisor() {
+  if (children_.size() != 1) return nullptr;
+  std::unique_ptr<supervisor_node> top(static_cast<supervisor_node*>(children_.front().release()));
+  children_.clear();
+  return top;
+}
+
 NODUS_DECL supervisor_node::supervisor_node(runtime& rt, strategy_kind kind, supervisor_flags flags,
                                             std::vector<std::unique_ptr<child_node>> children)
     : rt_(rt),
