@@ -93,7 +93,7 @@ struct protocol_wire {
 // start_formation<Topology>(core): starts the topology's strategies on core (defined by
 // nodus/cluster/topology.hpp, which a program naming a topology includes).
 template <class Topology>
-std::unique_ptr<formation_handle> start_formation(node_core& core);
+void start_formation(node_core& core);
 }  // namespace detail
 
 // node<Topology, Protocol>: one node. Thread-safe unless noted. Topology and Protocol are where
@@ -105,7 +105,7 @@ class node {
   using topology_type = Topology;
   using protocol_type = Protocol;
 
-  explicit node(options opts = {}) : core_(std::move(opts), Protocol::fingerprint) {
+  explicit node(const options& opts = {}) : core_(opts, Protocol::fingerprint) {
     static_assert(
         std::is_same_v<Topology, no_topology> || requires { Topology::runners(); },
         "node<Topology, Protocol>: Topology is nodus::no_topology or a "
@@ -150,7 +150,7 @@ class node {
   void start_cluster() {
     if constexpr (!std::is_same_v<Topology, no_topology>) {
       if (core_.dist() == nullptr || core_.port() == 0 || core_.has_formation()) return;
-      (void)core_.set_formation(detail::start_formation<Topology>(core_));
+      detail::start_formation<Topology>(core_);
     }
   }
 

@@ -130,8 +130,11 @@ class pushing_runner final : public strategy_runner {
   S strategy_;
 };
 
+// runner_maker: makes a strategy's runner (the caller owns it); a topology lists one per strategy.
+using runner_maker = strategy_runner* (*)();
+
 template <class S>
-std::unique_ptr<strategy_runner> make_runner() {
+strategy_runner* new_runner() {
   static_assert(pushing_strategy<S> || polled_strategy<S>,
                 "a nodus strategy needs either start(std::shared_ptr<cluster::strategy_context>) "
                 "and stop(), or std::vector<std::string> nodes(cluster::strategy_context&)");
@@ -140,9 +143,9 @@ std::unique_ptr<strategy_runner> make_runner() {
       "a nodus strategy needs `static constexpr std::string_view label` (its name in "
       "log lines), or wrap it: nodus::named<\"label\", S>");
   if constexpr (pushing_strategy<S>) {
-    return std::make_unique<pushing_runner<S>>();
+    return new pushing_runner<S>();
   } else {
-    return std::make_unique<polled_runner<S>>();
+    return new polled_runner<S>();
   }
 }
 

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -37,12 +38,13 @@ struct topology {
                 "that forms no cluster by itself");
   // Completes each strategy type here, so that its own checks fire where the topology is used.
   static_assert(((sizeof(Strategies) > 0) && ...));
-  // runners() -> one engine runner per strategy (the node calls it when it starts its cluster).
-  static std::vector<std::unique_ptr<cluster::strategy_runner>> runners() {
-    std::vector<std::unique_ptr<cluster::strategy_runner>> out;
-    (out.push_back(cluster::detail::make_runner<Strategies>()), ...);
-    return out;
-  }
+  // runners() -> how to make one engine runner per strategy (the node makes them when it starts
+  // its cluster).
+  static std::span<const cluster::detail::runner_maker> runners() noexcept { return makers; }
+
+ private:
+  static constexpr cluster::detail::runner_maker makers[] = {
+      &cluster::detail::new_runner<Strategies>...};
 };
 
 // hosts<"n1@127.0.0.1", "n2@127.0.0.1">: a static list of node names, each checked at compile
@@ -208,13 +210,14 @@ struct erlang_hosts_strategy : cluster::detail::polling_base<erlang_hosts_strate
 
 namespace detail {
 
-// make_formation(core, runners) -> the started formation of runners on core's distribution.
-NODUS_DECL std::unique_ptr<formation_handle> make_formation(
-    node_core& core, std::vector<std::unique_ptr<cluster::strategy_runner>> runners);
+// start_formation(core, runners): starts a formation of the runners on core's distribution (the
+// node keeps it).
+NODUS_DECL void start_formation(node_core& core,
+                                std::span<const cluster::detail::runner_maker> runners);
 
 template <class Topology>
-std::unique_ptr<formation_handle> start_formation(node_core& core) {
-  return make_formation(core, Topology::runners());
+void start_formation(node_core& core) {
+  start_formation(core, Topology::runners());
 }
 
 }  // namespace detail

@@ -48,7 +48,7 @@ class node_core {
  public:
   // node_core(opts, protocol fingerprint): a node named opts.name (nonode@nohost when empty);
   // a named node gets its distribution from the registered dist::factory.
-  NODUS_DECL node_core(options opts, std::uint64_t protocol_fingerprint);
+  NODUS_DECL node_core(const options& opts, std::uint64_t protocol_fingerprint);
   node_core(const node_core&) = delete;
   node_core& operator=(const node_core&) = delete;
   // ~node_core(): stops the node (servers get terminate) and joins its threads.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "nodus/cluster/events.hpp"
+#include "nodus/config.hpp"
 #include "nodus/core/error.hpp"
 #include "nodus/core/log.hpp"
 #include "nodus/core/node_name.hpp"
@@ -249,20 +250,10 @@ class distribution {
                             const etf::reference& ref, const etf::term& reason) = 0;
 };
 
-// send_reply_error(d, peer, call_id, e): answers the call call_id from peer with e.
-inline void send_reply_error(distribution& d, const node_name& peer, std::uint64_t call_id,
-                             const error& e) {
-  struct owner_t {
-    frame_header header;
-    std::string reason;
-  };
-  auto o = std::make_shared<owner_t>();
-  o->reason = e.reason();
-  o->header.reply_error(call_id, static_cast<std::uint64_t>(e.code().value()), o->reason.size());
-  const std::span<const std::byte> parts[] = {o->header.view(),
-                                              std::as_bytes(std::span(o->reason))};
-  (void)d.send(peer, parts, std::move(o), admission::forced);
-}
+// send_reply_error(d, peer, call_id, e): answers the call call_id from peer with e (compiled once,
+// dist/impl/distribution.ipp).
+NODUS_DECL void send_reply_error(distribution& d, const node_name& peer, std::uint64_t call_id,
+                                 const error& e);
 
 // The factory of the native distribution: set by dist/native_distribution.hpp when a TU of the
 // program includes it (nodus/nodus.hpp does), or by the compiled library.
@@ -278,3 +269,7 @@ inline bool register_factory(factory f) noexcept {
 }
 
 }  // namespace nodus::dist
+
+#if defined(NODUS_HEADER_ONLY)
+#include "nodus/dist/impl/distribution.ipp"
+#endif

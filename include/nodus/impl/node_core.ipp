@@ -27,8 +27,8 @@
 
 namespace nodus::detail {
 
-NODUS_DECL node_core::node_core(options opts, std::uint64_t protocol_fingerprint)
-    : opts_(std::move(opts)),
+NODUS_DECL node_core::node_core(const options& opts, std::uint64_t protocol_fingerprint)
+    : opts_(opts),
       work_(asio::make_work_guard(io_)),
       rt_(io_, opts_.name.empty() ? node_name::parse("nonode@nohost").value() : opts_.name, log_,
           opts_.call_timeout) {

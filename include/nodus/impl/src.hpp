@@ -56,6 +56,7 @@
 #include "nodus/net/impl/tls.ipp"
 
 // The distribution: its factory registers itself with the node core (see dist/distribution.hpp).
+#include "nodus/dist/impl/distribution.ipp"
 #include "nodus/dist/impl/erlang_frame.ipp"
 #include "nodus/dist/impl/global_member.ipp"
 #include "nodus/dist/impl/global_names.ipp"

@@ -75,30 +75,18 @@ class global_registry {
   // allow_multiple_names(yes): whether a process of this node may hold several names (default
   // no: register_name fails with already_registered for a pid that holds one, as Erlang's global
   // does unless kernel's global_multi_name_action is allow).
-  void allow_multiple_names(bool yes) {
-    if (names() != nullptr) names()->allow_multiple_names(yes);
-  }
+  NODUS_DECL void allow_multiple_names(bool yes);
   // unregister_name(name) -> whether a server of this node held it (it goes on every node).
-  bool unregister_name(std::string_view name) {
-    return names() != nullptr && names()->unregister_name(name);
-  }
+  NODUS_DECL bool unregister_name(std::string_view name);
   // whereis_name(name) -> the pid that holds name, from this node's copy (no message).
-  [[nodiscard]] std::optional<etf::pid> whereis_name(std::string_view name) const {
-    return names() != nullptr ? names()->whereis_name(name) : std::nullopt;
-  }
+  [[nodiscard]] NODUS_DECL std::optional<etf::pid> whereis_name(std::string_view name) const;
   // registered_names() -> every name, sorted.
-  [[nodiscard]] std::vector<std::string> registered_names() const {
-    return names() != nullptr ? names()->registered_names() : std::vector<std::string>{};
-  }
+  [[nodiscard]] NODUS_DECL std::vector<std::string> registered_names() const;
   // on_change(cb) -> an id: cb(name, pid, or nothing when it went) after each change, on the
   // thread that made it; it must not block. remove_on_change(id).
-  std::uint64_t on_change(
-      std::function<void(const std::string&, const std::optional<etf::pid>&)> cb) {
-    return names() != nullptr ? names()->on_change(std::move(cb)) : 0;
-  }
-  void remove_on_change(std::uint64_t id) {
-    if (names() != nullptr) names()->remove_on_change(id);
-  }
+  NODUS_DECL std::uint64_t on_change(
+      std::function<void(const std::string&, const std::optional<etf::pid>&)> cb);
+  NODUS_DECL void remove_on_change(std::uint64_t id);
 
   // send(name, msg): msg as a term to the process that holds name (global:send/2); noproc when
   // nobody does.
@@ -122,9 +110,7 @@ class global_registry {
 
  private:
   // names() -> the distribution's names; nullptr for a node without distribution.
-  [[nodiscard]] dist::global_names* names() const {
-    return rt_->dist() != nullptr ? &rt_->dist()->cluster_names() : nullptr;
-  }
+  [[nodiscard]] NODUS_DECL dist::global_names* names() const;
   NODUS_DECL result<etf::pid> pid_of_server(std::string_view server) const;
 
   detail::runtime* rt_;

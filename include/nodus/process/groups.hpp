@@ -39,14 +39,11 @@ class groups {
  public:
   // groups(rt, scope): the scope of rt's node; a node without distribution has none (joins fail
   // with errc::not_connected, lookups are empty).
-  groups(detail::runtime& rt, std::string_view scope)
-      : rt_(&rt),
-        s_(rt.dist() != nullptr ? &rt.dist()->process_groups().scope(scope) : nullptr),
-        name_(scope) {}
+  NODUS_DECL groups(detail::runtime& rt, std::string_view scope);
 
   // scope() -> the scope's name; pid() -> the pid its peers know it by.
   [[nodiscard]] const std::string& scope() const noexcept { return name_; }
-  [[nodiscard]] etf::pid pid() const { return s_ != nullptr ? s_->pid() : etf::pid{}; }
+  [[nodiscard]] NODUS_DECL etf::pid pid() const;
 
   // join(group, pid): the running server instance pid (of this node) joins group; joining twice
   // counts twice (leave twice). Errors: noproc when pid is no running server of this node (only
@@ -66,31 +63,19 @@ class groups {
 
   // members(group) -> every member on every node (pg:get_members); local_members(group) -> this
   // node's (pg:get_local_members); which_groups() -> the groups with members (pg:which_groups).
-  [[nodiscard]] std::vector<etf::pid> members(const etf::term& group) const {
-    return s_ != nullptr ? s_->members(group) : std::vector<etf::pid>{};
-  }
-  [[nodiscard]] std::vector<etf::pid> local_members(const etf::term& group) const {
-    return s_ != nullptr ? s_->local_members(group) : std::vector<etf::pid>{};
-  }
-  [[nodiscard]] std::vector<etf::term> which_groups() const {
-    return s_ != nullptr ? s_->which_groups() : std::vector<etf::term>{};
-  }
+  [[nodiscard]] NODUS_DECL std::vector<etf::pid> members(const etf::term& group) const;
+  [[nodiscard]] NODUS_DECL std::vector<etf::pid> local_members(const etf::term& group) const;
+  [[nodiscard]] NODUS_DECL std::vector<etf::term> which_groups() const;
 
   // monitor(group, cb) -> a subscription id and the members now (pg:monitor/2): cb(event) for
   // every later join and leave of group, in order, on a thread of the node or of the caller that
   // changed it; it must not block. monitor_scope(cb): every group (pg:monitor_scope/1).
   // demonitor(id) -> whether id was a subscription.
-  std::pair<std::uint64_t, std::vector<etf::pid>> monitor(const etf::term& group,
-                                                          group_callback cb) {
-    if (s_ == nullptr) return {0, {}};
-    return s_->monitor(group, std::move(cb));
-  }
-  std::pair<std::uint64_t, std::vector<std::pair<etf::term, std::vector<etf::pid>>>> monitor_scope(
-      group_callback cb) {
-    if (s_ == nullptr) return {0, {}};
-    return s_->monitor_scope(std::move(cb));
-  }
-  bool demonitor(std::uint64_t id) { return s_ != nullptr && s_->demonitor(id); }
+  NODUS_DECL std::pair<std::uint64_t, std::vector<etf::pid>> monitor(const etf::term& group,
+                                                                     group_callback cb);
+  NODUS_DECL std::pair<std::uint64_t, std::vector<std::pair<etf::term, std::vector<etf::pid>>>>
+  monitor_scope(group_callback cb);
+  NODUS_DECL bool demonitor(std::uint64_t id);
 
   // publish(group, msg) -> how many members msg was sent to: msg (a type that maps to an Erlang
   // term) to every member of group, as Pid ! Msg (a nodus server takes it in handle_info).

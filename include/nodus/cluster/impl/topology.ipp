@@ -205,8 +205,8 @@ class topology_formation final : public formation_handle {
   cluster::formation engine;
 };
 
-NODUS_DECL std::unique_ptr<formation_handle> make_formation(
-    node_core& core, std::vector<std::unique_ptr<cluster::strategy_runner>> runners) {
+NODUS_DECL void start_formation(node_core& core,
+                                std::span<const cluster::detail::runner_maker> runners) {
   cluster::formation_hooks h;
   h.self = core.self();
   h.node_port = core.port();
@@ -226,9 +226,9 @@ NODUS_DECL std::unique_ptr<formation_handle> make_formation(
   h.is_connected = [&core](const node_name& n) { return core.is_connected(n); };
   h.log = [&core](log_level level, const std::string& line) { core.log().log(level, "{}", line); };
   auto f = std::make_unique<topology_formation>(core.io(), std::move(h));
-  for (auto& r : runners) f->engine.add(std::move(r));
+  for (auto make : runners) f->engine.add(std::unique_ptr<cluster::strategy_runner>(make()));
   f->engine.start();
-  return f;
+  (void)core.set_formation(std::move(f));
 }
 
 }  // namespace detail

@@ -84,12 +84,18 @@ inline bool pending_op_done(void* op) { return static_cast<call_op_base*>(op)->d
 
 // An outgoing message frame: the header, the message (shared, never copied) and the gather list
 // pointing into it; kept alive by the connection until written.
-template <class M>
+// Not a template: the message is kept as a std::shared_ptr<const void>.
 struct outgoing_message {
   dist::frame_header header;
-  std::shared_ptr<const M> msg;
+  std::shared_ptr<const void> msg;
   codec::gather_list body;
 };
+// make_outgoing(msg) -> a frame that keeps msg alive.
+[[nodiscard]] NODUS_DECL std::shared_ptr<outgoing_message> make_outgoing(
+    std::shared_ptr<const void> msg);
+// send_outgoing(d, peer, o, a): queues o (header, then body) as one native frame.
+NODUS_DECL result<void> send_outgoing(dist::distribution& d, const node_name& peer,
+                                      std::shared_ptr<outgoing_message> o, dist::admission a);
 
 // copied_message_v<M>: M goes out copied into the connection's run of small frames (no
 // allocation per message) rather than gathered from a shared copy: a trivially copyable message
@@ -115,23 +121,11 @@ template <class M, class SetHeader>
 result<void> send_encoded(dist::distribution& d, const node_name& peer, SetHeader set_header,
                           std::shared_ptr<const M> msg,
                           dist::admission a = dist::admission::checked) {
-  auto o = std::make_shared<outgoing_message<M>>();
-  o->msg = std::move(msg);
-  codec::encode(*o->msg, o->body);
+  const M& m = *msg;
+  auto o = make_outgoing(std::move(msg));
+  codec::encode(m, o->body);
   set_header(o->header, o->body.size);
-  constexpr std::size_t inline_parts = 8;
-  if (o->body.parts.size() < inline_parts) {
-    std::span<const std::byte> parts[inline_parts];
-    parts[0] = o->header.view();
-    std::size_t n = 1;
-    for (const auto& part : o->body.parts) parts[n++] = part;
-    return d.send(peer, std::span(parts, n), std::move(o), a);
-  }
-  std::vector<std::span<const std::byte>> parts;
-  parts.reserve(o->body.parts.size() + 1);
-  parts.push_back(o->header.view());
-  for (const auto& part : o->body.parts) parts.push_back(part);
-  return d.send(peer, parts, std::move(o), a);
+  return send_outgoing(d, peer, std::move(o), a);
 }
 
 // A call op that answers a remote caller: the reply travels back over the wire.

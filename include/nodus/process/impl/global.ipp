@@ -13,6 +13,35 @@
 
 namespace nodus {
 
+NODUS_DECL void global_registry::allow_multiple_names(bool yes) {
+  if (names() != nullptr) names()->allow_multiple_names(yes);
+}
+
+NODUS_DECL bool global_registry::unregister_name(std::string_view name) {
+  return names() != nullptr && names()->unregister_name(name);
+}
+
+NODUS_DECL std::optional<etf::pid> global_registry::whereis_name(std::string_view name) const {
+  return names() != nullptr ? names()->whereis_name(name) : std::nullopt;
+}
+
+NODUS_DECL std::vector<std::string> global_registry::registered_names() const {
+  return names() != nullptr ? names()->registered_names() : std::vector<std::string>{};
+}
+
+NODUS_DECL std::uint64_t global_registry::on_change(
+    std::function<void(const std::string&, const std::optional<etf::pid>&)> cb) {
+  return names() != nullptr ? names()->on_change(std::move(cb)) : 0;
+}
+
+NODUS_DECL void global_registry::remove_on_change(std::uint64_t id) {
+  if (names() != nullptr) names()->remove_on_change(id);
+}
+
+NODUS_DECL dist::global_names* global_registry::names() const {
+  return rt_->dist() != nullptr ? &rt_->dist()->cluster_names() : nullptr;
+}
+
 NODUS_DECL void global_registry::async_register_name(std::string_view name, const etf::pid& pid,
                                                      name_conflict_policy policy,
                                                      name_conflict_callback on_conflict,

@@ -8,6 +8,39 @@
 
 namespace nodus {
 
+NODUS_DECL groups::groups(detail::runtime& rt, std::string_view scope)
+    : rt_(&rt),
+      s_(rt.dist() != nullptr ? &rt.dist()->process_groups().scope(scope) : nullptr),
+      name_(scope) {}
+
+NODUS_DECL etf::pid groups::pid() const { return s_ != nullptr ? s_->pid() : etf::pid{}; }
+
+NODUS_DECL std::vector<etf::pid> groups::members(const etf::term& group) const {
+  return s_ != nullptr ? s_->members(group) : std::vector<etf::pid>{};
+}
+
+NODUS_DECL std::vector<etf::pid> groups::local_members(const etf::term& group) const {
+  return s_ != nullptr ? s_->local_members(group) : std::vector<etf::pid>{};
+}
+
+NODUS_DECL std::vector<etf::term> groups::which_groups() const {
+  return s_ != nullptr ? s_->which_groups() : std::vector<etf::term>{};
+}
+
+NODUS_DECL std::pair<std::uint64_t, std::vector<etf::pid>> groups::monitor(const etf::term& group,
+                                                                           group_callback cb) {
+  if (s_ == nullptr) return {0, {}};
+  return s_->monitor(group, std::move(cb));
+}
+
+NODUS_DECL std::pair<std::uint64_t, std::vector<std::pair<etf::term, std::vector<etf::pid>>>>
+groups::monitor_scope(group_callback cb) {
+  if (s_ == nullptr) return {0, {}};
+  return s_->monitor_scope(std::move(cb));
+}
+
+NODUS_DECL bool groups::demonitor(std::uint64_t id) { return s_ != nullptr && s_->demonitor(id); }
+
 NODUS_DECL result<void> groups::join(const etf::term& group, const etf::pid& pid) {
   if (s_ == nullptr) {
     return error(errc::not_connected,

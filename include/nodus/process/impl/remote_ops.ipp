@@ -1,6 +1,6 @@
 // nodus/process/impl/remote_ops.ipp: the non-template part of process/detail/remote_ops.hpp
-// (errors of messages whose types do not travel to a peer). Included by that header in
-// header-only mode, by nodus/impl/src.hpp otherwise.
+// (the outgoing frame of an encoded message; errors of messages whose types do not travel to a
+// peer). Included by that header in header-only mode, by nodus/impl/src.hpp otherwise.
 #pragma once
 
 #include <span>
@@ -11,6 +11,29 @@
 #include "nodus/process/detail/remote_ops.hpp"
 
 namespace nodus::detail {
+
+NODUS_DECL std::shared_ptr<outgoing_message> make_outgoing(std::shared_ptr<const void> msg) {
+  auto o = std::make_shared<outgoing_message>();
+  o->msg = std::move(msg);
+  return o;
+}
+
+NODUS_DECL result<void> send_outgoing(dist::distribution& d, const node_name& peer,
+                                      std::shared_ptr<outgoing_message> o, dist::admission a) {
+  constexpr std::size_t inline_parts = 8;
+  if (o->body.parts.size() < inline_parts) {
+    std::span<const std::byte> parts[inline_parts];
+    parts[0] = o->header.view();
+    std::size_t n = 1;
+    for (const auto& part : o->body.parts) parts[n++] = part;
+    return d.send(peer, std::span(parts, n), std::move(o), a);
+  }
+  std::vector<std::span<const std::byte>> parts;
+  parts.reserve(o->body.parts.size() + 1);
+  parts.push_back(o->header.view());
+  for (const auto& part : o->body.parts) parts.push_back(part);
+  return d.send(peer, parts, std::move(o), a);
+}
 
 NODUS_DECL error not_for_peer(const node_name& peer, std::string_view name, bool beam_peer,
                               std::string_view type) {
