@@ -812,6 +812,14 @@ class cell_common : public cell_base {
   // end_instance(reason, how): terminate(), drop the state, fail what is queued, tell whoever
   // waits. Runs in the server's context (or on the supervision strand for init failures).
   NODUS_DECL void end_instance(const error& reason, end how);
+  // start_cell(make, init): cell::start(): registers the name, make(*this) builds the instance
+  // (which the derived cell then owns), init(*this, failed) runs its init(); a throw from either,
+  // or a failed init, is errc::init_failed (and the instance ends).
+  NODUS_DECL result<void> start_cell(server_base* (*make)(cell_common&),
+                                     void (*init)(cell_common&, std::optional<std::string>&));
+  // destroy_cell(running): the derived cell's destructor: ends the instance (if running) and
+  // forgets the name and subscriptions; never throws.
+  NODUS_DECL void destroy_cell(bool running) noexcept;
   // The instance, as end_instance needs it: its terminate(reason) (exceptions logged), and its
   // destruction.
   virtual void terminate_instance(const error& reason) = 0;
@@ -883,61 +891,10 @@ class cell final : public cell_common {
   cell(runtime& rt, instance_maker make, std::string name) : cell(rt, std::move(make)) {
     own_name(std::move(name));
   }
-  ~cell() override {
-    try {
-      if (instance_) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
-      rt().unregister_name(*this);
-      rt().unsubscribe(*this);
-    } catch (...) {  // only allocation failures get here; a destructor must not throw
-    }
-  }
+  ~cell() override { destroy_cell(instance_.get() != nullptr); }
 
-  result<void> start() override {
-    if (auto r = rt().register_name(*this); !r) return r;
-    box<S> inst;
-    try {
-      inst = box<S>(static_cast<S*>(make_()));
-    } catch (...) {
-      return error(errc::init_failed, format("'{}' could not be constructed: {}", name(),
-                                             describe_current_exception()));
-    }
-    {
-      std::lock_guard lock(m_);
-      alive_ = true;
-      scheduled_ = true;  // holds back the drain until init() has returned
-    }
-    const auto gen = generation_.fetch_add(1, std::memory_order_relaxed) + 1;
-    inst->cell_ = this;
-    inst->generation_ = gen;
-    instance_ = std::move(inst);
-    base_ = instance_.get();
-    std::optional<std::string> failed;  // why init failed
-    try {
-      if constexpr (requires(S & s) { s.init(); }) {
-        using init_result = decltype(instance_->init());
-        if constexpr (std::is_same_v<init_result, result<void>>) {
-          if (auto r = instance_->init(); !r) failed = r.error().message();
-        } else {
-          instance_->init();
-        }
-      }
-    } catch (...) {
-      failed = describe_current_exception();
-    }
-    if (failed) {
-      error e(errc::init_failed, format("'{}' init failed: {}", name(), *failed));
-      end_instance(e, end::init_failed);
-      return e;
-    }
-    std::lock_guard lock(m_);
-    // A stop() during init() saw scheduled_ set and left the drain to end the instance.
-    if (!incoming_.empty() || stop_requested_.load(std::memory_order_relaxed)) {
-      post_drain();
-    } else {
-      scheduled_ = false;
-    }
-    return {};
-  }
+  // start(): the typed steps (construct S, its init()) between cell_common's (see start_cell).
+  result<void> start() override { return start_cell(&make_one, &init_one); }
 
   // push(env) -> what became of env (left intact unless queued). An unbounded mailbox (the
   // default) only queues it or finds no instance; a bounded one counts and applies its policy.
@@ -1028,6 +985,27 @@ class cell final : public cell_common {
   }
 
  private:
+  // make_one(cell) -> a new instance of S, now the cell's (throws what S's constructor throws).
+  static server_base* make_one(cell_common& c) {
+    auto& self = static_cast<cell&>(c);
+    self.instance_ = box<S>(static_cast<S*>(self.make_()));
+    return self.instance_.get();
+  }
+  // init_one(cell, failed): the instance's init(), if S has one; failed: why it failed (a
+  // result<void> init() that returned an error; a throw is start_cell's to catch).
+  static void init_one([[maybe_unused]] cell_common& c,
+                       [[maybe_unused]] std::optional<std::string>& failed) {
+    if constexpr (requires(S & s) { s.init(); }) {
+      auto& inst = *static_cast<cell&>(c).instance_;
+      using init_result = decltype(inst.init());
+      if constexpr (std::is_same_v<init_result, result<void>>) {
+        if (auto r = inst.init(); !r) failed = r.error().message();
+      } else {
+        inst.init();
+      }
+    }
+  }
+
   // check_handlers(list): a readable error (missing_*_handler) for each entry of S's interface
   // without a handler. Handlers are instantiated only for the messages a program sends, so this
   // is where a server type learns of one it forgot.

@@ -200,6 +200,56 @@ NODUS_DECL void cell_common::drain() {
   post_drain();  // budget spent: let other servers run; scheduled_ stays true
 }
 
+NODUS_DECL result<void> cell_common::start_cell(server_base* (*make)(cell_common&),
+                                                void (*init)(cell_common&,
+                                                             std::optional<std::string>&)) {
+  if (auto r = rt().register_name(*this); !r) return r;
+  server_base* inst = nullptr;
+  try {
+    inst = make(*this);
+  } catch (...) {
+    return error(errc::init_failed,
+                 format("'{}' could not be constructed: {}", name(), describe_current_exception()));
+  }
+  {
+    std::lock_guard lock(m_);
+    alive_ = true;
+    scheduled_ = true;  // holds back the drain until init() has returned
+  }
+  const auto gen = generation_.fetch_add(1, std::memory_order_relaxed) + 1;
+  inst->cell_ = this;
+  inst->generation_ = gen;
+  base_ = inst;
+  std::optional<std::string> failed;  // why init failed
+  try {
+    init(*this, failed);
+  } catch (...) {
+    failed = describe_current_exception();
+  }
+  if (failed) {
+    error e(errc::init_failed, format("'{}' init failed: {}", name(), *failed));
+    end_instance(e, end::init_failed);
+    return e;
+  }
+  std::lock_guard lock(m_);
+  // A stop() during init() saw scheduled_ set and left the drain to end the instance.
+  if (!incoming_.empty() || stop_requested_.load(std::memory_order_relaxed)) {
+    post_drain();
+  } else {
+    scheduled_ = false;
+  }
+  return {};
+}
+
+NODUS_DECL void cell_common::destroy_cell(bool running) noexcept {
+  try {
+    if (running) end_instance(error(errc::shutdown, "the node is shutting down"), end::stopped);
+    rt().unregister_name(*this);
+    rt().unsubscribe(*this);
+  } catch (...) {  // only allocation failures get here; a destructor must not throw
+  }
+}
+
 NODUS_DECL void cell_common::end_instance(const error& reason, end how) {
   const std::uint32_t instance_serial = static_cast<std::uint32_t>(generation());
   if (how != end::init_failed) terminate_instance(reason);
