@@ -26,6 +26,10 @@ compiler's peak memory (max RSS, /usr/bin/time) for:
   demo             examples/demo.cpp (or \$DEMO): two servers, a supervisor, nodus.hpp
   simple_cluster   examples/simple_cluster.cpp (-Iexamples): a cluster with every strategy
   one_server       benchmarks/compile_time/one_server.cpp: one local server, node.hpp only
+  asio_floor       benchmarks/compile_time/asio_floor.cpp: not nodus; an io_context, a strand, a
+                   timer and a post (the least a header-only Asio runtime compiles)
+  net_floor        benchmarks/compile_time/net_floor.cpp: not nodus; asio_floor plus one TCP
+                   accept, connect, read and write, a resolve and a TLS handshake, read and write
 each in header-only mode (the default) and in compiled mode (-DNODUS_SEPARATE_COMPILATION
 -DASIO_SEPARATE_COMPILATION, what nodus::compiled gives its users),
 plus, in compiled mode, <nodus/impl/src.hpp> compiled once (the library part). Then each
@@ -42,7 +46,7 @@ environment:
   ONLY=demo,one_server   only these TU rows (bare, compiled once and the headers always run)
   DEMO=path/to/tu.cpp    time another TU in the demo row
 
-Takes about 10 minutes on 2 cores (--quick: about 3). Needs /usr/bin/time (Debian: time).
+Takes about 15 minutes on 2 cores (--quick: about 3). Needs /usr/bin/time (Debian: time).
 EOF
 }
 
@@ -77,14 +81,17 @@ if ! command -v "$cxx" >/dev/null; then
 fi
 
 # The TUs: name -> file and extra flags.
-all_tus=(demo simple_cluster one_server)
+all_tus=(demo simple_cluster one_server asio_floor net_floor)
 declare -A tu_file=(
   [demo]="$root/examples/demo.cpp"
   [simple_cluster]="$root/examples/simple_cluster.cpp"
   [one_server]="$here/compile_time/one_server.cpp"
+  [asio_floor]="$here/compile_time/asio_floor.cpp"
+  [net_floor]="$here/compile_time/net_floor.cpp"
 )
 # Flags are one a line.
-declare -A tu_flags=([demo]="" [simple_cluster]="-I$root/examples" [one_server]="")
+declare -A tu_flags=([demo]="" [simple_cluster]="-I$root/examples" [one_server]=""
+  [asio_floor]="" [net_floor]="")
 if [[ -n "${DEMO:-}" ]]; then
   tu_file[demo]="$(cd "$(dirname "$DEMO")" && pwd)/$(basename "$DEMO")"
 fi
@@ -271,6 +278,8 @@ memory_cells() {
 label() {
   case "$1" in
     src) echo "compiled once (impl/src.hpp)" ;;
+    asio_floor) echo "asio_floor (not nodus)" ;;
+    net_floor) echo "net_floor (not nodus)" ;;
     demo)
       if [[ -n "${DEMO:-}" ]]; then echo "demo (${tu_file[demo]#"$root/"})"; else echo demo; fi
       ;;
