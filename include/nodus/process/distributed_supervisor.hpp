@@ -218,8 +218,9 @@ child_type make_child_type() {
     t.take_state = [](cell_base& c, std::function<void(result<etf::term>)> done) {
       auto shared = std::make_shared<std::function<void(result<etf::term>)>>(std::move(done));
       const bool queued = static_cast<cell<S>&>(c).with_instance([shared](S& s) {
-        auto t = etf::to_term(s.handoff_state());
-        (*shared)(t ? result<etf::term>(std::move(t).value()) : result<etf::term>(t.error()));
+        auto state = etf::to_term(s.handoff_state());
+        (*shared)(state ? result<etf::term>(std::move(state).value())
+                        : result<etf::term>(state.error()));
         *shared = nullptr;
       });
       if (!queued) (*shared)(error(errc::noproc, "the child is not running"));

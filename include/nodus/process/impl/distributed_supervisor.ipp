@@ -513,14 +513,14 @@ NODUS_DECL void distributed_node::stop(std::function<void()> done) {
 
 NODUS_DECL result<node_name> distributed_node::start_child(const std::string& name,
                                                            std::string_view type, etf::term args,
-                                                           restart_type restart) {
+                                                           restart_type how) {
   auto& m = *impl_;
   if (!m.running) return error(errc::noproc, format("{} is not running", describe()));
   if (m.table.count(name) != 0) {
     return error(errc::already_registered,
                  format("{} already has a child named '{}'", describe(), name));
   }
-  impl::spec s{std::string(type), std::move(args), restart, std::nullopt};
+  impl::spec s{std::string(type), std::move(args), how, std::nullopt};
   m.broadcast(etf::term::tuple({etf::term(etf::atom("add")), m.spec_term(name, s)}));
   m.table.emplace(name, std::move(s));
   m.reconcile(name);

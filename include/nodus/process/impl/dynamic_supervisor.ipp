@@ -77,7 +77,7 @@ NODUS_DECL void dynamic_supervisor_node::stop_from(std::size_t n, std::function<
   });
 }
 
-NODUS_DECL result<void> dynamic_supervisor_node::start_child(restart_type restart,
+NODUS_DECL result<void> dynamic_supervisor_node::start_child(restart_type type,
                                                              std::unique_ptr<cell_base> cell) {
   free_retired(false);
   if (!running_) {
@@ -98,7 +98,7 @@ NODUS_DECL result<void> dynamic_supervisor_node::start_child(restart_type restar
   }
   c->on_exit = [this, c](std::uint64_t gen, error reason) { child_exited(c, gen, reason); };
   std::lock_guard lock(m_);
-  children_.push_back({restart, std::move(cell), c->generation(), true});
+  children_.push_back({type, std::move(cell), c->generation(), true});
   return {};
 }
 
