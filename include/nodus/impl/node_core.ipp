@@ -279,11 +279,13 @@ NODUS_DECL void node_core::wait_first_round() {
 }
 
 NODUS_DECL result<void> node_core::start_tree(child_list tree) {
+  auto top = tree.take_supervisor();
+  if (!top) return error(errc::init_failed, "the supervision tree has no top supervisor");
   supervisor_node* t = nullptr;
   {
     std::lock_guard lock(m_);
     if (top_) return error(errc::already_registered, "the node already has a top supervisor");
-    top_ = tree.take_supervisor();
+    top_ = std::move(top);
     top_->on_exit = [this](const error& e) { on_top_exit(e); };
     t = top_.get();
   }

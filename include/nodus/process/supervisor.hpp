@@ -266,7 +266,12 @@ class worker_node final : public child_node {
 // make_worker<S, Wire>(rt) -> the worker_node of server type S, its instances
 // default-constructed; the caller owns it.
 template <class S, class Wire>
-child_node* make_worker(runtime& rt);
+child_node* make_worker(runtime& rt) {
+  auto* c = new cell<S>(rt, instance_maker::of<S>());
+  c->set_wire_delivery(Wire::template pointer<S>());
+  c->set_term_delivery(Wire::template term_pointer<S>());
+  return worker_node::make(c);
+}
 
 enum class strategy_kind { one_for_one, one_for_all, rest_for_one };
 
@@ -449,20 +454,13 @@ class child_list {
   // supervise(rt, kind, flags) -> a list of one: a supervisor_node over this list's children.
   [[nodiscard]] NODUS_DECL child_list supervise(runtime& rt, strategy_kind kind,
                                                 supervisor_flags flags) &&;
-  // take_supervisor() -> the supervisor_node of a list that supervise() made.
+  // take_supervisor() -> the supervisor_node of a list that supervise() made; nullptr for any
+  // other list.
   [[nodiscard]] NODUS_DECL std::unique_ptr<supervisor_node> take_supervisor();
 
  private:
   std::vector<std::unique_ptr<child_node>> children_;
 };
-
-template <class S, class Wire>
-child_node* make_worker(runtime& rt) {
-  auto* c = new cell<S>(rt, instance_maker::of<S>());
-  c->set_wire_delivery(Wire::template pointer<S>());
-  c->set_term_delivery(Wire::template term_pointer<S>());
-  return worker_node::make(c);
-}
 
 // no_wire: servers that take no messages from other nodes (Wire of make_supervisor; the node
 // passes one that decodes the messages of its protocol, process/detail/wire_delivery.hpp).
